@@ -1,0 +1,1 @@
+"""Word generation (docxtpl) and checksummed file storage. Never imports ``processes``."""

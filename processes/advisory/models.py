@@ -1,0 +1,60 @@
+"""Materials for consultative-advisory bodies (memorandum area 1): briefing notes, agendas,
+minutes with the partner's comments.
+
+States: ``draft -> circulated -> commented -> final``.
+"""
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+from django_fsm import ConcurrentTransitionMixin, FSMField, transition
+
+from workflow.models import StatefulModel
+from workflow.permissions import COORDINATOR, PARTNER_COORDINATOR, role_required
+
+coordinators = role_required(COORDINATOR, PARTNER_COORDINATOR)
+partner = role_required(PARTNER_COORDINATOR)
+
+
+class AdvisoryMaterial(ConcurrentTransitionMixin, StatefulModel):
+    """A paper prepared by the operator for an advisory body and commented on by the partner."""
+
+    class Kind(models.TextChoices):
+        BRIEFING_NOTE = "briefing_note", _("briefing note")
+        AGENDA = "agenda", _("agenda")
+        MINUTES = "minutes", _("minutes with comments of the partner")
+
+    class State(models.TextChoices):
+        DRAFT = "draft", _("draft")
+        CIRCULATED = "circulated", _("circulated")
+        COMMENTED = "commented", _("commented")
+        FINAL = "final", _("final")
+
+    round = models.ForeignKey("rounds.Round", on_delete=models.PROTECT, related_name="advisory_materials")
+    case = models.ForeignKey("rounds.Case", null=True, blank=True, on_delete=models.PROTECT,
+                             related_name="advisory_materials")
+    kind = models.CharField(max_length=30, choices=Kind.choices)
+    title = models.CharField(max_length=300)
+    body = models.TextField(blank=True)
+    partner_comments = models.TextField(blank=True)
+    state = FSMField(default=State.DRAFT, choices=State.choices, protected=True)
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def audit_chain(self) -> str:
+        return self.case.ref if self.case_id else self.round.code
+
+    @transition(field=state, source=State.DRAFT, target=State.CIRCULATED, permission=coordinators)
+    def circulate(self):
+        """Sent to the advisory body's members and the partner."""
+
+    @transition(field=state, source=State.CIRCULATED, target=State.COMMENTED, permission=partner)
+    def comment(self, comment=""):
+        """The partner (Atameken) comments."""
+        self.partner_comments = comment
+
+    @transition(field=state, source=[State.CIRCULATED, State.COMMENTED], target=State.FINAL,
+                permission=coordinators)
+    def finalise(self):
+        """The final version is fixed."""

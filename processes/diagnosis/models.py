@@ -1,0 +1,86 @@
+"""Diagnosis of a selected cluster on the six areas of cluster management.
+
+States (DESIGN.md): ``planned -> fieldwork -> draft_report -> discussion -> approved``, with
+``discussion -> draft_report`` when the discussion sends the report back.
+"""
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+from django_fsm import ConcurrentTransitionMixin, FSMField, transition
+
+from workflow.conditions import condition
+from workflow.models import StatefulModel
+from workflow.permissions import COORDINATOR, PARTNER_COORDINATOR, role_required
+
+coordinators = role_required(COORDINATOR, PARTNER_COORDINATOR)
+
+
+def _all_areas_assessed(diagnosis) -> bool:
+    expected = len(diagnosis.case.round.diagnosis_areas) or 6
+    return diagnosis.areas.count() >= expected
+
+
+class Diagnosis(ConcurrentTransitionMixin, StatefulModel):
+    """The maturity assessment of one cluster; ``overall_pct`` is the mean of the areas (0..100)."""
+
+    class State(models.TextChoices):
+        PLANNED = "planned", _("planned")
+        FIELDWORK = "fieldwork", _("fieldwork")
+        DRAFT_REPORT = "draft_report", _("draft report")
+        DISCUSSION = "discussion", _("discussion")
+        APPROVED = "approved", _("approved")
+
+    case = models.OneToOneField("rounds.Case", on_delete=models.PROTECT, related_name="diagnosis")
+    assessors = models.CharField(max_length=300, blank=True)
+    overall_pct = models.DecimalField(max_digits=5, decimal_places=2, null=True, blank=True)
+    state = FSMField(default=State.PLANNED, choices=State.choices, protected=True)
+
+    def __str__(self) -> str:
+        return f"{self.case.ref} diagnosis"
+
+    @property
+    def audit_chain(self) -> str:
+        return self.case.ref
+
+    @transition(field=state, source=State.PLANNED, target=State.FIELDWORK, permission=coordinators)
+    def start_fieldwork(self):
+        """Interviews, firm mapping and self-assessment begin."""
+
+    @transition(field=state, source=[State.FIELDWORK], target=State.DRAFT_REPORT, permission=coordinators,
+                conditions=[condition("every area of cluster management must be assessed")(_all_areas_assessed)])
+    def draft_report(self):
+        """The assessors write the report; the overall score is the mean of the areas."""
+        values = [a.score_pct for a in self.areas.all()]
+        self.overall_pct = sum(values) / len(values)
+
+    @transition(field=state, source=State.DRAFT_REPORT, target=State.DISCUSSION, permission=coordinators)
+    def open_discussion(self):
+        """The results are discussed with the cluster."""
+
+    @transition(field=state, source=State.DISCUSSION, target=State.DRAFT_REPORT, permission=coordinators)
+    def return_to_draft(self):
+        """The discussion asks for changes to the report."""
+
+    @transition(field=state, source=State.DISCUSSION, target=State.APPROVED, permission=coordinators)
+    def approve(self):
+        """The diagnosis report is approved."""
+
+
+class DiagnosisArea(models.Model):
+    """The assessment of one area (``score_pct`` 0..100 of the area's indicators met)."""
+
+    diagnosis = models.ForeignKey(Diagnosis, on_delete=models.CASCADE, related_name="areas")
+    position = models.PositiveSmallIntegerField()
+    area = models.CharField(max_length=200)
+    score_pct = models.DecimalField(max_digits=5, decimal_places=2)
+    finding = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["diagnosis", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["diagnosis", "position"], name="diagnosis_area_unique"),
+            models.CheckConstraint(condition=models.Q(score_pct__gte=0, score_pct__lte=100), name="area_pct_0_100"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.position}. {self.area}: {self.score_pct}%"

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class ImplementationConfig(AppConfig):
+    name = "processes.implementation"
+    label = "implementation"

@@ -1,0 +1,106 @@
+"""Implementation of a development plan, monitored quarterly against the plan's KPIs.
+
+States (DESIGN.md): ``active -> reporting -> active ... -> completed | suspended``.
+"""
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+from django_fsm import ConcurrentTransitionMixin, FSMField, transition
+
+from workflow.conditions import condition
+from workflow.models import StatefulModel
+from workflow.permissions import COORDINATOR, PARTNER_COORDINATOR, role_required
+
+coordinators = role_required(COORDINATOR, PARTNER_COORDINATOR)
+
+
+def _open_report_complete(impl) -> bool:
+    report = impl.reports.order_by("-year", "-quarter").first()
+    if report is None:
+        return False
+    kpi_count = impl.case.plan.actions.count()
+    return report.values.count() == kpi_count
+
+
+class Implementation(ConcurrentTransitionMixin, StatefulModel):
+    """The implementation of one cluster's approved plan."""
+
+    class State(models.TextChoices):
+        ACTIVE = "active", _("active")
+        REPORTING = "reporting", _("reporting")
+        COMPLETED = "completed", _("completed")
+        SUSPENDED = "suspended", _("suspended")
+
+    case = models.OneToOneField("rounds.Case", on_delete=models.PROTECT, related_name="implementation")
+    started_on = models.DateField()
+    state = FSMField(default=State.ACTIVE, choices=State.choices, protected=True)
+
+    def __str__(self) -> str:
+        return f"{self.case.ref} implementation"
+
+    @property
+    def audit_chain(self) -> str:
+        return self.case.ref
+
+    @transition(field=state, source=State.ACTIVE, target=State.REPORTING, permission=coordinators)
+    def start_reporting(self):
+        """A quarter ended: its monitoring report is being prepared."""
+
+    @transition(field=state, source=State.REPORTING, target=State.ACTIVE, permission=coordinators,
+                conditions=[condition("the quarterly report needs an actual value for every KPI of the plan")(
+                    _open_report_complete)])
+    def accept_report(self):
+        """The quarterly report is accepted."""
+
+    @transition(field=state, source=State.ACTIVE, target=State.COMPLETED, permission=coordinators,
+                conditions=[condition("at least one monitoring report must be accepted")(
+                    lambda i: i.reports.exists())])
+    def complete(self):
+        """The plan's term is over."""
+
+    @transition(field=state, source=[State.ACTIVE, State.REPORTING], target=State.SUSPENDED,
+                permission=coordinators)
+    def suspend(self):
+        """Implementation stops (the comment gives the reason)."""
+
+    @transition(field=state, source=State.SUSPENDED, target=State.ACTIVE, permission=coordinators)
+    def resume(self):
+        """Implementation continues."""
+
+
+class MonitoringReport(models.Model):
+    """The report of one calendar quarter (``quarter`` 1..4)."""
+
+    implementation = models.ForeignKey(Implementation, on_delete=models.PROTECT, related_name="reports")
+    year = models.PositiveSmallIntegerField()
+    quarter = models.PositiveSmallIntegerField()
+    summary = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["implementation", "year", "quarter"]
+        constraints = [
+            models.UniqueConstraint(fields=["implementation", "year", "quarter"], name="report_one_per_quarter"),
+            models.CheckConstraint(condition=models.Q(quarter__gte=1, quarter__lte=4), name="report_quarter_1_4"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.implementation.case.ref} {self.year} Q{self.quarter}"
+
+
+class MonitoringValue(models.Model):
+    """The actual value of one KPI (a plan action's) in one quarterly report."""
+
+    report = models.ForeignKey(MonitoringReport, on_delete=models.CASCADE, related_name="values")
+    action = models.ForeignKey("planning.PlanAction", on_delete=models.PROTECT, related_name="+")
+    actual = models.DecimalField(max_digits=14, decimal_places=2)
+
+    class Meta:
+        ordering = ["report", "action__position"]
+        constraints = [models.UniqueConstraint(fields=["report", "action"], name="value_one_per_kpi")]
+
+    @property
+    def pct_of_target(self):
+        """Actual as a percentage of the KPI's target (None when the target is 0)."""
+        target = self.action.kpi_target
+        return None if not target else round(self.actual * 100 / target, 1)

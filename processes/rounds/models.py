@@ -1,0 +1,286 @@
+"""A round (call for applications) and its cases (one per cluster).
+
+Round and Case states follow DESIGN.md: Round ``draft -> open -> closed -> scoring ->
+discussion -> decided -> published``; Case ``submission -> selection -> diagnosis ->
+planning -> support -> implementation -> closed`` with off-ramps ``refused``,
+``not_selected``, ``withdrawn`` and ``suspended``.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+from django_fsm import ConcurrentTransitionMixin, FSMField, transition
+
+from workflow.conditions import condition
+from workflow.models import StatefulModel
+from workflow.permissions import COORDINATOR, PARTNER_COORDINATOR, role_required
+
+coordinators = role_required(COORDINATOR, PARTNER_COORDINATOR)
+
+
+class Round(ConcurrentTransitionMixin, StatefulModel):
+    """A competitive selection: criteria with weights, pass mark, limits and signatories.
+
+    ``review_working_days`` maps a step (e.g. ``completeness_check``) to its limit in working
+    days on the Kazakhstan calendar; ``pass_mark`` is on the 0..100 weighted scale.
+    """
+
+    class State(models.TextChoices):
+        DRAFT = "draft", _("draft")
+        OPEN = "open", _("open for applications")
+        CLOSED = "closed", _("applications closed")
+        SCORING = "scoring", _("expert scoring")
+        DISCUSSION = "discussion", _("discussion")
+        DECIDED = "decided", _("decided")
+        PUBLISHED = "published", _("published")
+
+    code = models.CharField(max_length=50, unique=True)
+    title_en = models.CharField(max_length=300)
+    title_ru = models.CharField(max_length=300)
+    title_kk = models.CharField(max_length=300, blank=True)
+    organiser = models.CharField(max_length=300, blank=True)
+    operator = models.CharField(max_length=300, blank=True)
+    partner = models.CharField(max_length=300, blank=True)
+    deciding_body = models.CharField(max_length=300, blank=True)
+    legal_basis = models.TextField(blank=True)
+    support_act = models.TextField(blank=True)
+    applications_open = models.DateField(null=True, blank=True)
+    applications_close = models.DateField(null=True, blank=True)
+    memorandum_signed = models.DateField(null=True, blank=True)
+    min_pilot_clusters = models.PositiveSmallIntegerField(default=0)
+    max_selected = models.PositiveSmallIntegerField()
+    pass_mark = models.DecimalField(max_digits=5, decimal_places=2, help_text="0..100, weighted")
+    excluded_sectors = models.JSONField(default=list, blank=True)
+    review_working_days = models.JSONField(default=dict, blank=True)
+    timezone = models.CharField(max_length=50, default="Asia/Almaty")
+    diagnosis_areas = models.JSONField(default=list, blank=True)
+    support_proposal = models.JSONField(default=dict, blank=True)
+    language = models.CharField(max_length=5, choices=settings.LANGUAGES, default="ru")
+    source_sha256 = models.CharField(max_length=64, blank=True, help_text="sha256 of the imported file")
+    source = models.JSONField(default=dict, blank=True, help_text="the imported round file, as read")
+    state = FSMField(default=State.DRAFT, choices=State.choices, protected=True)
+
+    def __str__(self) -> str:
+        return self.code
+
+    @property
+    def audit_chain(self) -> str:
+        return self.code
+
+    def title(self, language: str) -> str:
+        """The round's title in ``language`` (falls back to Russian, then English)."""
+        return getattr(self, f"title_{language}", "") or self.title_ru or self.title_en
+
+    # -- transitions ----------------------------------------------------------------------
+    @transition(field=state, source=State.DRAFT, target=State.OPEN, permission=coordinators)
+    def open_applications(self):
+        """Start accepting applications."""
+
+    @transition(field=state, source=State.OPEN, target=State.CLOSED, permission=coordinators)
+    def close_applications(self):
+        """Stop accepting applications."""
+
+    @transition(field=state, source=State.CLOSED, target=State.SCORING, permission=coordinators,
+                conditions=[condition("no application awaits its completeness check")(
+                    lambda r: not r.applications.filter(state__in=["submitted", "resubmitted",
+                                                                   "returned_for_revision"]).exists())])
+    def start_scoring(self):
+        """Hand the accepted applications to the experts."""
+
+    @transition(field=state, source=State.SCORING, target=State.DISCUSSION, permission=coordinators,
+                conditions=[condition("every accepted application must be scored")(
+                    lambda r: not r.selections.filter(state="scoring").exists())])
+    def start_discussion(self):
+        """Open the joint discussion of the ranking."""
+
+    @transition(field=state, source=State.DISCUSSION, target=State.DECIDED, permission=coordinators,
+                conditions=[condition("every application needs a decision (selected or not)")(
+                    lambda r: not r.selections.exclude(state__in=["selected", "not_selected"]).exists())])
+    def decide(self):
+        """Record the commission's decision on every application."""
+
+    @transition(field=state, source=State.DECIDED, target=State.PUBLISHED, permission=coordinators)
+    def publish(self):
+        """Publish the results and notify the applicants."""
+
+
+class Criterion(models.Model):
+    """A scoring criterion; scores are 0..10, weights of a round sum to 100."""
+
+    round = models.ForeignKey(Round, on_delete=models.CASCADE, related_name="criteria")
+    code = models.CharField(max_length=20)
+    title_en = models.CharField(max_length=300)
+    title_ru = models.CharField(max_length=300)
+    title_kk = models.CharField(max_length=300, blank=True)
+    weight = models.PositiveSmallIntegerField(help_text="percent of the 0..100 total")
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["round", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["round", "code"], name="criterion_unique_code"),
+            models.CheckConstraint(condition=models.Q(weight__lte=100), name="criterion_weight_le_100"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code} ({self.weight}%)"
+
+    def title(self, language: str) -> str:
+        return getattr(self, f"title_{language}", "") or self.title_ru or self.title_en
+
+
+class RoundSignatory(models.Model):
+    """A position that signs development plans (e.g. Deputy Chairman of the Board, KIID)."""
+
+    round = models.ForeignKey(Round, on_delete=models.CASCADE, related_name="signatories")
+    position = models.PositiveSmallIntegerField(default=0)
+    role = models.CharField(max_length=200)
+    organisation = models.CharField(max_length=200)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                             related_name="signatory_positions")
+
+    class Meta:
+        ordering = ["round", "position"]
+        verbose_name_plural = "round signatories"
+        constraints = [
+            models.UniqueConstraint(fields=["round", "position"], name="signatory_unique_position"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.role}, {self.organisation}"
+
+
+def _related_or_none(case, relation: str):
+    obj = case
+    for part in relation.split("."):
+        try:
+            obj = getattr(obj, part)
+        except models.ObjectDoesNotExist:
+            return None
+    return obj
+
+
+def _stage_in(relation: str, *states: str):
+    def check(case) -> bool:
+        obj = _related_or_none(case, relation)
+        if obj is None:
+            return False
+        if hasattr(obj, "filter"):
+            return obj.filter(state__in=states).exists()
+        return obj.state in states
+
+    return check
+
+
+class Case(ConcurrentTransitionMixin, StatefulModel):
+    """One cluster's way through the cycle; its reference names its audit chain.
+
+    ``ref`` is ``ROUND/APPLICATION`` (e.g. ``TC-2017/A1``). The case's stage advances only
+    when the stage object (application, selection, diagnosis, plan, support measure,
+    implementation) has reached the state the condition names.
+    """
+
+    class State(models.TextChoices):
+        SUBMISSION = "submission", _("submission")
+        SELECTION = "selection", _("selection")
+        DIAGNOSIS = "diagnosis", _("diagnosis")
+        PLANNING = "planning", _("planning")
+        SUPPORT = "support", _("support")
+        IMPLEMENTATION = "implementation", _("implementation")
+        CLOSED = "closed", _("closed")
+        REFUSED = "refused", _("refused")
+        NOT_SELECTED = "not_selected", _("not selected")
+        WITHDRAWN = "withdrawn", _("withdrawn")
+        SUSPENDED = "suspended", _("suspended")
+
+    ACTIVE_STATES = (State.SUBMISSION, State.SELECTION, State.DIAGNOSIS, State.PLANNING, State.SUPPORT,
+                     State.IMPLEMENTATION)
+
+    round = models.ForeignKey(Round, on_delete=models.PROTECT, related_name="cases")
+    ref = models.CharField(max_length=100, unique=True)
+    number = models.CharField(max_length=20, help_text="the application's number in the round, e.g. A1")
+    name_en = models.CharField(max_length=300)
+    name_ru = models.CharField(max_length=300, blank=True)
+    name_kk = models.CharField(max_length=300, blank=True)
+    language = models.CharField(max_length=5, choices=settings.LANGUAGES, default="ru")
+    applicant = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                  related_name="cases")
+    state = FSMField(default=State.SUBMISSION, choices=State.choices, protected=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["round", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["round", "number"], name="case_unique_number"),
+        ]
+
+    def __str__(self) -> str:
+        return self.ref
+
+    @property
+    def audit_chain(self) -> str:
+        return self.ref
+
+    def name(self, language: str | None = None) -> str:
+        """The cluster's name in ``language`` (default: the case's language)."""
+        language = language or self.language
+        return getattr(self, f"name_{language}", "") or self.name_ru or self.name_en
+
+    @property
+    def stage(self) -> str:
+        """The stage the case is in or left from (its state for active states)."""
+        return self.state
+
+    @transition(field=state, source=State.SUBMISSION, target=State.SELECTION, permission=coordinators,
+                conditions=[condition("the application must be accepted")(_stage_in("application", "accepted"))])
+    def advance_to_selection(self):
+        """The accepted application goes to expert scoring."""
+
+    @transition(field=state, source=State.SUBMISSION, target=State.REFUSED, permission=coordinators,
+                conditions=[condition("the application must be refused")(_stage_in("application", "refused"))])
+    def refuse(self):
+        """The application was refused at submission (excluded sector, incomplete, late)."""
+
+    @transition(field=state, source=[State.SUBMISSION, State.SELECTION], target=State.WITHDRAWN,
+                permission=role_required(COORDINATOR, owner=lambda c: c.applicant))
+    def withdraw(self):
+        """The applicant withdraws."""
+
+    @transition(field=state, source=State.SELECTION, target=State.NOT_SELECTED, permission=coordinators,
+                conditions=[condition("the selection must end as not selected")(
+                    _stage_in("application.selection", "not_selected"))])
+    def close_not_selected(self):
+        """The cluster was not selected."""
+
+    @transition(field=state, source=State.SELECTION, target=State.DIAGNOSIS, permission=coordinators,
+                conditions=[condition("the cluster must be selected")(
+                    _stage_in("application.selection", "selected"))])
+    def advance_to_diagnosis(self):
+        """The selected cluster is diagnosed."""
+
+    @transition(field=state, source=State.DIAGNOSIS, target=State.PLANNING, permission=coordinators,
+                conditions=[condition("the diagnosis report must be approved")(_stage_in("diagnosis", "approved"))])
+    def advance_to_planning(self):
+        """A development plan is drafted."""
+
+    @transition(field=state, source=State.PLANNING, target=State.SUPPORT, permission=coordinators,
+                conditions=[condition("the development plan must be approved")(_stage_in("plan", "approved"))])
+    def advance_to_support(self):
+        """State support measures are agreed with government bodies."""
+
+    @transition(field=state, source=State.SUPPORT, target=State.IMPLEMENTATION, permission=coordinators,
+                conditions=[condition("at least one support measure must be in force")(
+                    _stage_in("support_measures", "in_force"))])
+    def advance_to_implementation(self):
+        """The plan is implemented and monitored."""
+
+    @transition(field=state, source=State.IMPLEMENTATION, target=State.CLOSED, permission=coordinators,
+                conditions=[condition("the implementation must be completed")(
+                    _stage_in("implementation", "completed"))])
+    def close(self):
+        """The cycle is complete."""
+
+    @transition(field=state, source=[State.DIAGNOSIS, State.PLANNING, State.SUPPORT, State.IMPLEMENTATION],
+                target=State.SUSPENDED, permission=coordinators)
+    def suspend(self):
+        """Work on the case stops (e.g. the cluster dissolved); the comment gives the reason."""

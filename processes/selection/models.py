@@ -1,0 +1,146 @@
+"""Expert scoring and the selection decision.
+
+Score sheet: ``draft -> submitted``. Selection (one per accepted application):
+``scoring -> scored -> discussed -> selected | not_selected``.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+from django_fsm import ConcurrentTransitionMixin, FSMField, transition
+
+from workflow.conditions import condition
+from workflow.models import StatefulModel
+from workflow.permissions import COORDINATOR, PARTNER_COORDINATOR, role_required
+
+coordinators = role_required(COORDINATOR, PARTNER_COORDINATOR)
+sheet_owner = role_required(owner=lambda sheet: sheet.expert)
+
+#: Expert score sheets needed before an application counts as scored.
+EXPERTS_PER_APPLICATION = 2
+#: Two experts' scores on one criterion that differ by more than this are flagged.
+DIVERGENCE_POINTS = 3
+
+
+def _all_criteria_scored(sheet) -> bool:
+    return sheet.scores.count() == sheet.application.round.criteria.count()
+
+
+class ScoreSheet(ConcurrentTransitionMixin, StatefulModel):
+    """One expert's scores (0..10 per criterion) for one application.
+
+    ``total`` is the weighted score on the 0..100 scale: sum(score x weight) / 10.
+    """
+
+    class State(models.TextChoices):
+        DRAFT = "draft", _("draft")
+        SUBMITTED = "submitted", _("submitted")
+
+    application = models.ForeignKey("submission.Application", on_delete=models.PROTECT, related_name="score_sheets")
+    expert = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="score_sheets")
+    total = models.DecimalField(max_digits=6, decimal_places=2, null=True, blank=True)
+    state = FSMField(default=State.DRAFT, choices=State.choices, protected=True)
+
+    class Meta:
+        ordering = ["application", "expert"]
+        constraints = [
+            models.UniqueConstraint(fields=["application", "expert"], name="scoresheet_one_per_expert"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.application} / {self.expert.get_username()}"
+
+    @property
+    def audit_chain(self) -> str:
+        return self.application.case.ref
+
+    @transition(field=state, source=State.DRAFT, target=State.SUBMITTED, permission=sheet_owner,
+                conditions=[condition("every criterion of the round needs a score")(_all_criteria_scored)])
+    def submit(self):
+        """The expert submits the sheet; its weighted total is computed and frozen."""
+        from .scoring import weighted_total
+
+        self.total = weighted_total(self)
+
+
+class Score(models.Model):
+    """One criterion's score (integer 0..10) on a sheet, with the expert's comment."""
+
+    sheet = models.ForeignKey(ScoreSheet, on_delete=models.CASCADE, related_name="scores")
+    criterion = models.ForeignKey("rounds.Criterion", on_delete=models.PROTECT, related_name="+")
+    value = models.PositiveSmallIntegerField()
+    comment = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["sheet", "criterion__position"]
+        constraints = [
+            models.UniqueConstraint(fields=["sheet", "criterion"], name="score_unique_criterion"),
+            models.CheckConstraint(condition=models.Q(value__gte=0, value__lte=10), name="score_value_0_10"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.criterion.code}={self.value}"
+
+
+class Selection(ConcurrentTransitionMixin, StatefulModel):
+    """The selection outcome of one accepted application.
+
+    ``score`` is the mean of the submitted sheets' totals (0..100); ``rank`` is 1-based
+    within the round (ties broken as documented in :mod:`processes.selection.scoring`).
+    """
+
+    class State(models.TextChoices):
+        SCORING = "scoring", _("scoring")
+        SCORED = "scored", _("scored")
+        DISCUSSED = "discussed", _("discussed")
+        SELECTED = "selected", _("selected")
+        NOT_SELECTED = "not_selected", _("not selected")
+
+    application = models.OneToOneField("submission.Application", on_delete=models.PROTECT, related_name="selection")
+    round = models.ForeignKey("rounds.Round", on_delete=models.PROTECT, related_name="selections")
+    score = models.DecimalField(max_digits=6, decimal_places=2, null=True, blank=True)
+    rank = models.PositiveSmallIntegerField(null=True, blank=True)
+    divergent_criteria = models.JSONField(default=list, blank=True,
+                                          help_text="criteria where experts differ by more than 3 points")
+    decision_reason = models.TextField(blank=True)
+    state = FSMField(default=State.SCORING, choices=State.choices, protected=True)
+
+    class Meta:
+        ordering = ["round", "rank", "application"]
+
+    def __str__(self) -> str:
+        return f"{self.application}"
+
+    @property
+    def audit_chain(self) -> str:
+        return self.application.case.ref
+
+    @transition(field=state, source=State.SCORING, target=State.SCORED, permission=coordinators,
+                conditions=[condition(f"at least {EXPERTS_PER_APPLICATION} expert score sheets must be submitted")(
+                    lambda s: s.application.score_sheets.filter(state="submitted").count() >= EXPERTS_PER_APPLICATION)])
+    def complete_scoring(self):
+        """Close scoring: the score is the mean of the submitted sheets."""
+        from .scoring import application_score, divergent_criteria
+
+        self.score = application_score(self.application)
+        self.divergent_criteria = divergent_criteria(self.application)
+
+    @transition(field=state, source=State.SCORED, target=State.DISCUSSED, permission=coordinators,
+                conditions=[condition("the round's ranking must be computed")(lambda s: s.rank is not None)])
+    def discuss(self):
+        """The application was discussed jointly (operator and partner)."""
+
+    @transition(field=state, source=State.DISCUSSED, target=State.SELECTED, permission=coordinators,
+                conditions=[
+                    condition(lambda s: f"score {s.score} is below the pass mark {s.round.pass_mark}")(
+                        lambda s: s.score is not None and s.score >= s.round.pass_mark),
+                    condition(lambda s: f"rank {s.rank} is beyond the {s.round.max_selected} places of the round")(
+                        lambda s: s.rank is not None and s.rank <= s.round.max_selected),
+                ])
+    def select(self):
+        """The commission selects the cluster as a pilot."""
+
+    @transition(field=state, source=State.DISCUSSED, target=State.NOT_SELECTED, permission=coordinators)
+    def reject(self, comment=""):
+        """The cluster is not selected; the comment gives the reason."""
+        self.decision_reason = comment

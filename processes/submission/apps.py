@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class SubmissionConfig(AppConfig):
+    name = "processes.submission"
+    label = "submission"

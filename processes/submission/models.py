@@ -1,0 +1,165 @@
+"""Applications: filing, completeness check, refusal of excluded sectors.
+
+States (DESIGN.md): ``draft -> submitted -> (returned_for_revision <-> resubmitted) ->
+accepted | refused | withdrawn``. Refusal reasons: excluded sector, incomplete, late.
+"""
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+from django_fsm import ConcurrentTransitionMixin, FSMField, transition
+
+from workflow.conditions import condition
+from workflow.exceptions import ConditionUnmet
+from workflow.models import StatefulModel
+from workflow.permissions import APPLICANT, COORDINATOR, PARTNER_COORDINATOR, role_required
+
+coordinators = role_required(COORDINATOR, PARTNER_COORDINATOR)
+applicant_or_coordinator = role_required(COORDINATOR, owner=lambda a: a.case.applicant)
+own_applicant = role_required(owner=lambda a: a.case.applicant)
+
+#: Fields an application must fill before it can be submitted.
+REQUIRED_FIELDS = ("name_en", "region", "sector", "anchor_enterprises", "smes", "employees",
+                   "export_share_pct", "research_partners")
+
+
+class RefusalReason(models.TextChoices):
+    EXCLUDED_SECTOR = "excluded_sector", _("excluded sector")
+    INCOMPLETE = "incomplete", _("incomplete application")
+    LATE = "late", _("filed after the deadline")
+
+
+def missing_fields(application) -> list[str]:
+    """Names of :data:`REQUIRED_FIELDS` that ``application`` leaves empty."""
+    return [f for f in REQUIRED_FIELDS if getattr(application, f) in (None, "")]
+
+
+def normalise_sector(text: str) -> str:
+    """Lower-case ``text`` and fold dashes and spaces, for sector comparisons."""
+    return " ".join(text.casefold().replace("-", " ").replace("_", " ").split())
+
+
+def excluded_sector(application) -> str | None:
+    """Return the round's excluded sector that ``application.sector`` falls in, or ``None``.
+
+    A sector is excluded when, after :func:`normalise_sector`, it equals or contains an
+    entry of ``round.excluded_sectors`` (rule of the 2017 round: non-oil pilots only; oil and
+    gas initiatives belong to the national cluster, sources S1 and L8 of the sample).
+    """
+    sector = normalise_sector(application.sector)
+    for entry in application.round.excluded_sectors:
+        if normalise_sector(entry) and normalise_sector(entry) in sector:
+            return entry
+    return None
+
+
+class Application(ConcurrentTransitionMixin, StatefulModel):
+    """An application to a round by a cluster; one per case.
+
+    Figures: ``employees`` (people), ``export_share_pct`` (percent of output exported),
+    ``anchor_enterprises``, ``smes`` and ``research_partners`` (counts).
+    """
+
+    class State(models.TextChoices):
+        DRAFT = "draft", _("draft")
+        SUBMITTED = "submitted", _("submitted")
+        RETURNED_FOR_REVISION = "returned_for_revision", _("returned for revision")
+        RESUBMITTED = "resubmitted", _("resubmitted")
+        ACCEPTED = "accepted", _("accepted")
+        REFUSED = "refused", _("refused")
+        WITHDRAWN = "withdrawn", _("withdrawn")
+
+    case = models.OneToOneField("rounds.Case", on_delete=models.PROTECT, related_name="application")
+    round = models.ForeignKey("rounds.Round", on_delete=models.PROTECT, related_name="applications")
+    ref = models.CharField(max_length=20)
+    name_en = models.CharField(max_length=300)
+    name_ru = models.CharField(max_length=300, blank=True)
+    name_kk = models.CharField(max_length=300, blank=True)
+    region = models.CharField(max_length=200, blank=True)
+    city = models.CharField(max_length=200, blank=True)
+    sector = models.CharField(max_length=200, blank=True)
+    anchor_enterprises = models.PositiveIntegerField(null=True, blank=True)
+    smes = models.PositiveIntegerField(null=True, blank=True)
+    employees = models.PositiveIntegerField(null=True, blank=True)
+    export_share_pct = models.DecimalField(max_digits=5, decimal_places=2, null=True, blank=True)
+    research_partners = models.PositiveIntegerField(null=True, blank=True)
+    members_named = models.JSONField(default=list, blank=True)
+    labels = models.JSONField(default=dict, blank=True, help_text="provenance labels from the source file")
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    refusal_reason = models.CharField(max_length=30, choices=RefusalReason.choices, blank=True)
+    refusal_detail = models.TextField(blank=True)
+    state = FSMField(default=State.DRAFT, choices=State.choices, protected=True)
+
+    class Meta:
+        ordering = ["round", "ref"]
+        constraints = [
+            models.UniqueConstraint(fields=["round", "ref"], name="application_unique_ref"),
+            models.CheckConstraint(
+                condition=models.Q(export_share_pct__isnull=True)
+                | models.Q(export_share_pct__gte=0, export_share_pct__lte=100),
+                name="application_export_share_pct_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.case.ref}" if self.case_id else self.ref
+
+    @property
+    def audit_chain(self) -> str:
+        return self.case.ref
+
+    def name(self, language: str) -> str:
+        return getattr(self, f"name_{language}", "") or self.name_ru or self.name_en
+
+    @transition(field=state, source=State.DRAFT, target=State.SUBMITTED, permission=applicant_or_coordinator,
+                conditions=[
+                    condition("the round must be open for applications")(lambda a: a.round.state == "open"),
+                    condition(lambda a: "required fields are empty: " + ", ".join(missing_fields(a)))(
+                        lambda a: not missing_fields(a)),
+                ])
+    def submit(self):
+        """File the application."""
+        from django.utils import timezone
+
+        self.submitted_at = timezone.now()
+
+    @transition(field=state, source=[State.SUBMITTED, State.RESUBMITTED], target=State.RETURNED_FOR_REVISION,
+                permission=coordinators)
+    def return_for_revision(self):
+        """Ask the applicant to complete or correct the application (comment says what)."""
+
+    @transition(field=state, source=State.RETURNED_FOR_REVISION, target=State.RESUBMITTED,
+                permission=own_applicant,
+                conditions=[condition(lambda a: "required fields are empty: " + ", ".join(missing_fields(a)))(
+                    lambda a: not missing_fields(a))])
+    def resubmit(self):
+        """File the revised application."""
+
+    @transition(field=state, source=[State.SUBMITTED, State.RESUBMITTED], target=State.ACCEPTED,
+                permission=coordinators,
+                conditions=[
+                    condition(lambda a: f"the sector {a.sector!r} is excluded from the round "
+                                        f"({excluded_sector(a)})")(lambda a: excluded_sector(a) is None),
+                    condition(lambda a: "required fields are empty: " + ", ".join(missing_fields(a)))(
+                        lambda a: not missing_fields(a)),
+                ])
+    def accept(self):
+        """The completeness check passed: the application goes to scoring."""
+
+    @transition(field=state, source=[State.SUBMITTED, State.RESUBMITTED], target=State.REFUSED,
+                permission=coordinators)
+    def refuse(self, data):
+        """Refuse the application; ``data={"reason": one of RefusalReason, "detail": text}``.
+
+        Raises ``ConditionUnmet`` when the reason is missing or unknown.
+        """
+        reason = (data or {}).get("reason")
+        if reason not in RefusalReason.values:
+            msg = "a refusal needs data.reason, one of: " + ", ".join(RefusalReason.values)
+            raise ConditionUnmet(f"cannot refuse {self}: {msg}", reason=msg, obj=self, transition="refuse")
+        self.refusal_reason = reason
+        self.refusal_detail = str((data or {}).get("detail", ""))
+
+    @transition(field=state, source=[State.DRAFT, State.SUBMITTED, State.RETURNED_FOR_REVISION,
+                                     State.RESUBMITTED], target=State.WITHDRAWN, permission=own_applicant)
+    def withdraw(self):
+        """The applicant withdraws the application."""

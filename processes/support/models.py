@@ -1,0 +1,115 @@
+"""State support measures and their coordination with government bodies.
+
+Measure states (DESIGN.md): ``proposed -> coordination -> agreed | declined``, then
+``agreed -> in_force``. Each government body gives one position: ``pending -> agreed |
+objected``. A measure is agreed when every body agreed, declined when any objected.
+"""
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+from django_fsm import ConcurrentTransitionMixin, FSMField, transition
+
+from workflow.conditions import condition
+from workflow.models import StatefulModel
+from workflow.permissions import COORDINATOR, PARTNER_COORDINATOR, role_required
+
+coordinators = role_required(COORDINATOR, PARTNER_COORDINATOR)
+
+
+class SupportMeasure(ConcurrentTransitionMixin, StatefulModel):
+    """A support measure for a cluster, e.g. reimbursement of cluster management costs.
+
+    ``amount_kzt`` is per year in KZT; ``reimbursement_pct`` the share reimbursed (0..100);
+    ``legal_basis`` the act it rests on (2017: Order No. 1194 of 2015-12-09).
+    """
+
+    class State(models.TextChoices):
+        PROPOSED = "proposed", _("proposed")
+        COORDINATION = "coordination", _("coordination")
+        AGREED = "agreed", _("agreed")
+        DECLINED = "declined", _("declined")
+        IN_FORCE = "in_force", _("in force")
+
+    case = models.ForeignKey("rounds.Case", on_delete=models.PROTECT, related_name="support_measures")
+    title = models.CharField(max_length=300)
+    amount_kzt = models.DecimalField(max_digits=16, decimal_places=2, help_text="KZT per year")
+    reimbursement_pct = models.DecimalField(max_digits=5, decimal_places=2)
+    legal_basis = models.TextField(blank=True)
+    state = FSMField(default=State.PROPOSED, choices=State.choices, protected=True)
+
+    class Meta:
+        ordering = ["case", "pk"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(amount_kzt__gte=0), name="measure_amount_nonnegative"),
+            models.CheckConstraint(condition=models.Q(reimbursement_pct__gte=0, reimbursement_pct__lte=100),
+                                   name="measure_pct_0_100"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.case.ref}: {self.title}"
+
+    @property
+    def audit_chain(self) -> str:
+        return self.case.ref
+
+    @transition(field=state, source=State.PROPOSED, target=State.COORDINATION, permission=coordinators,
+                conditions=[condition("at least one government body must be asked for its position")(
+                    lambda m: m.positions.exists())])
+    def start_coordination(self):
+        """The measure is sent to the government bodies."""
+
+    @transition(field=state, source=State.COORDINATION, target=State.AGREED, permission=coordinators,
+                conditions=[condition("every government body must agree")(
+                    lambda m: m.positions.exists() and not m.positions.exclude(state="agreed").exists())])
+    def agree(self):
+        """Every body agreed."""
+
+    @transition(field=state, source=State.COORDINATION, target=State.DECLINED, permission=coordinators,
+                conditions=[condition("a government body must have objected")(
+                    lambda m: m.positions.filter(state="objected").exists())])
+    def decline(self):
+        """A body objected."""
+
+    @transition(field=state, source=State.AGREED, target=State.IN_FORCE, permission=coordinators)
+    def put_in_force(self):
+        """The agreement is signed and the measure applies."""
+
+
+class BodyPosition(ConcurrentTransitionMixin, StatefulModel):
+    """One government body's position on a measure (recorded by a coordinator from its letter)."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("pending")
+        AGREED = "agreed", _("agreed")
+        OBJECTED = "objected", _("objected")
+
+    measure = models.ForeignKey(SupportMeasure, on_delete=models.PROTECT, related_name="positions")
+    body = models.CharField(max_length=300)
+    comment = models.TextField(blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    state = FSMField(default=State.PENDING, choices=State.choices, protected=True)
+
+    class Meta:
+        ordering = ["measure", "pk"]
+        constraints = [models.UniqueConstraint(fields=["measure", "body"], name="position_one_per_body")]
+
+    def __str__(self) -> str:
+        return f"{self.measure}: {self.body}"
+
+    @property
+    def audit_chain(self) -> str:
+        return self.measure.case.ref
+
+    @transition(field=state, source=State.PENDING, target=State.AGREED, permission=coordinators)
+    def agree(self, comment=""):
+        """The body agrees."""
+        from django.utils import timezone
+
+        self.comment, self.decided_at = comment, timezone.now()
+
+    @transition(field=state, source=State.PENDING, target=State.OBJECTED, permission=coordinators)
+    def lodge_objection(self, comment=""):
+        """The body objects (the comment gives its reasons)."""
+        from django.utils import timezone
+
+        self.comment, self.decided_at = comment, timezone.now()

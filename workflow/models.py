@@ -1,0 +1,83 @@
+"""Audit chain storage: one hash-chained sequence of entries per chain (per case).
+
+History outlives people: an entry keeps the actor's username and id as text, and the foreign
+key to the user is ``SET_NULL`` so deleting a user never deletes or edits history.
+"""
+
+from django.conf import settings
+from django.db import models
+
+GENESIS_HASH = "0" * 64
+
+
+class AuditChain(models.Model):
+    """The head of one chain: its length and the hash of its last entry.
+
+    The row is locked (``SELECT ... FOR UPDATE``) while an entry is appended, so appends to
+    one chain are serialised; the head also lets verification notice deleted tail entries.
+    """
+
+    key = models.CharField(max_length=200, primary_key=True)
+    length = models.PositiveIntegerField(default=0)
+    head_hash = models.CharField(max_length=64, default=GENESIS_HASH)
+
+    def __str__(self) -> str:
+        return f"{self.key} ({self.length})"
+
+
+class AuditEntry(models.Model):
+    """One recorded state change (or decision), linked to the previous entry of its chain.
+
+    ``canonical`` is the exact UTF-8 JSON text that was hashed; ``hash`` is its sha256 (hex).
+    The structured columns repeat the canonical content so that it can be queried; the
+    verifier checks that both agree.
+    """
+
+    chain = models.CharField(max_length=200, db_index=True)
+    seq = models.PositiveIntegerField()
+    created_at = models.DateTimeField()
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="audit_entries",
+    )
+    actor_username = models.CharField(max_length=150)
+    on_behalf_of_username = models.CharField(max_length=150, blank=True)
+    object_type = models.CharField(max_length=100)
+    object_id = models.CharField(max_length=64)
+    object_repr = models.CharField(max_length=300)
+    transition = models.CharField(max_length=100)
+    from_state = models.CharField(max_length=50)
+    to_state = models.CharField(max_length=50)
+    comment = models.TextField(blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64, unique=True)
+    canonical = models.TextField()
+
+    class Meta:
+        ordering = ["chain", "seq"]
+        verbose_name_plural = "audit entries"
+        constraints = [
+            models.UniqueConstraint(fields=["chain", "seq"], name="audit_unique_chain_seq"),
+            models.UniqueConstraint(fields=["chain", "prev_hash"], name="audit_no_fork"),
+        ]
+        indexes = [models.Index(fields=["object_type", "object_id"])]
+
+    def __str__(self) -> str:
+        return f"{self.chain}#{self.seq} {self.transition} {self.from_state}->{self.to_state}"
+
+
+class StatefulModel(models.Model):
+    """Abstract base for every model whose state is a django-fsm field.
+
+    Subclasses declare ``state = FSMField(protected=True, ...)`` and the ``audit_chain``
+    property (the chain key their audit entries join, normally the case reference).
+    ``ConcurrentTransitionMixin`` is mixed in by subclasses first in the MRO.
+    """
+
+    class Meta:
+        abstract = True
+
+    @property
+    def audit_chain(self) -> str:  # pragma: no cover - each subclass overrides it
+        raise NotImplementedError

@@ -1,0 +1,64 @@
+"""Roles and transition permission predicates.
+
+A transition declares who may take it with ``permission=`` (django-fsm's hook): a callable
+``(instance, user) -> bool`` built here. Roles are Django groups named after the role codes
+below. Superusers (administrators) hold every role.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+COORDINATOR = "coordinator"
+PARTNER_COORDINATOR = "partner_coordinator"
+EXPERT = "expert"
+SIGNATORY = "signatory"
+APPLICANT = "applicant"
+AUDITOR = "auditor"
+ADMINISTRATOR = "administrator"
+
+ROLES = (COORDINATOR, PARTNER_COORDINATOR, EXPERT, SIGNATORY, APPLICANT, AUDITOR, ADMINISTRATOR)
+
+
+def user_roles(user) -> set[str]:
+    """Return the role codes (group names) of ``user``; empty for anonymous users.
+
+    The result is cached on the user object for the rest of the request.
+    """
+    if user is None or not getattr(user, "is_authenticated", False):
+        return set()
+    cached = getattr(user, "_kelisim_roles", None)
+    if cached is None:
+        cached = set(user.groups.values_list("name", flat=True)) & set(ROLES)
+        if user.is_superuser:
+            cached |= {ADMINISTRATOR}
+        user._kelisim_roles = cached
+    return cached
+
+
+def has_role(user, *roles: str) -> bool:
+    """True when ``user`` holds any of ``roles`` (administrators hold all but auditor-only)."""
+    held = user_roles(user)
+    return bool(held & set(roles)) or ADMINISTRATOR in held
+
+
+def role_required(*roles: str, owner: Callable | None = None) -> Callable:
+    """Build a django-fsm ``permission`` predicate: the user holds one of ``roles``.
+
+    With ``owner`` (a callable ``instance -> user or None``), a user holding none of the roles
+    is still allowed when it is that instance's owner (e.g. the applicant of its own case).
+    The predicate's ``reason`` attribute explains a denial.
+    """
+
+    def predicate(instance, user) -> bool:
+        if roles and has_role(user, *roles):
+            return True
+        if owner is not None and user is not None and getattr(user, "pk", None) is not None:
+            owner_user = owner(instance)
+            return owner_user is not None and owner_user.pk == user.pk
+        return False
+
+    wanted = ", ".join(roles)
+    predicate.reason = f"requires the role {wanted}" + (" or being the owner" if owner else "")
+    predicate.roles = roles
+    return predicate

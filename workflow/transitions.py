@@ -1,0 +1,188 @@
+"""``perform``: the one way any state in Kelisim changes.
+
+A state lives in a django-fsm ``FSMField(protected=True)`` on a model that uses
+``ConcurrentTransitionMixin``. Services, views, the API, admin actions, flow steps and
+management commands all call :func:`perform`; nothing assigns a state directly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import logging
+from typing import Any
+
+from django.db import transaction
+from django_fsm import ConcurrentTransition
+
+from . import audit
+from .conditions import reason_of
+from .exceptions import (
+    ConditionUnmet,
+    StaleObject,
+    TransitionNotAllowed,
+    TransitionPermissionDenied,
+    UnknownTransition,
+)
+
+security_log = logging.getLogger("kelisim.security")
+
+
+def _fsm_meta(obj, transition: str):
+    method = getattr(type(obj), transition, None)
+    meta = getattr(method, "_django_fsm", None)
+    if meta is None:
+        raise UnknownTransition(
+            f"{type(obj).__name__} has no transition named {transition!r}", obj=obj, transition=transition
+        )
+    return meta
+
+
+def object_type(obj) -> str:
+    """Return ``app_label.model_name`` of ``obj``'s model (as stored in audit entries)."""
+    return f"{obj._meta.app_label}.{obj._meta.model_name}"
+
+
+def _state_of(obj, meta) -> str:
+    return meta.field.get_state(obj)
+
+
+def _restore(obj) -> None:
+    if obj.pk is not None:
+        obj.refresh_from_db()
+
+
+@dataclasses.dataclass(frozen=True)
+class TransitionOption:
+    """One line of :func:`available_transitions`: may ``user`` take ``name`` now, and why not."""
+
+    name: str
+    target: str
+    allowed: bool
+    reason: str
+
+
+def _check(obj, transition: str, actor) -> tuple[Any, Any, str]:
+    meta = _fsm_meta(obj, transition)
+    state = _state_of(obj, meta)
+    name = f"{type(obj).__name__} {obj}"
+    if not meta.has_transition(state):
+        sources = sorted(str(s) for s in meta.transitions)
+        raise TransitionNotAllowed(
+            f"{transition!r} is not allowed from state {state!r} of {name} "
+            f"(allowed from: {', '.join(sources)})",
+            obj=obj, transition=transition, state=state,
+        )
+    trans = meta.get_transition(state)
+    if actor is None or not trans.has_perm(obj, actor):
+        why = getattr(trans.permission, "reason", "not permitted")
+        raise TransitionPermissionDenied(
+            f"{getattr(actor, 'username', 'anonymous')} may not {transition!r} {name}: {why}",
+            obj=obj, transition=transition, state=state,
+        )
+    for cond in trans.conditions:
+        if not cond(obj):
+            reason = reason_of(cond, obj)
+            raise ConditionUnmet(
+                f"cannot {transition!r} {name}: {reason}", reason=reason,
+                obj=obj, transition=transition, state=state,
+            )
+    return meta, trans, state
+
+
+def available_transitions(obj, user) -> list[TransitionOption]:
+    """List every transition leaving ``obj``'s current state with whether ``user`` may take it.
+
+    Returns ``[TransitionOption(name, target, allowed, reason)]``; ``reason`` is empty when
+    allowed, otherwise the permission or condition that stops it. Reads only.
+    """
+    options: list[TransitionOption] = []
+    for field in [f for f in obj._meta.fields if hasattr(f, "get_all_transitions")]:
+        state = field.get_state(obj)
+        for trans in field.get_all_transitions(type(obj)):
+            if trans.source not in (state, "*", "+"):
+                continue
+            try:
+                _check(obj, trans.name, user)
+                options.append(TransitionOption(trans.name, str(trans.target), True, ""))
+            except (TransitionPermissionDenied, ConditionUnmet, TransitionNotAllowed) as exc:
+                options.append(TransitionOption(trans.name, str(trans.target), False, exc.message))
+    return options
+
+
+def perform(obj, transition: str, *, actor, comment: str = "", data: dict | None = None,
+            on_behalf_of=None):
+    """Take ``transition`` on ``obj`` as ``actor`` and record it in the audit chain.
+
+    In one database transaction: checks the transition leaves the current state, that
+    ``actor`` may take it (the transition's ``permission``), and that every condition holds;
+    runs the django-fsm transition method (passing ``actor``, ``comment``, ``data`` to it when
+    it accepts them), saves the object (a concurrent change is detected by
+    ``ConcurrentTransitionMixin``), and appends an audit entry to ``obj.audit_chain``
+    (``data`` is stored in the entry as structured JSON).
+
+    Returns ``obj`` in its new state. Raises :class:`UnknownTransition`,
+    :class:`TransitionNotAllowed` (409), :class:`TransitionPermissionDenied` (403, also
+    logged to ``kelisim.security``), :class:`ConditionUnmet` (400, with the reason) or
+    :class:`StaleObject` (409). On any error nothing is written and ``obj`` is reloaded.
+    """
+    data = dict(data or {})
+    mutated = False
+    try:
+        with transaction.atomic():
+            meta, trans, state = _check(obj, transition, actor)
+            method = getattr(obj, transition)
+            accepted = inspect.signature(method).parameters
+            kwargs = {k: v for k, v in (("actor", actor), ("comment", comment), ("data", data))
+                      if k in accepted}
+            mutated = True
+            method(**kwargs)
+            try:
+                obj.save()
+            except ConcurrentTransition as exc:
+                current = type(obj)._default_manager.filter(pk=obj.pk).values_list(
+                    meta.field.attname, flat=True).first()
+                raise StaleObject(
+                    f"{type(obj).__name__} {obj} was changed by someone else: it is now in state "
+                    f"{current!r}, not {state!r}; reload and try again",
+                    obj=obj, transition=transition, state=current or "",
+                ) from exc
+            audit.append_entry(
+                chain=obj.audit_chain,
+                actor=actor,
+                on_behalf_of=on_behalf_of,
+                object_type=object_type(obj),
+                object_id=str(obj.pk),
+                object_repr=str(obj),
+                transition=transition,
+                from_state=str(state),
+                to_state=str(_state_of(obj, meta)),
+                comment=comment,
+                data=data,
+            )
+    except TransitionPermissionDenied as exc:
+        security_log.warning("transition denied: %s", exc.message)
+        raise
+    except Exception:
+        if mutated:
+            _restore(obj)
+        raise
+    return obj
+
+
+def record(obj, event: str, *, actor, comment: str = "", data: dict | None = None, on_behalf_of=None):
+    """Append an audit entry for a decision that does not change ``obj``'s state.
+
+    Used for acts such as a signature or a score sheet value: ``from_state`` and
+    ``to_state`` are both the current state. Returns the :class:`~workflow.models.AuditEntry`.
+    """
+    state = ""
+    for field in obj._meta.fields:
+        if hasattr(field, "get_all_transitions"):
+            state = str(field.get_state(obj))
+            break
+    return audit.append_entry(
+        chain=obj.audit_chain, actor=actor, on_behalf_of=on_behalf_of,
+        object_type=object_type(obj), object_id=str(obj.pk), object_repr=str(obj),
+        transition=event, from_state=state, to_state=state, comment=comment, data=data,
+    )
