@@ -9,6 +9,7 @@ inserting any row breaks either a hash, a link, the sequence, or the chain head.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import hashlib
 import json
 from collections.abc import Iterable
@@ -49,7 +50,7 @@ def _payload_of(entry: AuditEntry) -> dict[str, Any]:
     return {
         "chain": entry.chain,
         "seq": entry.seq,
-        "created_at": entry.created_at.astimezone(timezone.UTC).isoformat(),
+        "created_at": entry.created_at.astimezone(dt.timezone.utc).isoformat(),
         "actor_id": entry.actor_id,
         "actor_username": entry.actor_username,
         "on_behalf_of_username": entry.on_behalf_of_username,

@@ -1,0 +1,386 @@
+"""Run the whole cooperation cycle of a round with scripted actors (``manage.py run_cycle``).
+
+Every step acts as a real user with a real role through the same services and
+``workflow.transitions.perform`` as the web UI, so permissions, conditions, documents and
+audit entries are exactly those of a manual run. Each step looks at the current states and
+does only what is still open, so a second run (or a run after an interruption) continues
+instead of failing.
+
+The scripted behaviour (how experts score, what a diagnosis finds, what a plan contains)
+is illustrative and deterministic; it is documented next to each function below.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import math
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.db import transaction
+
+from workflow.transitions import perform
+
+from processes.advisory.models import AdvisoryMaterial
+from processes.diagnosis.models import Diagnosis
+from processes.diagnosis.services import record_assessment
+from processes.implementation.models import Implementation
+from processes.implementation.services import submit_quarterly_report
+from processes.planning.models import Plan, PlanAction
+from processes.planning.services import conclude_signing, send_for_signing, sign
+from processes.rounds.actors import CycleActors, ensure_cycle_actors
+from processes.rounds.models import Case, Round
+from processes.rounds.paperwork import generate
+from processes.selection.models import ScoreSheet, Selection
+from processes.selection.services import compute_ranking, decide, open_scoring, submit_score_sheet
+from processes.submission.models import Application
+from processes.submission.services import (
+    check_completeness,
+    generate_decision_notice,
+    generate_receipt,
+    submit_application,
+)
+from processes.support.services import conclude_coordination, propose_measure, record_position
+from processes.training.models import Attendance, TrainingModule
+
+# -- scripted experts --------------------------------------------------------------------------
+
+#: How the scripted experts turn an application's figures into a raw 0..10 score per
+#: criterion code of the 2017 sample (C1..C7). Each value is capped to 0..10.
+SCORING_FORMULA = {
+    "C1": ("employees / 300", lambda a: a.employees / 300),
+    "C2": ("smes / 5", lambda a: a.smes / 5),
+    "C3": ("export_share_pct / 3", lambda a: float(a.export_share_pct) / 3),
+    "C4": ("4 x anchor_enterprises", lambda a: 4 * a.anchor_enterprises),
+    "C5": ("2 x anchor_enterprises + research_partners + employees / 1000",
+           lambda a: 2 * a.anchor_enterprises + a.research_partners + a.employees / 1000),
+    "C6": ("2.5 x research_partners", lambda a: 2.5 * a.research_partners),
+    "C7": ("3 x anchor_enterprises + employees / 1000", lambda a: 3 * a.anchor_enterprises + a.employees / 1000),
+}
+
+
+def expert_scores(application: Application, criteria, expert_index: int) -> dict[str, tuple[int, str]]:
+    """Scores of the scripted expert number ``expert_index`` (1-based) for ``application``.
+
+    The raw value of each criterion comes from :data:`SCORING_FORMULA`, capped to 0..10;
+    expert 1 rounds it down, expert 2 rounds half up, so the two sheets differ slightly like
+    real experts (never by more than 1 point). A criterion without a formula scores 5.
+    Returns ``{criterion code: (score 0..10, comment)}``.
+    """
+    result = {}
+    for criterion in criteria:
+        label, formula = SCORING_FORMULA.get(criterion.code, ("default 5", lambda a: 5))
+        raw = max(0.0, min(10.0, float(formula(application))))
+        if expert_index == 1:
+            value = math.floor(raw)
+        else:
+            value = int(Decimal(str(raw)).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+        result[criterion.code] = (value, f"{label} = {raw:.2f}")
+    return result
+
+
+# -- scripted diagnosis, plan, support and monitoring ---------------------------------------
+
+def diagnosis_findings(application: Application, areas: list[str]) -> list[tuple[str, float, str]]:
+    """Illustrative assessment of the six areas (0..100 each) from the application's figures."""
+    a = application
+    firms = a.anchor_enterprises + a.smes
+    values = [
+        min(100, 30 + firms),                               # structure of the cluster
+        min(100, 40 + 10 * a.anchor_enterprises),           # management and governance
+        min(100, 30 + a.employees / 100),                   # financing of cluster management
+        min(100, 35 + 10 * a.research_partners),            # services
+        min(100, 40 + a.smes / 2),                          # interaction within the cluster
+        min(100, 20 + 2 * float(a.export_share_pct)),       # achievements and recognition
+    ]
+    findings = [
+        f"{firms} firms mapped, {a.anchor_enterprises} anchor enterprises, {a.smes} SMEs",
+        f"coordinating body led by {a.anchor_enterprises} anchor enterprise(s)",
+        f"{a.employees} employees; co-financing to be agreed with members and the akimat",
+        f"{a.research_partners} education and research partner(s) offer services",
+        f"{a.smes} SMEs take part in joint activities",
+        f"exports {a.export_share_pct}% of output",
+    ]
+    return [(areas[i] if i < len(areas) else f"area {i + 1}", round(values[i], 2), findings[i]) for i in range(6)]
+
+
+PLAN_ACTIONS = {
+    "ru": [
+        ("Создание специализированной организации кластера", "Координирующий орган кластера",
+         "Участники кластера с соглашениями об участии", "ед."),
+        ("Совместное продвижение экспорта: торговые миссии и общий каталог", "Специализированная организация кластера",
+         "Доля экспорта в объёме производства", "%"),
+        ("Обучение работников участников кластера", "Партнёры в сфере образования", "Обученные работники", "чел."),
+        ("Совместные проекты НИОКР с научными партнёрами", "Научные партнёры кластера",
+         "Начатые совместные проекты", "ед."),
+    ],
+    "en": [
+        ("Establish the cluster's specialised organisation", "Cluster coordinating body",
+         "Members under participation agreements", "firms"),
+        ("Joint export promotion: trade missions and a common catalogue", "Cluster organisation",
+         "Export share of output", "%"),
+        ("Training of members' employees", "Education partners", "Employees trained", "people"),
+        ("Joint R&D projects with research partners", "Research partners", "Joint projects started", "projects"),
+    ],
+}
+PLAN_BUDGETS_KZT = (Decimal("12000000"), Decimal("18000000"), Decimal("8000000"), Decimal("15000000"))
+
+
+def plan_actions(application: Application, year: int, language: str) -> list[dict]:
+    """Illustrative action plan for the year after the round: four actions, budgets in KZT."""
+    texts = PLAN_ACTIONS.get(language, PLAN_ACTIONS["ru"])
+    targets = (application.anchor_enterprises + application.smes, float(application.export_share_pct) + 5,
+               application.employees // 10, application.research_partners * 2)
+    deadlines = (dt.date(year, 3, 31), dt.date(year, 6, 30), dt.date(year, 9, 30), dt.date(year, 12, 31))
+    return [{"position": i + 1, "measure": texts[i][0], "responsible": texts[i][1], "deadline": deadlines[i],
+             "budget_kzt": PLAN_BUDGETS_KZT[i], "kpi": texts[i][2], "kpi_target": Decimal(str(targets[i])),
+             "kpi_unit": texts[i][3]} for i in range(4)]
+
+
+# -- the cycle ---------------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class CycleResult:
+    """The round after the run and its cases (for ``run_cycle``'s output)."""
+
+    round: Round
+    cases: list[Case]
+
+
+class CycleRunner:
+    """Drives one round through every stage with :class:`CycleActors`; see the module docstring."""
+
+    def __init__(self, rnd: Round):
+        self.round = rnd
+        self.actors: CycleActors = ensure_cycle_actors(rnd)
+        self.coordinator = self.actors.coordinator
+        self.plan_year = (rnd.applications_close or dt.date.today()).year + 1
+
+    def _round_step(self, state: str, transition: str) -> bool:
+        self.round.refresh_from_db()
+        if self.round.state == state:
+            perform(self.round, transition, actor=self.coordinator)
+            return True
+        return False
+
+    def run(self) -> CycleResult:
+        """Run every open step of the cycle; return the round and its cases."""
+        self._round_step("draft", "open_applications")
+        self.submission()
+        self._round_step("open", "close_applications")
+        self.completeness_check()
+        self._round_step("closed", "start_scoring")
+        self.scoring()
+        if self._round_step("scoring", "start_discussion"):
+            compute_ranking(rnd=self.round, actor=self.coordinator)
+        self.discussion()
+        if self._round_step("discussion", "decide"):
+            self.selection_minutes()
+        if self._round_step("decided", "publish"):
+            self.notify_decisions()
+        self.advance_selected()
+        for case in self.round.cases.filter(state="diagnosis"):
+            self.diagnosis(case)
+        for case in self.round.cases.filter(state="planning"):
+            self.planning(case)
+        for case in self.round.cases.filter(state="support"):
+            self.support(case)
+        for case in self.round.cases.filter(state="implementation"):
+            self.implementation(case)
+        self.advisory_and_training()
+        return CycleResult(self.round, list(self.round.cases.order_by("number")))
+
+    # submission ------------------------------------------------------------------------
+    def submission(self):
+        for app in self.round.applications.filter(state="draft").select_related("case"):
+            with transaction.atomic():
+                applicant = self.actors.applicant_for(app.case)
+                submit_application(application=app, actor=applicant)
+                generate_receipt(application=app, actor=self.coordinator)
+
+    def completeness_check(self):
+        for app in self.round.applications.filter(state__in=["submitted", "resubmitted"]).select_related("case"):
+            with transaction.atomic():
+                check_completeness(application=app, actor=self.coordinator)
+                if app.state == "refused":
+                    generate_decision_notice(application=app, decision=app.get_state_display(),
+                                             reason=app.refusal_detail, actor=self.coordinator)
+        for app in self.round.applications.filter(state="accepted"):
+            open_scoring(application=app, experts=self.actors.experts)
+
+    # selection -------------------------------------------------------------------------
+    def scoring(self):
+        criteria = list(self.round.criteria.all())
+        experts = {e.pk: i for i, e in enumerate(self.actors.experts, 1)}
+        sheets = ScoreSheet.objects.filter(application__round=self.round, state="draft").select_related(
+            "application__case", "expert")
+        for sheet in sheets:
+            scores = expert_scores(sheet.application, criteria, experts.get(sheet.expert_id, 1))
+            submit_score_sheet(sheet=sheet, scores=scores, actor=sheet.expert)
+        for selection in self.round.selections.filter(state="scoring"):
+            perform(selection, "complete_scoring", actor=self.coordinator)
+
+    def discussion(self):
+        for selection in self.round.selections.filter(state="scored"):
+            perform(selection, "discuss", actor=self.actors.partner,
+                    comment="Discussed jointly by the operator and the partner.")
+        for selection in self.round.selections.filter(state="discussed").order_by("rank"):
+            decide(selection=selection, actor=self.coordinator)
+
+    def selection_minutes(self):
+        lang = self.round.language
+        selections = self.round.selections.select_related("application__case").order_by("rank")
+        generate(rnd=self.round, kind="selection_minutes", stage="selection", actor=self.coordinator, context={
+            "pass_mark": str(self.round.pass_mark), "max_selected": self.round.max_selected,
+            "ranking": [{"rank": s.rank, "ref": s.application.ref, "name": s.application.case.name(lang),
+                         "score": str(s.score), "decision": s.get_state_display(),
+                         "flag": ", ".join(s.divergent_criteria)} for s in selections],
+            "refused": [{"ref": a.ref, "name": a.case.name(lang), "reason": a.refusal_detail}
+                        for a in self.round.applications.filter(state="refused").select_related("case")],
+            "participants": [{"name": u.get_full_name() or u.get_username(), "role": role} for u, role in
+                             ((self.coordinator, self.round.operator), (self.actors.partner, self.round.partner))],
+        })
+
+    def notify_decisions(self):
+        for selection in self.round.selections.select_related("application__case"):
+            generate_decision_notice(application=selection.application, decision=selection.get_state_display(),
+                                     reason=selection.decision_reason or f"Rank {selection.rank}, score {selection.score}.",
+                                     actor=self.coordinator)
+
+    def advance_selected(self):
+        for case in self.round.cases.filter(state="selection").select_related("application__selection"):
+            selection = getattr(case.application, "selection", None)
+            if selection is None:
+                continue
+            if selection.state == "selected":
+                perform(case, "advance_to_diagnosis", actor=self.coordinator)
+            elif selection.state == "not_selected":
+                perform(case, "close_not_selected", actor=self.coordinator, comment=selection.decision_reason)
+
+    # diagnosis -------------------------------------------------------------------------
+    @transaction.atomic
+    def diagnosis(self, case: Case):
+        diagnosis, _ = Diagnosis.objects.get_or_create(case=case, defaults={"assessors": "KIID, Atameken"})
+        if diagnosis.state == "planned":
+            perform(diagnosis, "start_fieldwork", actor=self.coordinator)
+        if diagnosis.state == "fieldwork":
+            record_assessment(diagnosis=diagnosis, areas=diagnosis_findings(case.application,
+                                                                             self.round.diagnosis_areas),
+                              actor=self.coordinator)
+        if diagnosis.state == "draft_report":
+            perform(diagnosis, "open_discussion", actor=self.coordinator)
+        if diagnosis.state == "discussion":
+            perform(diagnosis, "approve", actor=self.coordinator, comment="Results discussed with the cluster.")
+        perform(case, "advance_to_planning", actor=self.coordinator)
+
+    # planning --------------------------------------------------------------------------
+    @transaction.atomic
+    def planning(self, case: Case):
+        lang = case.language
+        plan, created = Plan.objects.get_or_create(case=case, defaults={
+            "vision": f"{case.name(lang)}: a competitive cluster exporting beyond Kazakhstan by {self.plan_year + 4}.",
+            "governance": "Supervisory board of members, the akimat and KIID; a specialised cluster organisation."})
+        if created:
+            for action in plan_actions(case.application, self.plan_year, lang):
+                PlanAction.objects.create(plan=plan, **action)
+        if plan.state == "drafting":
+            perform(plan, "submit_for_review", actor=self.coordinator)
+        if plan.state in ("review", "resubmitted"):
+            send_for_signing(plan=plan, actor=self.coordinator)
+        if plan.state == "signing":
+            for signature in plan.signatures.filter(state="pending").select_related("user"):
+                sign(signature=signature, actor=signature.user, approve=True, comment="Approved.")
+            conclude_signing(plan=plan, actor=self.coordinator)
+        perform(case, "advance_to_support", actor=self.coordinator)
+
+    # support ---------------------------------------------------------------------------
+    @transaction.atomic
+    def support(self, case: Case):
+        measure = case.support_measures.exclude(state="declined").first()
+        if measure is None:
+            proposal = self.round.support_proposal
+            application = case.application
+            measure = propose_measure(
+                case=case, title="Reimbursement of the costs of the cluster's specialised organisation",
+                amount_kzt=Decimal(str(proposal.get("max_kzt_per_year", 60000000))),
+                reimbursement_pct=Decimal(str(proposal.get("reimbursement_pct_years_1_2", 75))),
+                legal_basis=self.round.support_act,
+                bodies=[self.round.organiser or "Ministry", f"Akimat of {application.region}"],
+                actor=self.coordinator)
+        for position in measure.positions.filter(state="pending"):
+            record_position(position=position, agrees=True, comment="Agreed by letter.", actor=self.coordinator)
+        if measure.state == "coordination":
+            conclude_coordination(measure=measure, actor=self.coordinator)
+        perform(case, "advance_to_implementation", actor=self.coordinator)
+
+    # implementation --------------------------------------------------------------------
+    @transaction.atomic
+    def implementation(self, case: Case):
+        impl, _ = Implementation.objects.get_or_create(case=case, defaults={
+            "started_on": dt.date(self.plan_year, 1, 1)})
+        if impl.reports.exists():
+            return
+        actuals = {a.position: (a.kpi_target * Decimal("0.25")).quantize(Decimal("0.01"))
+                   for a in case.plan.actions.all()}
+        submit_quarterly_report(implementation=impl, year=self.plan_year, quarter=1, actuals=actuals,
+                                summary="First quarter: activities started as planned.", actor=self.coordinator)
+
+    # alongside the cycle -----------------------------------------------------------------
+    @transaction.atomic
+    def advisory_and_training(self):
+        if self.round.state != "published":
+            return
+        note, _ = AdvisoryMaterial.objects.get_or_create(
+            round=self.round, kind=AdvisoryMaterial.Kind.BRIEFING_NOTE,
+            defaults={"title": f"Briefing note on the results of {self.round.code}",
+                      "body": "Selected pilot clusters, their diagnosis and development plans."})
+        if note.state == "draft":
+            perform(note, "circulate", actor=self.coordinator)
+        if note.state == "circulated":
+            perform(note, "comment", actor=self.actors.partner, comment="The partner supports the proposals.")
+        if note.state == "commented":
+            perform(note, "finalise", actor=self.coordinator)
+        module, _ = TrainingModule.objects.get_or_create(
+            round=self.round, title="Cluster management basics",
+            defaults={"topic": "Six areas of cluster management", "starts_on": dt.date(self.plan_year, 2, 1),
+                      "ends_on": dt.date(self.plan_year, 2, 3)})
+        if module.state == "planned":
+            perform(module, "open_registration", actor=self.coordinator)
+        if module.state == "open":
+            for case in self.round.cases.filter(state__in=["implementation", "closed"]):
+                Attendance.objects.get_or_create(module=module, participant=f"Manager of {case.number}",
+                                                 defaults={"case": case, "organisation": case.name_en})
+            perform(module, "start", actor=self.coordinator)
+        if module.state == "in_progress":
+            module.attendances.update(attended=True)
+            perform(module, "complete", actor=self.coordinator)
+
+
+def run_cycle(rnd: Round) -> CycleResult:
+    """Run the cycle of ``rnd`` (see :class:`CycleRunner`); return the round and its cases."""
+    return CycleRunner(rnd).run()
+
+
+def case_summary(case: Case) -> dict:
+    """The JSON shape of one case in ``run_cycle --format json``."""
+    from documents.models import Document
+
+    application = case.application
+    selection = getattr(application, "selection", None)
+    if application.state == "refused":
+        decision = f"refused: {application.refusal_reason}"
+    elif selection is not None and selection.state in ("selected", "not_selected"):
+        decision = selection.state
+    else:
+        decision = ""
+    documents = []
+    for document in Document.objects.filter(owner_ref=case.ref).order_by("stage", "kind", "key", "language"):
+        version = document.current_version
+        if version is not None:
+            documents.append({"kind": document.kind, "key": document.key, "language": document.language,
+                              "version": version.number, "storage_key": version.storage_key,
+                              "sha256": version.sha256, "size": version.size})
+    return {"ref": case.ref, "name": case.name(), "state": case.state,
+            "score": str(selection.score) if selection is not None and selection.score is not None else None,
+            "rank": selection.rank if selection is not None else None, "decision": decision,
+            "documents": documents}

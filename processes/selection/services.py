@@ -1,0 +1,91 @@
+"""Selection services: score sheets, ranking, the commission decision."""
+
+from __future__ import annotations
+
+from django.db import transaction
+
+from workflow import audit
+from workflow.transitions import perform
+
+from processes.rounds.paperwork import format_number, generate
+
+from .models import EXPERTS_PER_APPLICATION, Score, ScoreSheet, Selection
+from .scoring import ranked
+
+
+@transaction.atomic
+def open_scoring(*, application, experts) -> Selection:
+    """Create the selection of an accepted application and one draft sheet per expert.
+
+    Idempotent: existing rows are reused. Raises ``ValueError`` with fewer than 2 experts.
+    """
+    if len(experts) < EXPERTS_PER_APPLICATION:
+        raise ValueError(f"an application needs {EXPERTS_PER_APPLICATION} experts, got {len(experts)}")
+    selection, _ = Selection.objects.get_or_create(application=application, defaults={"round": application.round})
+    for expert in experts:
+        ScoreSheet.objects.get_or_create(application=application, expert=expert)
+    return selection
+
+
+@transaction.atomic
+def submit_score_sheet(*, sheet: ScoreSheet, scores: dict[str, tuple[int, str]], actor) -> ScoreSheet:
+    """Record ``scores`` (criterion code -> (value 0..10, comment)) and submit the sheet.
+
+    Generates the expert score sheet document. Raises ``ValueError`` for an unknown
+    criterion or a value outside 0..10, and the workflow errors of ``perform``; on error
+    nothing is kept.
+    """
+    criteria = {c.code: c for c in sheet.application.round.criteria.all()}
+    for code, (value, comment) in scores.items():
+        if code not in criteria:
+            raise ValueError(f"unknown criterion {code!r}; the round has {', '.join(criteria)}")
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 10:
+            raise ValueError(f"score for {code} must be a whole number 0..10, got {value!r}")
+        Score.objects.update_or_create(sheet=sheet, criterion=criteria[code],
+                                       defaults={"value": value, "comment": comment})
+    perform(sheet, "submit", actor=actor, data={"scores": {c: v for c, (v, _) in scores.items()}})
+    case = sheet.application.case
+    language = case.language
+    rows = []
+    for score in sheet.scores.select_related("criterion"):
+        c = score.criterion
+        rows.append({"code": c.code, "title": c.title(language), "weight": c.weight, "value": score.value,
+                     "weighted": format_number(score.value * c.weight / 10, language), "comment": score.comment})
+    generate(rnd=case.round, case=case, kind="score_sheet", stage="selection", actor=actor, key=actor.get_username(),
+             context={"expert": {"name": actor.get_full_name() or actor.get_username()},
+                      "application": {"ref": sheet.application.ref, "name": case.name()},
+                      "scores": rows, "total": format_number(sheet.total, language)})
+    return sheet
+
+
+@transaction.atomic
+def compute_ranking(*, rnd, actor) -> list[Selection]:
+    """Rank the round's scored selections (see ``scoring``) and record ranks; return them in order.
+
+    Writes a ``ranking_computed`` audit entry on the round's chain listing (ref, score, rank).
+    """
+    selections = list(rnd.selections.select_related("application").exclude(score=None))
+    order = ranked(selections, list(rnd.criteria.all()))
+    for rank, selection in enumerate(order, 1):
+        if selection.rank != rank:
+            Selection.objects.filter(pk=selection.pk).update(rank=rank)
+            selection.rank = rank
+    audit.append_entry(chain=rnd.audit_chain, actor=actor, object_type="rounds.round", object_id=str(rnd.pk),
+                       object_repr=str(rnd), transition="ranking_computed", from_state=rnd.state, to_state=rnd.state,
+                       data={"ranking": [{"ref": s.application.ref, "score": str(s.score), "rank": s.rank}
+                                         for s in order]})
+    return order
+
+
+def decide(*, selection: Selection, actor) -> Selection:
+    """Select the cluster when its score reaches the pass mark and its rank is within the
+    round's places; otherwise record it as not selected with the reason. Returns it."""
+    rnd = selection.round
+    if selection.score >= rnd.pass_mark and selection.rank <= rnd.max_selected:
+        return perform(selection, "select", actor=actor,
+                       comment=f"Score {selection.score} >= pass mark {rnd.pass_mark}, rank {selection.rank}.")
+    if selection.score < rnd.pass_mark:
+        reason = f"Score {selection.score} is below the pass mark {rnd.pass_mark}."
+    else:
+        reason = f"Rank {selection.rank} is beyond the {rnd.max_selected} places of the round."
+    return perform(selection, "reject", actor=actor, comment=reason)
