@@ -374,7 +374,7 @@ def case_summary(case: Case) -> dict:
     else:
         decision = ""
     documents = []
-    for document in Document.objects.filter(owner_ref=case.ref).order_by("stage", "kind", "key", "language"):
+    for document in Document.objects.filter(owner_ref=case.ref).order_by("pk"):
         version = document.current_version
         if version is not None:
             documents.append({"kind": document.kind, "key": document.key, "language": document.language,
