@@ -43,6 +43,14 @@ def object_type(obj) -> str:
     return f"{obj._meta.app_label}.{obj._meta.model_name}"
 
 
+def describe(obj) -> str:
+    """``Model reference`` for messages; never fails on an incomplete object."""
+    try:
+        return f"{type(obj).__name__} {obj}"
+    except Exception:  # an unsaved object without its relations
+        return f"{type(obj).__name__} #{obj.pk}"
+
+
 def _state_of(obj, meta) -> str:
     return meta.field.get_state(obj)
 
@@ -65,7 +73,7 @@ class TransitionOption:
 def _check(obj, transition: str, actor) -> tuple[Any, Any, str]:
     meta = _fsm_meta(obj, transition)
     state = _state_of(obj, meta)
-    name = f"{type(obj).__name__} {obj}"
+    name = describe(obj)
     if not meta.has_transition(state):
         sources = sorted(str(s) for s in meta.transitions)
         raise TransitionNotAllowed(
@@ -127,7 +135,7 @@ def perform(obj, transition: str, *, actor, comment: str = "", data: dict | None
     :class:`StaleObject` (409). On any error nothing is written and ``obj`` is reloaded.
     """
     data = dict(data or {})
-    mutated = False
+    mutated, state = False, ""
     try:
         with transaction.atomic():
             meta, trans, state = _check(obj, transition, actor)
@@ -137,16 +145,7 @@ def perform(obj, transition: str, *, actor, comment: str = "", data: dict | None
                       if k in accepted}
             mutated = True
             method(**kwargs)
-            try:
-                obj.save()
-            except ConcurrentTransition as exc:
-                current = type(obj)._default_manager.filter(pk=obj.pk).values_list(
-                    meta.field.attname, flat=True).first()
-                raise StaleObject(
-                    f"{type(obj).__name__} {obj} was changed by someone else: it is now in state "
-                    f"{current!r}, not {state!r}; reload and try again",
-                    obj=obj, transition=transition, state=current or "",
-                ) from exc
+            obj.save()  # ConcurrentTransitionMixin: raises ConcurrentTransition if moved meanwhile
             audit.append_entry(
                 chain=obj.audit_chain,
                 actor=actor,
@@ -160,6 +159,14 @@ def perform(obj, transition: str, *, actor, comment: str = "", data: dict | None
                 comment=comment,
                 data=data,
             )
+    except ConcurrentTransition as exc:
+        _restore(obj)
+        current = _state_of(obj, _fsm_meta(obj, transition))
+        raise StaleObject(
+            f"{describe(obj)} was changed by someone else: it is now in state "
+            f"{current!r}, not {state!r}; reload and try again",
+            obj=obj, transition=transition, state=str(current),
+        ) from exc
     except TransitionPermissionDenied as exc:
         security_log.warning("transition denied: %s", exc.message)
         raise
@@ -169,20 +176,3 @@ def perform(obj, transition: str, *, actor, comment: str = "", data: dict | None
         raise
     return obj
 
-
-def record(obj, event: str, *, actor, comment: str = "", data: dict | None = None, on_behalf_of=None):
-    """Append an audit entry for a decision that does not change ``obj``'s state.
-
-    Used for acts such as a signature or a score sheet value: ``from_state`` and
-    ``to_state`` are both the current state. Returns the :class:`~workflow.models.AuditEntry`.
-    """
-    state = ""
-    for field in obj._meta.fields:
-        if hasattr(field, "get_all_transitions"):
-            state = str(field.get_state(obj))
-            break
-    return audit.append_entry(
-        chain=obj.audit_chain, actor=actor, on_behalf_of=on_behalf_of,
-        object_type=object_type(obj), object_id=str(obj.pk), object_repr=str(obj),
-        transition=event, from_state=state, to_state=state, comment=comment, data=data,
-    )
