@@ -1,5 +1,136 @@
-from django.http import HttpResponse
+"""The portal: server-rendered, read-only pages over cases, their history and documents.
+
+Every page requires a login; what a user sees is decided in :mod:`.selectors`. State never
+changes here: the available transitions of a case are only listed.
+"""
+
+from __future__ import annotations
+
+import os
+import unicodedata
+from urllib.parse import quote
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.utils.http import content_disposition_header
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_safe
+
+from documents.storage import ChecksumMismatch, StorageError, ascii_slug, read_verified
+from processes.rounds.models import Case, Round
+from workflow.transitions import available_transitions
+
+from . import selectors
+
+DEFAULT_TIMEZONE = "Asia/Almaty"
+#: Case states that end the cycle early (shown in red).
+ENDED_STATES = (Case.State.REFUSED, Case.State.NOT_SELECTED, Case.State.WITHDRAWN, Case.State.SUSPENDED)
 
 
+@require_safe
+@login_required
 def case_list(request):
-    return HttpResponse("ok")
+    """All cases the user may see, with stage, score and rank; ``?state=`` filters."""
+    state = request.GET.get("state", "")
+    if state not in Case.State.values:
+        state = ""
+    cases = selectors.visible_cases(user=request.user, state=state or None)
+    return render(request, "portal/case_list.html", {
+        "cases": cases,
+        "state": state,
+        "states": selectors.state_choices(user=request.user),
+        "is_staff_viewer": selectors.is_staff_viewer(user=request.user),
+        "ended_states": [str(s) for s in ENDED_STATES],
+    })
+
+
+@require_safe
+@login_required
+def case_detail(request, pk: int):
+    """One case: header, audit history, documents with versions, available transitions."""
+    case = get_object_or_404(selectors.visible_cases(user=request.user), pk=pk)
+    return render(request, "portal/case_detail.html", {
+        "case": case,
+        "history": selectors.case_history(case=case),
+        "documents": selectors.case_documents(case=case),
+        "transitions": available_transitions(case, request.user),
+        "tz": case.round.timezone or DEFAULT_TIMEZONE,
+        "is_staff_viewer": selectors.is_staff_viewer(user=request.user),
+        "ended_states": [str(s) for s in ENDED_STATES],
+    })
+
+
+@require_safe
+@login_required
+def round_detail(request, code: str):
+    """A round's own documents (e.g. the selection minutes); staff only."""
+    if not selectors.is_staff_viewer(user=request.user):
+        raise PermissionDenied
+    rnd = get_object_or_404(Round, code=code)
+    return render(request, "portal/round_detail.html", {
+        "round": rnd,
+        "documents": selectors.round_documents(rnd=rnd),
+        "cases": selectors.visible_cases(user=request.user).filter(round=rnd),
+        "tz": rnd.timezone or DEFAULT_TIMEZONE,
+        "is_staff_viewer": True,
+    })
+
+
+def ascii_filename(version) -> str:
+    """An ASCII name for ``version`` for clients that ignore ``filename*``.
+
+    The original name if it is plain ASCII; otherwise one built from the owner, kind,
+    language and version number (e.g. ``TC-2017-A1-diagnosis_report-ru-v1.docx``).
+    """
+    name = version.original_name
+    if name and name.isascii() and name.isprintable():
+        return name
+    document = version.document
+    extension = os.path.splitext(name)[1] or os.path.splitext(version.storage_key)[1]
+    kind = document.kind + (f"-{document.key}" if document.key else "")
+    stem = ascii_slug(f"{document.owner_ref}-{kind}-{document.language}-v{version.number}")
+    ascii_extension = unicodedata.normalize("NFKD", extension).encode("ascii", "ignore").decode()
+    return stem + ascii_extension
+
+
+def attachment_header(version) -> str:
+    """``Content-Disposition`` with an ASCII ``filename`` and RFC 5987 ``filename*=UTF-8''...``."""
+    fallback = content_disposition_header(True, ascii_filename(version))
+    return f"{fallback}; filename*=UTF-8''{quote(version.original_name or ascii_filename(version), safe='')}"
+
+
+def _problem(request, status: int, title: str, message: str) -> HttpResponse:
+    return render(request, "portal/problem.html", {"title": title, "message": message}, status=status)
+
+
+@require_safe
+@login_required
+def document_download(request, pk: int):
+    """The bytes of one document version, after their sha256 was verified.
+
+    404 when the version is unknown or not the user's, or when its stored object is missing;
+    409 when the stored bytes no longer match the recorded sha256.
+    """
+    version = selectors.visible_version(user=request.user, pk=pk)
+    if version is None:
+        raise Http404(_("No such document version."))
+    try:
+        content = read_verified(version)
+    except ChecksumMismatch:
+        return _problem(request, 409, _("The document was changed"), _(
+            "The stored file of %(document)s, version %(number)s, no longer matches its recorded "
+            "sha256 checksum, so it is not served. The incident was logged; please tell the "
+            "administrator.") % {"document": version.document.title, "number": version.number})
+    except StorageError:
+        return _problem(request, 404, _("The file is missing"), _(
+            "The stored file of %(document)s, version %(number)s, cannot be found in the document "
+            "storage. Please tell the administrator.") % {"document": version.document.title,
+                                                          "number": version.number})
+    response = HttpResponse(content, content_type=version.content_type or "application/octet-stream")
+    response["Content-Disposition"] = attachment_header(version)
+    response["Content-Length"] = str(len(content))
+    response["Cache-Control"] = "private, no-store"
+    response["X-Content-SHA256"] = version.sha256
+    return response

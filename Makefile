@@ -1,0 +1,46 @@
+# Kelisim: the two commands are `make demo` and `make test` (see README.md).
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+SAMPLE := samples/pilot-selection-2017.json
+
+.PHONY: venv demo serve test test-postgres bench templates clean help
+
+help:
+	@echo "make demo   - install, migrate SQLite, run the 2017 cycle, create demo users, serve on 127.0.0.1:$(PORT)"
+	@echo "make test   - the whole test suite (SQLite; PostgreSQL when DATABASE_URL=postgres://...)"
+
+$(VENV)/.installed: pyproject.toml requirements/constraints.txt
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), f"Kelisim needs Python 3.11, found {sys.version.split()[0]} at {sys.executable}"'
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c requirements/constraints.txt -e '.[test]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+demo: venv
+	$(PY) manage.py migrate --noinput -v 0
+	$(PY) manage.py run_cycle $(SAMPLE)
+	$(PY) manage.py verify_audit
+	$(PY) manage.py create_demo_users
+	@echo "Kelisim is serving on http://127.0.0.1:$(PORT)/ (Ctrl-C stops it)"
+	$(PY) manage.py runserver 127.0.0.1:$(PORT) --noreload
+
+serve: venv
+	$(PY) manage.py runserver 127.0.0.1:$(PORT) --noreload
+
+test: venv
+	$(PY) manage.py makemigrations --check --dry-run -v 0
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: venv
+	$(PY) -m bench $(BENCH_ARGS)
+
+templates: venv
+	$(PY) documents/templates_src/build.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache

@@ -1,0 +1,92 @@
+"""Read-only queries of the portal: which cases, histories and documents a user may see.
+
+Visibility rule: holders of a staff role (:data:`STAFF_ROLES`; superusers hold the
+administrator role) see every case and document; anybody else, in particular an applicant,
+sees only the cases whose ``applicant`` is that user and the documents owned by those cases
+(``Document.owner_ref == case.ref``). Round-level documents are for staff only.
+"""
+
+from __future__ import annotations
+
+from django.db.models import Prefetch, QuerySet
+
+from documents.models import Document, DocumentVersion
+from processes.rounds.models import Case, Round
+from workflow import permissions
+from workflow.models import AuditEntry
+
+#: Roles that see every case of every round.
+STAFF_ROLES = (
+    permissions.COORDINATOR,
+    permissions.PARTNER_COORDINATOR,
+    permissions.AUDITOR,
+    permissions.SIGNATORY,
+    permissions.EXPERT,
+    permissions.ADMINISTRATOR,
+)
+
+
+def is_staff_viewer(*, user) -> bool:
+    """True when ``user`` holds a role of :data:`STAFF_ROLES` (superusers always do)."""
+    return bool(permissions.user_roles(user) & set(STAFF_ROLES))
+
+
+def visible_cases(*, user, state: str | None = None) -> QuerySet[Case]:
+    """The cases ``user`` may see, newest round first, optionally only those in ``state``.
+
+    The round, the application and its selection are joined (``select_related``) so a list
+    can show the score and rank without one query per row. An unknown ``state`` is ignored.
+    """
+    queryset = Case.objects.select_related("round", "applicant", "application", "application__selection")
+    if not is_staff_viewer(user=user):
+        queryset = queryset.filter(applicant_id=user.pk) if user.pk is not None else queryset.none()
+    if state and state in Case.State.values:
+        queryset = queryset.filter(state=state)
+    return queryset.order_by("-round__applications_open", "round__code", "number")
+
+
+def state_choices(*, user) -> list[tuple[str, str, int]]:
+    """``(value, label, count)`` of every case state, counted among the cases ``user`` sees."""
+    counts: dict[str, int] = {}
+    for value in visible_cases(user=user).values_list("state", flat=True):
+        counts[value] = counts.get(value, 0) + 1
+    return [(value, label, counts.get(value, 0)) for value, label in Case.State.choices]
+
+
+def case_history(*, case: Case) -> QuerySet[AuditEntry]:
+    """The audit entries of ``case``'s chain (``chain == case.ref``) in chain order."""
+    return AuditEntry.objects.filter(chain=case.ref).order_by("seq")
+
+
+def _documents_with_versions(owner_ref: str) -> QuerySet[Document]:
+    versions = DocumentVersion.objects.select_related("created_by").order_by("number")
+    return (Document.objects.filter(owner_ref=owner_ref)
+            .prefetch_related(Prefetch("versions", queryset=versions))
+            .order_by("created_at", "pk"))
+
+
+def case_documents(*, case: Case) -> QuerySet[Document]:
+    """The documents owned by ``case`` (``owner_ref == case.ref``), versions prefetched in order."""
+    return _documents_with_versions(case.ref)
+
+
+def round_documents(*, rnd: Round) -> QuerySet[Document]:
+    """The round-level documents (e.g. selection minutes: ``owner_ref == round.code``)."""
+    return _documents_with_versions(rnd.code)
+
+
+def visible_version(*, user, pk: int) -> DocumentVersion | None:
+    """The document version ``pk`` if ``user`` may download it, else ``None``.
+
+    Staff may download any version; anybody else only versions of documents owned by one of
+    the cases where they are the applicant.
+    """
+    version = DocumentVersion.objects.select_related("document").filter(pk=pk).first()
+    if version is None:
+        return None
+    if is_staff_viewer(user=user):
+        return version
+    own_refs = Case.objects.filter(applicant_id=user.pk).values_list("ref", flat=True)
+    if user.pk is not None and version.document.owner_ref in set(own_refs):
+        return version
+    return None

@@ -1,0 +1,85 @@
+"""Admin for rounds (reference data, editable except the state) and cases.
+
+A round's criteria can be edited only while the round is a draft: once applications are
+open, the criteria and weights are what applicants and experts rely on. Cases are created
+by the import; the admin may correct their names and link the applicant user.
+"""
+
+from django.contrib import admin
+
+from workflow.admin import ProtectedStateAdminMixin
+
+from .models import Case, Criterion, Round, RoundSignatory
+
+
+class CriterionInline(ProtectedStateAdminMixin, admin.TabularInline):
+    model = Criterion
+    extra = 0
+    fields = ("position", "code", "title_en", "title_ru", "title_kk", "weight")
+    ordering = ("position",)
+
+    def _frozen(self, obj) -> bool:
+        return obj is not None and obj.state != Round.State.DRAFT
+
+    def get_readonly_fields(self, request, obj=None):
+        if self._frozen(obj):
+            return self.fields
+        return super().get_readonly_fields(request, obj)
+
+    def has_add_permission(self, request, obj=None):
+        return not self._frozen(obj) and super().has_add_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return not self._frozen(obj) and super().has_delete_permission(request, obj)
+
+
+class RoundSignatoryInline(admin.TabularInline):
+    model = RoundSignatory
+    extra = 0
+    fields = ("position", "role", "organisation", "user")
+    raw_id_fields = ("user",)
+    ordering = ("position",)
+
+
+@admin.register(Round)
+class RoundAdmin(ProtectedStateAdminMixin, admin.ModelAdmin):
+    list_display = ("code", "title_en", "state", "applications_open", "applications_close", "max_selected",
+                    "pass_mark")
+    list_filter = ("state",)
+    search_fields = ("code", "title_en", "title_ru", "title_kk")
+    readonly_fields = ("state", "source_sha256", "source")
+    inlines = [CriterionInline, RoundSignatoryInline]
+    fieldsets = (
+        (None, {"fields": ("code", "state", "language", "title_en", "title_ru", "title_kk")}),
+        ("Parties", {"fields": ("organiser", "operator", "partner", "deciding_body", "legal_basis",
+                                "support_act", "memorandum_signed")}),
+        ("Rules", {"fields": ("applications_open", "applications_close", "timezone", "min_pilot_clusters",
+                              "max_selected", "pass_mark", "excluded_sectors", "review_working_days",
+                              "diagnosis_areas", "support_proposal")}),
+        ("Source", {"classes": ("collapse",), "fields": ("source_sha256", "source")}),
+    )
+
+    def has_delete_permission(self, request, obj=None):
+        """Only a draft round may be deleted (its cases protect it anyway)."""
+        if obj is not None and obj.state != Round.State.DRAFT:
+            return False
+        return super().has_delete_permission(request, obj)
+
+
+@admin.register(Case)
+class CaseAdmin(ProtectedStateAdminMixin, admin.ModelAdmin):
+    list_display = ("ref", "name_en", "round", "state", "applicant", "created_at")
+    list_filter = ("round", "state")
+    list_select_related = ("round", "applicant")
+    search_fields = ("ref", "number", "name_en", "name_ru", "name_kk")
+    readonly_fields = ("ref", "round", "number", "state", "created_at")
+    fields = ("ref", "round", "number", "state", "name_en", "name_ru", "name_kk", "language", "applicant",
+              "created_at")
+    raw_id_fields = ("applicant",)
+
+    def has_add_permission(self, request):
+        """Cases come from the round import, never from the admin."""
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
