@@ -88,9 +88,11 @@ def append_entry(
     Raises ``TypeError`` when ``data`` is not JSON-serialisable.
     """
     data = to_json_data(data)
-    with transaction.atomic():
-        AuditChain.objects.get_or_create(key=chain)
-        head = AuditChain.objects.select_for_update().get(key=chain)
+    with transaction.atomic(savepoint=False):  # part of the caller's transaction, no savepoint
+        head = AuditChain.objects.select_for_update().filter(key=chain).first()
+        if head is None:  # the chain's first entry; concurrent creators meet on the primary key
+            AuditChain.objects.get_or_create(key=chain)
+            head = AuditChain.objects.select_for_update().get(key=chain)
         entry = AuditEntry(
             chain=chain,
             seq=head.length + 1,

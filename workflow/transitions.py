@@ -8,6 +8,7 @@ management commands all call :func:`perform`; nothing assigns a state directly.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 import logging
 from typing import Any
@@ -41,6 +42,11 @@ def _fsm_meta(obj, transition: str):
 def object_type(obj) -> str:
     """Return ``app_label.model_name`` of ``obj``'s model (as stored in audit entries)."""
     return f"{obj._meta.app_label}.{obj._meta.model_name}"
+
+
+@functools.cache
+def _accepted_parameters(model: type, transition: str) -> frozenset[str]:
+    return frozenset(inspect.signature(getattr(model, transition)).parameters)
 
 
 def describe(obj) -> str:
@@ -140,7 +146,7 @@ def perform(obj, transition: str, *, actor, comment: str = "", data: dict | None
         with transaction.atomic():
             meta, trans, state = _check(obj, transition, actor)
             method = getattr(obj, transition)
-            accepted = inspect.signature(method).parameters
+            accepted = _accepted_parameters(type(obj), transition)
             kwargs = {k: v for k, v in (("actor", actor), ("comment", comment), ("data", data))
                       if k in accepted}
             mutated = True
