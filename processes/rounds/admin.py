@@ -6,6 +6,7 @@ by the import; the admin may correct their names and link the applicant user.
 """
 
 from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
 
 from workflow.admin import ProtectedStateAdminMixin
 
@@ -51,12 +52,12 @@ class RoundAdmin(ProtectedStateAdminMixin, admin.ModelAdmin):
     inlines = [CriterionInline, RoundSignatoryInline]
     fieldsets = (
         (None, {"fields": ("code", "state", "language", "title_en", "title_ru", "title_kk")}),
-        ("Parties", {"fields": ("organiser", "operator", "partner", "deciding_body", "legal_basis",
+        (_("Parties"), {"fields": ("organiser", "operator", "partner", "deciding_body", "legal_basis",
                                 "support_act", "memorandum_signed")}),
-        ("Rules", {"fields": ("applications_open", "applications_close", "timezone", "min_pilot_clusters",
+        (_("Rules"), {"fields": ("applications_open", "applications_close", "timezone", "min_pilot_clusters",
                               "max_selected", "pass_mark", "excluded_sectors", "review_working_days",
                               "diagnosis_areas", "support_proposal")}),
-        ("Source", {"classes": ("collapse",), "fields": ("source_sha256", "source")}),
+        (_("Source"), {"classes": ("collapse",), "fields": ("source_sha256", "source")}),
     )
 
     def has_delete_permission(self, request, obj=None):
