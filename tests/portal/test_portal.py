@@ -135,6 +135,15 @@ def test_coordinator_sees_all_nine_cases_with_score_and_rank(coordinator_client)
     assert 'action="/i18n/setlang/"' in html and 'value="kk"' in html
 
 
+def test_language_switcher_changes_the_page_language(coordinator_client):
+    url = reverse("portal:case-detail", args=[case("A1").pk])
+    response = coordinator_client.post("/i18n/setlang/", {"language": "en", "next": url})
+    assert response.status_code == 302 and response["Location"] == url
+    page = coordinator_client.get(url)
+    assert page["Content-Language"] == "en"
+    assert case("A1").name("en") in page.content.decode()
+
+
 def test_case_list_filters_by_state(coordinator_client):
     response = coordinator_client.get(reverse("portal:case-list"), {"state": "not_selected"})
     assert {c.ref for c in response.context["cases"]} == {"TC-2017/A2", "TC-2017/A3", "TC-2017/A6", "TC-2017/A8"}
