@@ -30,7 +30,7 @@ from processes.planning.models import Plan, PlanAction
 from processes.planning.services import conclude_signing, send_for_signing, sign
 from processes.rounds.actors import CycleActors, ensure_cycle_actors
 from processes.rounds.models import Case, Round
-from processes.rounds.paperwork import generate
+from processes.rounds.paperwork import generate, outcome
 from processes.selection.models import ScoreSheet, Selection
 from processes.selection.services import compute_ranking, decide, open_scoring, submit_score_sheet
 from processes.submission.models import Application
@@ -123,6 +123,25 @@ PLAN_ACTIONS = {
         ("Joint R&D projects with research partners", "Research partners", "Joint projects started", "projects"),
     ],
 }
+#: The scripted actors' own wording, in the case's language (Russian for languages without one).
+SCRIPT_TEXTS = {
+    "ru": {"vision": "{name}: конкурентоспособный кластер с экспортом за пределы Казахстана к {year} году.",
+           "governance": "Наблюдательный совет из участников, акимата и АО «КИРИ»; специализированная организация "
+                         "кластера.",
+           "measure": "Возмещение затрат на содержание специализированной организации кластера",
+           "akimat": "Акимат ({region})", "report": "Первый квартал: мероприятия начаты в соответствии с планом."},
+    "en": {"vision": "{name}: a competitive cluster exporting beyond Kazakhstan by {year}.",
+           "governance": "Supervisory board of members, the akimat and KIID; a specialised cluster organisation.",
+           "measure": "Reimbursement of the costs of the cluster's specialised organisation",
+           "akimat": "Akimat of {region}", "report": "First quarter: activities started as planned."},
+}
+
+
+def script_text(key: str, language: str, **values) -> str:
+    """The scripted wording ``key`` in ``language`` (falls back to Russian), formatted with ``values``."""
+    return SCRIPT_TEXTS.get(language, SCRIPT_TEXTS["ru"])[key].format(**values)
+
+
 PLAN_BUDGETS_KZT = (Decimal("12000000"), Decimal("18000000"), Decimal("8000000"), Decimal("15000000"))
 
 
@@ -203,7 +222,7 @@ class CycleRunner:
             with transaction.atomic():
                 check_completeness(application=app, actor=self.coordinator)
                 if app.state == "refused":
-                    generate_decision_notice(application=app, decision=app.get_state_display(),
+                    generate_decision_notice(application=app, decision=outcome(app.state, app.case.language),
                                              reason=app.refusal_detail, actor=self.coordinator)
         for app in self.round.applications.filter(state="accepted"):
             open_scoring(application=app, experts=self.actors.experts)
@@ -233,7 +252,7 @@ class CycleRunner:
         generate(rnd=self.round, kind="selection_minutes", stage="selection", actor=self.coordinator, context={
             "pass_mark": str(self.round.pass_mark), "max_selected": self.round.max_selected,
             "ranking": [{"rank": s.rank, "ref": s.application.ref, "name": s.application.case.name(lang),
-                         "score": str(s.score), "decision": s.get_state_display(),
+                         "score": str(s.score), "decision": outcome(s.state, lang),
                          "flag": ", ".join(s.divergent_criteria)} for s in selections],
             "refused": [{"ref": a.ref, "name": a.case.name(lang), "reason": a.refusal_detail}
                         for a in self.round.applications.filter(state="refused").select_related("case")],
@@ -243,7 +262,7 @@ class CycleRunner:
 
     def notify_decisions(self):
         for selection in self.round.selections.select_related("application__case"):
-            generate_decision_notice(application=selection.application, decision=selection.get_state_display(),
+            generate_decision_notice(application=selection.application, decision=outcome(selection.state, selection.application.case.language),
                                      reason=selection.decision_reason or f"Rank {selection.rank}, score {selection.score}.",
                                      actor=self.coordinator)
 
@@ -278,8 +297,8 @@ class CycleRunner:
     def planning(self, case: Case):
         lang = case.language
         plan, created = Plan.objects.get_or_create(case=case, defaults={
-            "vision": f"{case.name(lang)}: a competitive cluster exporting beyond Kazakhstan by {self.plan_year + 4}.",
-            "governance": "Supervisory board of members, the akimat and KIID; a specialised cluster organisation."})
+            "vision": script_text("vision", lang, name=case.name(lang), year=self.plan_year + 4),
+            "governance": script_text("governance", lang)})
         if created:
             for action in plan_actions(case.application, self.plan_year, lang):
                 PlanAction.objects.create(plan=plan, **action)
@@ -301,11 +320,12 @@ class CycleRunner:
             proposal = self.round.support_proposal
             application = case.application
             measure = propose_measure(
-                case=case, title="Reimbursement of the costs of the cluster's specialised organisation",
+                case=case, title=script_text("measure", case.language),
                 amount_kzt=Decimal(str(proposal.get("max_kzt_per_year", 60000000))),
                 reimbursement_pct=Decimal(str(proposal.get("reimbursement_pct_years_1_2", 75))),
                 legal_basis=self.round.support_act,
-                bodies=[self.round.organiser or "Ministry", f"Akimat of {application.region}"],
+                bodies=[self.round.organiser or "Ministry",
+                        script_text("akimat", case.language, region=application.region)],
                 actor=self.coordinator)
         for position in measure.positions.filter(state="pending"):
             record_position(position=position, agrees=True, comment="Agreed by letter.", actor=self.coordinator)
@@ -323,7 +343,7 @@ class CycleRunner:
         actuals = {a.position: (a.kpi_target * Decimal("0.25")).quantize(Decimal("0.01"))
                    for a in case.plan.actions.all()}
         submit_quarterly_report(implementation=impl, year=self.plan_year, quarter=1, actuals=actuals,
-                                summary="First quarter: activities started as planned.", actor=self.coordinator)
+                                summary=script_text("report", case.language), actor=self.coordinator)
 
     # alongside the cycle -----------------------------------------------------------------
     @transaction.atomic

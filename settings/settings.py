@@ -43,7 +43,7 @@ def env_list(name: str, default: str) -> list[str]:
 DEBUG = env_bool("DEBUG", False)
 EMBEDDED = "DATABASE_URL" not in os.environ or os.environ["DATABASE_URL"].startswith("sqlite")
 if "DATABASE_URL" not in os.environ:
-    VAR_DIR.mkdir(parents=True, exist_ok=True)  # the embedded database lives here
+    (VAR_DIR / "static").mkdir(parents=True, exist_ok=True)  # embedded database and collected static files
 
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
 if not SECRET_KEY:

@@ -8,7 +8,7 @@ from django.utils import timezone
 from documents.models import DocumentVersion
 from workflow.transitions import perform
 
-from processes.rounds.paperwork import format_amount, format_date, format_number, generate
+from processes.rounds.paperwork import format_amount, format_date, format_number, generate, outcome
 
 from .models import Plan, Signature
 
@@ -71,8 +71,8 @@ def conclude_signing(*, plan: Plan, actor) -> Plan:
     generate(rnd=case.round, case=case, kind="approval_sheet", stage="planning", actor=actor, context={
         "subject": {"title": version.document.title, "version": version.number, "sha256": version.sha256},
         "decisions": [{"number": i, "role": s.signatory.role, "organisation": s.signatory.organisation,
-                       "name": s.user.get_full_name() or s.user.get_username(), "decision": s.get_state_display(),
+                       "name": s.user.get_full_name() or s.user.get_username(), "decision": outcome(s.state, lang),
                        "date": format_date(timezone.localtime(s.decided_at).date(), lang) if s.decided_at else "", "comment": s.comment}
                       for i, s in enumerate(current, 1)],
-        "outcome": plan.get_state_display()})
+        "outcome": outcome(plan.state, lang)})
     return plan

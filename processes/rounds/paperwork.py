@@ -37,6 +37,28 @@ CODES = {"application_receipt": "RCP", "score_sheet": "SCR", "selection_minutes"
          "support_coordination_sheet": "SUP", "monitoring_report": "MON"}
 
 
+#: Outcome words as they are printed in documents (state value -> text per language). The UI
+#: uses the models' translated labels; documents keep their official wording here.
+OUTCOMES = {
+    "selected": {"ru": "отобрана", "kk": "іріктелді", "en": "selected"},
+    "not_selected": {"ru": "не отобрана", "kk": "іріктелмеді", "en": "not selected"},
+    "refused": {"ru": "отклонена", "kk": "қабылданбады", "en": "refused"},
+    "approved": {"ru": "согласовано", "kk": "келісілді", "en": "approved"},
+    "rejected": {"ru": "отклонено", "kk": "қабылданбады", "en": "rejected"},
+    "pending": {"ru": "на рассмотрении", "kk": "қаралуда", "en": "pending"},
+    "superseded": {"ru": "заменено новой редакцией", "kk": "жаңа редакциямен ауыстырылды", "en": "superseded"},
+    "agreed": {"ru": "согласовано", "kk": "келісілді", "en": "agreed"},
+    "objected": {"ru": "возражение", "kk": "қарсылық", "en": "objected"},
+    "declined": {"ru": "не согласовано", "kk": "келісілмеді", "en": "declined"},
+    "in_force": {"ru": "действует", "kk": "қолданыста", "en": "in force"},
+}
+
+
+def outcome(state: str, language: str) -> str:
+    """The document wording of the outcome ``state`` in ``language`` (the state itself if unknown)."""
+    return OUTCOMES.get(state, {}).get(language, state.replace("_", " "))
+
+
 def format_amount(value, language: str) -> str:
     """Format a KZT amount with two decimals: ``60 000 000,00`` (ru/kk) or ``60,000,000.00`` (en)."""
     text = f"{Decimal(value):,.2f}"

@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from workflow.transitions import perform
 
-from processes.rounds.paperwork import format_amount, format_date, format_number, generate
+from processes.rounds.paperwork import format_amount, format_date, format_number, generate, outcome
 
 from .models import BodyPosition, SupportMeasure
 
@@ -42,10 +42,10 @@ def conclude_coordination(*, measure: SupportMeasure, actor) -> SupportMeasure:
         "measure": {"title": measure.title, "amount_kzt": format_amount(measure.amount_kzt, lang),
                     "reimbursement_pct": format_number(measure.reimbursement_pct, lang),
                     "legal_basis": measure.legal_basis},
-        "positions": [{"number": i, "body": p.body, "position": p.get_state_display(),
+        "positions": [{"number": i, "body": p.body, "position": outcome(p.state, lang),
                        "date": format_date(timezone.localtime(p.decided_at).date(), lang) if p.decided_at else "",
                        "comment": p.comment} for i, p in enumerate(measure.positions.all(), 1)],
-        "outcome": measure.get_state_display()})
+        "outcome": outcome(measure.state, lang)})
     if not objected:
         perform(measure, "put_in_force", actor=actor)
     return measure
