@@ -60,7 +60,7 @@ def sample_path() -> Path:
 def round_file(tmp_path):
     """Write a variant of the sample round: ``round_file(mutate)`` returns its path.
 
-    ``mutate(doc)`` edits the parsed sample in place (or returns replacement text).
+    ``mutate(doc)`` edits the parsed sample in place (or returns replacement text or bytes).
     """
     import json
 
@@ -68,8 +68,11 @@ def round_file(tmp_path):
         doc = json.loads(SAMPLE.read_text(encoding="utf-8"))
         replaced = mutate(doc) if mutate else None
         path = tmp_path / name
-        path.write_text(replaced if isinstance(replaced, str) else json.dumps(doc, ensure_ascii=False),
-                        encoding="utf-8")
+        if isinstance(replaced, bytes):
+            path.write_bytes(replaced)
+        else:
+            path.write_text(replaced if isinstance(replaced, str) else json.dumps(doc, ensure_ascii=False),
+                            encoding="utf-8")
         return path
 
     return make

@@ -35,6 +35,9 @@ class Diagnosis(ConcurrentTransitionMixin, StatefulModel):
     overall_pct = models.DecimalField(max_digits=5, decimal_places=2, null=True, blank=True)
     state = FSMField(default=State.PLANNED, choices=State.choices, protected=True)
 
+    class Meta:
+        verbose_name_plural = "diagnoses"
+
     def __str__(self) -> str:
         return f"{self.case.ref} diagnosis"
 

@@ -1,8 +1,9 @@
-"""Admin for rounds (reference data, editable except the state) and cases.
+"""Admin for rounds (reference data, editable while the round is a draft) and cases.
 
-A round's criteria can be edited only while the round is a draft: once applications are
-open, the criteria and weights are what applicants and experts rely on. Cases are created
-by the import; the admin may correct their names and link the applicant user.
+A round and its criteria can be edited only while the round is a draft: once applications
+are open, the rules and weights are what applicants and experts rely on, and a change would
+escape the audit chain. Later only a signatory position's user may be linked. Cases are
+created by the import; the admin may only link the applicant user.
 """
 
 from django.contrib import admin
@@ -41,6 +42,20 @@ class RoundSignatoryInline(admin.TabularInline):
     raw_id_fields = ("user",)
     ordering = ("position",)
 
+    def _frozen(self, obj) -> bool:
+        return obj is not None and obj.state != Round.State.DRAFT
+
+    def get_readonly_fields(self, request, obj=None):
+        if self._frozen(obj):
+            return ("position", "role", "organisation")
+        return super().get_readonly_fields(request, obj)
+
+    def has_add_permission(self, request, obj=None):
+        return not self._frozen(obj) and super().has_add_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return not self._frozen(obj) and super().has_delete_permission(request, obj)
+
 
 @admin.register(Round)
 class RoundAdmin(ProtectedStateAdminMixin, admin.ModelAdmin):
@@ -60,6 +75,12 @@ class RoundAdmin(ProtectedStateAdminMixin, admin.ModelAdmin):
         (_("Source"), {"classes": ("collapse",), "fields": ("source_sha256", "source")}),
     )
 
+    def get_readonly_fields(self, request, obj=None):
+        """Every field is read-only once the round has left the draft state."""
+        if obj is not None and obj.state != Round.State.DRAFT:
+            return [f.name for f in Round._meta.fields]
+        return super().get_readonly_fields(request, obj)
+
     def has_delete_permission(self, request, obj=None):
         """Only a draft round may be deleted (its cases protect it anyway)."""
         if obj is not None and obj.state != Round.State.DRAFT:
@@ -73,7 +94,7 @@ class CaseAdmin(ProtectedStateAdminMixin, admin.ModelAdmin):
     list_filter = ("round", "state")
     list_select_related = ("round", "applicant")
     search_fields = ("ref", "number", "name_en", "name_ru", "name_kk")
-    readonly_fields = ("ref", "round", "number", "state", "created_at")
+    readonly_fields = ("ref", "round", "number", "state", "name_en", "name_ru", "name_kk", "language", "created_at")
     fields = ("ref", "round", "number", "state", "name_en", "name_ru", "name_kk", "language", "applicant",
               "created_at")
     raw_id_fields = ("applicant",)

@@ -1,7 +1,8 @@
 """System checks: every document kind has a template in every language; rounds are consistent.
 
-Ids: ``kelisim.E001`` missing template, ``kelisim.E002`` criteria weights of a round do not
-sum to 100, ``kelisim.E003`` a round without signatories.
+Ids: ``kelisim.E001`` missing template (an error: documents cannot be generated);
+``kelisim.W002`` criteria weights of a round do not sum to 100, ``kelisim.W003`` a round
+without signatories (warnings: they must not stop ``migrate`` from repairing a database).
 """
 
 from django.conf import settings
@@ -38,10 +39,12 @@ def check_rounds(app_configs=None, databases=None, **kwargs):
     try:
         for rnd in Round.objects.annotate(weights=Sum("criteria__weight")):
             if rnd.weights != 100:
-                errors.append(checks.Error(f"round {rnd.code}: criteria weights sum to {rnd.weights}, not 100",
-                                           obj=rnd, id="kelisim.E002"))
+                errors.append(checks.Warning(f"round {rnd.code}: criteria weights sum to {rnd.weights}, not 100",
+                                             hint="correct the weights in the admin while the round is a draft",
+                                             obj=rnd, id="kelisim.W002"))
             if not rnd.signatories.exists():
-                errors.append(checks.Error(f"round {rnd.code} has no signatories", obj=rnd, id="kelisim.E003"))
+                errors.append(checks.Warning(f"round {rnd.code} has no signatories", obj=rnd, id="kelisim.W003",
+                                             hint="plans of this round cannot be signed"))
     except DatabaseError:  # not migrated yet
         return []
     return errors

@@ -11,10 +11,12 @@ import dataclasses
 import datetime as dt
 import hashlib
 import json
+import re
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 
 from workflow import audit
@@ -33,6 +35,16 @@ APPLICATION_FIELDS = {"ref", "name_en", "name_ru", "name_kk", "region", "city", 
                       "members_named", "anchor_enterprises", "smes", "employees", "export_share_pct",
                       "research_partners", "label"}
 COUNT_FIELDS = ("anchor_enterprises", "smes", "employees", "research_partners")
+#: A round code and an application ref become parts of case references, audit chain keys,
+#: URLs and storage keys: letters, digits, dot, dash and underscore only.
+CODE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,49}$")
+REF_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,19}$")
+#: The largest count the database stores in every backend (a 32-bit signed integer).
+MAX_COUNT = 2**31 - 1
+#: Longest text per field, as the models define them.
+TEXT_LIMITS = {"title_en": 300, "title_ru": 300, "title_kk": 300, "organiser": 300, "operator": 300,
+               "partner": 300, "deciding_body": 300, "name_en": 300, "name_ru": 300, "name_kk": 300,
+               "region": 200, "city": 200, "sector": 200, "role": 200, "organisation": 200}
 
 
 class RoundFileError(ValueError):
@@ -80,7 +92,10 @@ def _int(value: Any, where: str, problems: list[str], *, low: int = 0, high: int
 
 
 def parse_round_file(path: str | Path) -> tuple[dict, str]:
-    """Read and validate a round file; return ``(cleaned data, sha256 of the file bytes)``.
+    """Read and validate a round file; return ``(cleaned data, sha256 of its content)``.
+
+    The content hash is taken over the parsed JSON in canonical form (sorted keys, compact),
+    so re-indenting the file or changing line endings does not make it a different round.
 
     Raises :class:`RoundFileError` listing every problem: unreadable file, bad JSON,
     unknown field, missing or duplicate code/ref, criteria weights not summing to 100,
@@ -91,12 +106,22 @@ def parse_round_file(path: str | Path) -> tuple[dict, str]:
         raw_bytes = path.read_bytes()
     except OSError as exc:
         raise RoundFileError(str(path), [f"cannot read the file: {exc.strerror or exc}"]) from exc
+    def no_duplicates(pairs):
+        seen = {}
+        for key, value in pairs:
+            if key in seen:
+                raise ValueError(f"duplicate key {key!r} in one object")
+            seen[key] = value
+        return seen
+
     try:
-        doc = json.loads(raw_bytes.decode("utf-8"))
+        doc = json.loads(raw_bytes.decode("utf-8-sig"), object_pairs_hook=no_duplicates)
     except UnicodeDecodeError as exc:
         raise RoundFileError(str(path), [f"not UTF-8 text: {exc}"]) from exc
     except json.JSONDecodeError as exc:
         raise RoundFileError(str(path), [f"bad JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"]) from exc
+    except ValueError as exc:  # from no_duplicates
+        raise RoundFileError(str(path), [f"bad JSON: {exc}"]) from exc
     problems: list[str] = []
     if not isinstance(doc, dict):
         raise RoundFileError(str(path), ["the file must hold one JSON object"])
@@ -111,6 +136,16 @@ def parse_round_file(path: str | Path) -> tuple[dict, str]:
     code = _value(rnd.get("code"))
     if not code or not isinstance(code, str):
         problems.append("round.code is missing")
+    elif not CODE_PATTERN.match(code):
+        problems.append(f"round.code {code[:60]!r} must be 1-50 letters, digits, '.', '-' or '_' "
+                        "(it becomes part of case references, URLs and storage keys)")
+    language = _value(rnd.get("language", "ru")) or "ru"
+    if language not in {code for code, _ in settings.LANGUAGES}:
+        problems.append(f"round.language {language!r} is not one of " + ", ".join(c for c, _ in settings.LANGUAGES))
+    for key, limit in TEXT_LIMITS.items():
+        value = _value(rnd.get(key))
+        if isinstance(value, str) and len(value) > limit:
+            problems.append(f"round.{key} is longer than {limit} characters")
     for key in ("title_en", "title_ru"):
         if not _value(rnd.get(key)):
             problems.append(f"round.{key} is missing")
@@ -133,12 +168,14 @@ def parse_round_file(path: str | Path) -> tuple[dict, str]:
     for step, days in limits.items():
         _int(days, f"round.review_working_days.{step}", problems, low=1)
     signatories = rnd.get("signatories", [])
-    if not isinstance(signatories, list):
-        problems.append("round.signatories must be a list")
+    if not isinstance(signatories, list) or not signatories:
+        problems.append("round.signatories must list at least one signatory (plans are signed by them)")
         signatories = []
-    for i, sig in enumerate(signatories, 1):
+    for i, sig in enumerate(signatories):
         if not isinstance(sig, dict) or not sig.get("role") or not sig.get("organisation"):
             problems.append(f"round.signatories[{i}] needs 'role' and 'organisation'")
+        elif any(len(str(sig[k])) > TEXT_LIMITS[k] for k in ("role", "organisation")):
+            problems.append(f"round.signatories[{i}]: role or organisation is longer than 200 characters")
     dates = {name: _date(rnd.get(name), name, problems)
              for name in ("applications_open", "applications_close", "memorandum_signed")}
     if dates["applications_open"] and dates["applications_close"] and \
@@ -151,15 +188,17 @@ def parse_round_file(path: str | Path) -> tuple[dict, str]:
         criteria = []
     seen_codes: set[str] = set()
     total_weight = 0
-    for i, crit in enumerate(criteria, 1):
+    for i, crit in enumerate(criteria):
         if not isinstance(crit, dict):
             problems.append(f"criteria[{i}] is not an object")
             continue
         for key in sorted(set(crit) - CRITERION_FIELDS):
             problems.append(f"unknown field 'criteria[{i}].{key}'")
         ccode = crit.get("code")
-        if not ccode:
+        if not ccode or not isinstance(ccode, str):
             problems.append(f"criteria[{i}] has no code")
+        elif not REF_PATTERN.match(ccode):
+            problems.append(f"criteria[{i}].code {ccode[:30]!r} must be 1-20 letters, digits, '.', '-' or '_'")
         elif ccode in seen_codes:
             problems.append(f"criteria[{i}]: duplicate code {ccode!r}")
         seen_codes.add(ccode)
@@ -171,11 +210,11 @@ def parse_round_file(path: str | Path) -> tuple[dict, str]:
         problems.append(f"criteria weights sum to {total_weight}, not 100")
 
     apps = doc.get("applications")
-    if not isinstance(apps, list):
-        problems.append("'applications' must be a list")
+    if not isinstance(apps, list) or not apps:
+        problems.append("'applications' must be a non-empty list")
         apps = []
     seen_refs: set[str] = set()
-    for i, app in enumerate(apps, 1):
+    for i, app in enumerate(apps):
         if not isinstance(app, dict):
             problems.append(f"applications[{i}] is not an object")
             continue
@@ -185,6 +224,8 @@ def parse_round_file(path: str | Path) -> tuple[dict, str]:
             problems.append(f"unknown field {key!r} in {where}")
         if not ref or not isinstance(ref, str):
             problems.append(f"{where} has no ref")
+        elif not REF_PATTERN.match(ref):
+            problems.append(f"{where}: ref must be 1-20 letters, digits, '.', '-' or '_'")
         elif ref in seen_refs:
             problems.append(f"{where}: duplicate ref {ref!r}")
         seen_refs.add(ref)
@@ -192,13 +233,18 @@ def parse_round_file(path: str | Path) -> tuple[dict, str]:
             problems.append(f"{where} has no name (name_en)")
         for key in COUNT_FIELDS:
             if key in app:
-                _int(app[key], f"{where}.{key}", problems)
+                _int(app[key], f"{where}.{key}", problems, high=MAX_COUNT)
+        for key, limit in TEXT_LIMITS.items():
+            if isinstance(app.get(key), str) and len(app[key]) > limit:
+                problems.append(f"{where}.{key} is longer than {limit} characters")
         if "export_share_pct" in app:
             share = app["export_share_pct"]
             if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 <= share <= 100:
                 problems.append(f"{where}.export_share_pct: {share!r} is not a percentage 0..100")
     if problems:
         raise RoundFileError(str(path), problems)
+    content_sha256 = hashlib.sha256(
+        json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")).hexdigest()
     cleaned = {
         "round": {
             "code": code, "title_en": _value(rnd["title_en"]), "title_ru": _value(rnd["title_ru"]),
@@ -209,7 +255,7 @@ def parse_round_file(path: str | Path) -> tuple[dict, str]:
             "min_pilot_clusters": min_pilot or 0, "max_selected": max_selected, "pass_mark": pass_mark,
             "excluded_sectors": excluded, "review_working_days": limits,
             "timezone": (rnd.get("calendar") or {}).get("timezone", "Asia/Almaty"),
-            "language": _value(rnd.get("language", "ru")) or "ru",
+            "language": language,
         },
         "signatories": signatories,
         "criteria": criteria,
@@ -218,11 +264,11 @@ def parse_round_file(path: str | Path) -> tuple[dict, str]:
         "support_proposal": doc.get("support_measure_proposal") or {},
         "source": doc,
     }
-    return cleaned, hashlib.sha256(raw_bytes).hexdigest()
+    return cleaned, content_sha256
 
 
 def import_round(path: str | Path, *, actor=None) -> ImportResult:
-    """Import the round file at ``path``; idempotent for the same file.
+    """Import the round file at ``path``; idempotent for the same content.
 
     Returns an :class:`ImportResult`; ``created`` is False when the round already exists
     with the same file (nothing is written). Raises :class:`RoundFileError` for a malformed

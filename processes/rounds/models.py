@@ -56,7 +56,7 @@ class Round(ConcurrentTransitionMixin, StatefulModel):
     diagnosis_areas = models.JSONField(default=list, blank=True)
     support_proposal = models.JSONField(default=dict, blank=True)
     language = models.CharField(max_length=5, choices=settings.LANGUAGES, default="ru")
-    source_sha256 = models.CharField(max_length=64, blank=True, help_text="sha256 of the imported file")
+    source_sha256 = models.CharField(max_length=64, blank=True, help_text="sha256 of the imported content (canonical JSON)")
     source = models.JSONField(default=dict, blank=True, help_text="the imported round file, as read")
     state = FSMField(default=State.DRAFT, choices=State.choices, protected=True)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+from decimal import Decimal
 import re
 from pathlib import Path
 from urllib.parse import quote
@@ -320,6 +321,16 @@ def test_round_state_cannot_be_posted_through_the_admin(cycle, admin_client):
     page = admin_client.get(reverse("admin:rounds_round_change", args=[rnd.pk]))
     assert page.status_code == 200
     assert 'name="state"' not in page.content.decode()
+
+
+def test_a_running_round_cannot_be_edited_through_the_admin(cycle, admin_client):
+    rnd = Round.objects.get(code="TC-2017")
+    page = admin_client.get(reverse("admin:rounds_round_change", args=[rnd.pk])).content.decode()
+    for field in ("pass_mark", "max_selected", "code", "excluded_sectors"):
+        assert f'name="{field}"' not in page
+    admin_client.post(reverse("admin:rounds_round_change", args=[rnd.pk]), {"pass_mark": "70", "code": "X"})
+    rnd.refresh_from_db()
+    assert (rnd.code, rnd.pass_mark) == ("TC-2017", Decimal("60.00"))
 
 
 # -- create_demo_users ---------------------------------------------------------------------

@@ -23,6 +23,6 @@ def test_round_weights_not_summing_to_100_are_reported(sample_round):
     assert check_rounds(databases=["default"]) == []
     Criterion.objects.filter(round=sample_round, code="C1").update(weight=30)
     errors = check_rounds(databases=["default"])
-    assert [e.id for e in errors] == ["kelisim.E002"]
+    assert [e.id for e in errors] == ["kelisim.W002"]
     assert "sum to 110" in errors[0].msg
-    assert isinstance(errors[0], checks.Error)
+    assert isinstance(errors[0], checks.Warning)

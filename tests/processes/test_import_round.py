@@ -35,11 +35,11 @@ MALFORMED = {
     "bad JSON": (lambda doc: '{"round": {"code": "TC-BAD",,}', "bad JSON at line 1"),
     "weights not 100": (_set(["criteria", 0, "weight"], 25), "criteria weights sum to 105, not 100"),
     "unknown top-level field": (_set(["budget"], 1), "unknown field 'budget' at the top level"),
-    "unknown application field": (_set(["applications", 2, "ceo"], "x"), "unknown field 'ceo' in applications[3] (A3)"),
-    "missing application name": (_set(["applications", 1, "name_en"], _DELETE), "applications[2] (A2) has no name"),
-    "blank application name": (_set(["applications", 1, "name_en"], "  "), "applications[2] (A2) has no name"),
+    "unknown application field": (_set(["applications", 2, "ceo"], "x"), "unknown field 'ceo' in applications[2] (A3)"),
+    "missing application name": (_set(["applications", 1, "name_en"], _DELETE), "applications[1] (A2) has no name"),
+    "blank application name": (_set(["applications", 1, "name_en"], "  "), "applications[1] (A2) has no name"),
     "duplicate ref": (_set(["applications", 1, "ref"], "A1"), "duplicate ref 'A1'"),
-    "negative count": (_set(["applications", 0, "smes"], -3), "applications[1] (A1).smes: -3 is outside"),
+    "negative count": (_set(["applications", 0, "smes"], -3), "applications[0] (A1).smes: -3 is outside"),
     "text for a count": (_set(["applications", 0, "employees"], "many"), "'many' is not a whole number"),
     "export share over 100": (_set(["applications", 0, "export_share_pct"], 140), "is not a percentage 0..100"),
     "pass mark not a number": (_set(["round", "pass_mark"], "high"), "round.pass_mark: 'high' is not a number"),
@@ -47,6 +47,16 @@ MALFORMED = {
     "no criteria": (_set(["criteria"], []), "'criteria' must be a non-empty list"),
     "zero max_selected": (_set(["round", "max_selected"], {"value": 0}), "round.max_selected: 0 is outside"),
     "not an object": (lambda doc: "[1, 2]", "the file must hold one JSON object"),
+    "code with a slash": (lambda doc: doc["round"].update(code="TC/2018"), "round.code 'TC/2018' must be"),
+    "code with dots only": (lambda doc: doc["round"].update(code="../../etc"), "round.code '../../etc' must be"),
+    "huge count": (_set(["applications", 0, "employees"], 10**30), "is outside 0..2147483647"),
+    "no signatories": (_set(["round", "signatories"], []), "round.signatories must list at least one"),
+    "no applications": (_set(["applications"], []), "'applications' must be a non-empty list"),
+    "unknown language": (_set(["round", "language"], "xx"), "round.language 'xx' is not one of kk, ru, en"),
+    "name too long": (_set(["applications", 0, "name_en"], "x" * 301), "name_en is longer than 300 characters"),
+    "ref with a space": (_set(["applications", 0, "ref"], "A 1"), "ref must be 1-20 letters"),
+    "duplicate key": (lambda doc: '{"round": {"code": "A", "code": "B"}}', "duplicate key 'code'"),
+    "not UTF-8": (lambda doc: b'{"round": "\xff"}', "not UTF-8 text"),
 }
 
 
@@ -84,6 +94,17 @@ def test_import_creates_the_round_and_is_idempotent(db, round_file, capsys):
     call_command("import_round", str(path))
     assert _counts() == after_first
     assert "nothing changed" in capsys.readouterr().out
+
+
+def test_the_same_content_reformatted_is_the_same_round(sample_round, tmp_path, sample_path):
+    import json
+
+    path = tmp_path / "reformatted.json"
+    doc = json.loads(sample_path.read_text(encoding="utf-8"))
+    path.write_text(json.dumps(doc, indent=4, ensure_ascii=True).replace("\n", "\r\n"), encoding="utf-8")
+    before = _counts()
+    call_command("import_round", str(path))
+    assert _counts() == before
 
 
 def test_a_different_file_for_an_existing_round_is_refused(sample_round, round_file):

@@ -114,7 +114,7 @@ def test_verify_audit_command_exit_codes_and_message(sample_round):
 
     code, out, _ = _run_verify("--case", "TC-2017/A1")
     assert code == 0
-    assert f"{AuditEntry.objects.filter(chain='TC-2017/A1').count()} entries in 1 chains" in out
+    assert f"{AuditEntry.objects.filter(chain='TC-2017/A1').count()} entries in 1 chain" in out
 
     victim = AuditEntry.objects.filter(chain="TC-2017/A4").order_by("seq")[3]
     AuditEntry.objects.filter(pk=victim.pk).update(comment="rewritten history")
@@ -123,8 +123,9 @@ def test_verify_audit_command_exit_codes_and_message(sample_round):
     assert f"entry id={victim.pk}" in err and "TC-2017/A4" in err and f"seq {victim.seq}" in err
 
 
-def test_verify_audit_unknown_case_is_a_usage_error(db):
+@pytest.mark.parametrize("ref", ["NOPE/1", "", "  "])
+def test_verify_audit_unknown_case_is_a_usage_error(db, ref):
     with pytest.raises(CommandError) as info:
-        call_command("verify_audit", "--case", "NOPE/1")
+        call_command("verify_audit", "--case", ref)
     assert info.value.returncode == 2
-    assert "NOPE/1" in str(info.value)
+    assert f"no audit chain for case {ref!r}" in str(info.value)

@@ -18,12 +18,13 @@ class Command(BaseCommand):
 
     def handle(self, *args, case=None, **options):
         chains = None
-        if case:
-            if not AuditChain.objects.filter(key=case).exists():
+        if case is not None:
+            if not case.strip() or not AuditChain.objects.filter(key=case).exists():
                 raise CommandError(f"no audit chain for case {case!r}", returncode=2)
             chains = [case]
         result = verify_chains(chains)
         if not result.ok:
             self.stderr.write(f"audit chain BROKEN at {result.broken}")
             raise SystemExit(1)
-        self.stdout.write(f"audit chains intact: {result.entries} entries in {result.chains} chains")
+        chains_word = "chain" if result.chains == 1 else "chains"
+        self.stdout.write(f"audit chains intact: {result.entries} entries in {result.chains} {chains_word}")
