@@ -73,6 +73,9 @@ INSTALLED_APPS = [
     "processes.advisory",
     "processes.training",
     "processes.portal",
+    # After Kelisim's apps, so that Kelisim's templates (e.g. registration/login.html) win.
+    "viewflow",
+    "viewflow.workflow",
 ]
 
 MIDDLEWARE = [
