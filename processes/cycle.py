@@ -307,8 +307,9 @@ class CycleRunner:
         if plan.state in ("review", "resubmitted"):
             send_for_signing(plan=plan, actor=self.coordinator)
         if plan.state == "signing":
-            for signature in plan.signatures.filter(state="pending").select_related("user"):
-                sign(signature=signature, actor=signature.user, approve=True, comment="Approved.")
+            approval = plan.current_approval
+            for decision in approval.decisions.filter(state="pending").select_related("signatory").order_by("position"):
+                sign(decision=decision, actor=decision.signatory, approve=True, comment="Approved.")
             conclude_signing(plan=plan, actor=self.coordinator)
         perform(case, "advance_to_support", actor=self.coordinator)
 

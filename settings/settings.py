@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_celery_beat",
     "workflow",
+    "workflow.approvals",
     "documents",
     "processes.rounds",
     "processes.submission",

@@ -90,6 +90,8 @@ def _check(obj, transition: str, actor) -> tuple[Any, Any, str]:
     trans = meta.get_transition(state)
     if actor is None or not trans.has_perm(obj, actor):
         why = getattr(trans.permission, "reason", "not permitted")
+        if callable(why):
+            why = why(obj, actor)
         raise TransitionPermissionDenied(
             f"{getattr(actor, 'username', 'anonymous')} may not {transition!r} {name}: {why}",
             obj=obj, transition=transition, state=state,

@@ -1,12 +1,11 @@
 """Development plans, their actions, and signing by every signatory of the round.
 
 Plan states (DESIGN.md): ``drafting -> review -> (revision_requested <-> resubmitted) ->
-signing -> approved | rejected``. Signature states: ``pending -> approved | rejected``, and
-``superseded`` when a new version of the plan document restarts the signing.
-Approval policy of the 2017 round: every signatory (all-of); one rejection rejects (veto).
+signing -> approved | rejected``. The signing itself is a :mod:`workflow.approvals` approval of
+the exact plan document version, under the policy the round sets for ``development_plan``
+(default: every signatory, and one rejection rejects).
 """
 
-from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
@@ -23,13 +22,9 @@ def _actions_complete(plan) -> bool:
     return bool(actions) and all(a.measure and a.responsible and a.deadline and a.kpi for a in actions)
 
 
-def _all_signed(plan) -> bool:
-    current = plan.signatures.exclude(state="superseded")
-    return current.exists() and not current.exclude(state="approved").exists()
-
-
-def _any_rejected(plan) -> bool:
-    return plan.signatures.filter(state="rejected").exists()
+def _approval_in(plan, state: str) -> bool:
+    approval = plan.current_approval
+    return approval is not None and approval.state == state
 
 
 class Plan(ConcurrentTransitionMixin, StatefulModel):
@@ -55,6 +50,18 @@ class Plan(ConcurrentTransitionMixin, StatefulModel):
     @property
     def audit_chain(self) -> str:
         return self.case.ref
+
+    @property
+    def approval_key(self) -> str:
+        """The key that groups the approvals of every version of this plan's document."""
+        return f"{self.case.ref}:development_plan"
+
+    @property
+    def current_approval(self):
+        """The newest :class:`~workflow.approvals.models.Approval` of the plan document, or None."""
+        from workflow.approvals.models import Approval
+
+        return Approval.objects.filter(key=self.approval_key).order_by("-pk").first()
 
     @property
     def total_budget_kzt(self):
@@ -83,12 +90,14 @@ class Plan(ConcurrentTransitionMixin, StatefulModel):
         """The plan document is sent to the signatories."""
 
     @transition(field=state, source=State.SIGNING, target=State.APPROVED, permission=coordinators,
-                conditions=[condition("every signatory must approve the current version of the plan")(_all_signed)])
+                conditions=[condition("the current version of the plan must be approved under the round's policy")(
+                    lambda p: _approval_in(p, "approved"))])
     def approve(self):
         """All signatories approved the same document version."""
 
     @transition(field=state, source=State.SIGNING, target=State.REJECTED, permission=coordinators,
-                conditions=[condition("a signatory must have rejected the plan")(_any_rejected)])
+                conditions=[condition("the approval of the current version must have been rejected")(
+                    lambda p: _approval_in(p, "rejected"))])
     def reject(self):
         """A signatory rejected the plan (veto)."""
 
@@ -115,59 +124,3 @@ class PlanAction(models.Model):
 
     def __str__(self) -> str:
         return f"{self.position}. {self.measure[:60]}"
-
-
-class Signature(ConcurrentTransitionMixin, StatefulModel):
-    """One signatory's decision on one version of the plan document.
-
-    ``sha256`` is the hash of the exact document version decided on.
-    """
-
-    class State(models.TextChoices):
-        PENDING = "pending", _("pending")
-        APPROVED = "approved", _("approved")
-        REJECTED = "rejected", _("rejected")
-        SUPERSEDED = "superseded", _("superseded")
-
-    plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="signatures")
-    signatory = models.ForeignKey("rounds.RoundSignatory", on_delete=models.PROTECT, related_name="signatures")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="signatures")
-    document_version = models.ForeignKey("documents.DocumentVersion", on_delete=models.PROTECT, related_name="+")
-    sha256 = models.CharField(max_length=64)
-    comment = models.TextField(blank=True)
-    decided_at = models.DateTimeField(null=True, blank=True)
-    state = FSMField(default=State.PENDING, choices=State.choices, protected=True)
-
-    class Meta:
-        ordering = ["plan", "signatory__position"]
-        constraints = [
-            models.UniqueConstraint(fields=["plan", "signatory", "document_version"], name="signature_once_per_version"),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.plan.case.ref} plan: {self.signatory}"
-
-    @property
-    def audit_chain(self) -> str:
-        return self.plan.case.ref
-
-    @transition(field=state, source=State.PENDING, target=State.APPROVED,
-                permission=role_required(owner=lambda s: s.user))
-    def approve(self, comment=""):
-        """The signatory approves this document version."""
-        from django.utils import timezone
-
-        self.comment, self.decided_at = comment, timezone.now()
-
-    @transition(field=state, source=State.PENDING, target=State.REJECTED,
-                permission=role_required(owner=lambda s: s.user))
-    def reject(self, comment=""):
-        """The signatory rejects this document version (the comment gives the reason)."""
-        from django.utils import timezone
-
-        self.comment, self.decided_at = comment, timezone.now()
-
-    @transition(field=state, source=[State.PENDING, State.APPROVED, State.REJECTED], target=State.SUPERSEDED,
-                permission=coordinators)
-    def supersede(self):
-        """A newer document version restarts the signing; this decision no longer counts."""

@@ -1,4 +1,4 @@
-"""Planning services: the plan document, signing by every signatory, the approval sheet."""
+"""Planning services: the plan document, its approval by the signatories, the approval sheet."""
 
 from __future__ import annotations
 
@@ -6,11 +6,16 @@ from django.db import transaction
 from django.utils import timezone
 
 from documents.models import DocumentVersion
+from workflow.approvals.models import Approval, Decision
+from workflow.approvals.services import Signatory, decide, request_approval
 from workflow.transitions import perform
 
 from processes.rounds.paperwork import format_amount, format_date, format_number, generate, outcome
 
-from .models import Plan, Signature
+from .models import Plan
+
+#: The policy used when the round's data sets none for the development plan.
+DEFAULT_POLICY = {"policy": "all_of", "veto": True}
 
 
 def plan_document(*, plan: Plan, actor) -> DocumentVersion:
@@ -27,52 +32,59 @@ def plan_document(*, plan: Plan, actor) -> DocumentVersion:
 
 
 @transaction.atomic
-def send_for_signing(*, plan: Plan, actor) -> list[Signature]:
-    """Render the plan, send it to every signatory of the round, and return the signatures.
+def send_for_signing(*, plan: Plan, actor) -> Approval:
+    """Render the plan and ask the round's signatories to approve that exact version.
 
-    Earlier undecided or decided signatures of older versions are superseded (a new version
-    restarts the signing). Raises ``ValueError`` when a signatory position has no user.
+    The policy comes from ``round.approval_policies["development_plan"]`` (see
+    :mod:`workflow.approvals`). Sending a new version while one is open supersedes the open
+    approval and its decisions. Returns the approval. Raises ``ValueError`` when a signatory
+    position has no user, and the workflow errors of ``perform``.
     """
+    rnd = plan.case.round
+    positions = list(rnd.signatories.select_related("user"))
+    missing = [str(p) for p in positions if p.user_id is None]
+    if missing:
+        raise ValueError("signatory positions without a user: " + "; ".join(missing))
     version = plan_document(plan=plan, actor=actor)
-    for old in plan.signatures.exclude(state="superseded"):
-        perform(old, "supersede", actor=actor, comment=f"new plan version {version.number}")
-    if plan.state != "signing":
+    if plan.state != Plan.State.SIGNING:
         perform(plan, "send_for_signing", actor=actor, data={"version": version.number, "sha256": version.sha256})
-    signatures = []
-    for position in plan.case.round.signatories.all():
-        if position.user_id is None:
-            raise ValueError(f"signatory position {position} has no user")
-        signatures.append(Signature.objects.create(plan=plan, signatory=position, user=position.user,
-                                                   document_version=version, sha256=version.sha256))
-    return signatures
+    rule = {**DEFAULT_POLICY, **(rnd.approval_policies or {}).get("development_plan", {})}
+    return request_approval(
+        subject=version, sha256=version.sha256, version=version.number, key=plan.approval_key,
+        chain=plan.case.ref, title=version.document.title, author=version.created_by,
+        signatories=[Signatory(p.user, p.role, p.organisation) for p in positions],
+        policy=rule["policy"], required=rule.get("required"), veto=rule.get("veto", True), actor=actor)
 
 
-def sign(*, signature: Signature, actor, approve: bool, comment: str = "") -> Signature:
-    """Record ``actor``'s decision on the version the signature is bound to.
-
-    The audit entry carries the sha256 of the exact version decided on.
-    """
-    return perform(signature, "approve" if approve else "reject", actor=actor, comment=comment,
-                   data={"document_version": signature.document_version.number, "sha256": signature.sha256})
+def sign(*, decision: Decision, actor, approve: bool, comment: str = "") -> Decision:
+    """Record ``actor``'s decision on the plan version (see :func:`workflow.approvals.services.decide`)."""
+    return decide(decision=decision, actor=actor, approve=approve, comment=comment)
 
 
 @transaction.atomic
 def conclude_signing(*, plan: Plan, actor) -> Plan:
-    """Approve the plan when every signatory approved (or reject it on a veto), mark the
-    signed version immutable, and generate the approval sheet. Returns the plan."""
-    rejected = plan.signatures.filter(state="rejected").exists()
-    perform(plan, "reject" if rejected else "approve", actor=actor)
-    current = plan.signatures.exclude(state="superseded").select_related("signatory", "user", "document_version")
-    version = current[0].document_version
-    if not rejected:
-        DocumentVersion.objects.filter(pk=version.pk).update(signed=True)
+    """Approve the plan when its current version's approval is approved (or reject it when
+    the approval is rejected), mark the signed version immutable, and generate the approval
+    sheet listing every decision on every version. Returns the plan.
+    """
+    approval = plan.current_approval
+    perform(plan, "approve" if approval.state == Approval.State.APPROVED else "reject", actor=actor)
+    if plan.state == Plan.State.APPROVED:
+        DocumentVersion.objects.filter(pk=approval.subject_id).update(signed=True)
     case = plan.case
     lang = case.language
+    decisions = (Decision.objects.filter(approval__key=plan.approval_key)
+                 .select_related("approval", "signatory", "decided_by").order_by("approval__pk", "position"))
+    rows = []
+    for i, d in enumerate(decisions, 1):
+        name = d.signatory.get_full_name() or d.signatory.get_username()
+        if d.decided_by_id and d.decided_by_id != d.signatory_id:
+            name += f" ({d.decided_by.get_full_name() or d.decided_by.get_username()}, on behalf)"
+        rows.append({"number": i, "role": d.role, "organisation": d.organisation, "name": name,
+                     "decision": f"{outcome(d.state, lang)} (v{d.approval.subject_version})",
+                     "date": format_date(timezone.localtime(d.decided_at).date(), lang) if d.decided_at else "",
+                     "comment": d.comment})
     generate(rnd=case.round, case=case, kind="approval_sheet", stage="planning", actor=actor, context={
-        "subject": {"title": version.document.title, "version": version.number, "sha256": version.sha256},
-        "decisions": [{"number": i, "role": s.signatory.role, "organisation": s.signatory.organisation,
-                       "name": s.user.get_full_name() or s.user.get_username(), "decision": outcome(s.state, lang),
-                       "date": format_date(timezone.localtime(s.decided_at).date(), lang) if s.decided_at else "", "comment": s.comment}
-                      for i, s in enumerate(current, 1)],
-        "outcome": outcome(plan.state, lang)})
+        "subject": {"title": approval.title, "version": approval.subject_version, "sha256": approval.subject_sha256},
+        "decisions": rows, "outcome": outcome(plan.state, lang)})
     return plan

@@ -20,6 +20,7 @@ from django.conf import settings
 from django.db import transaction
 
 from workflow import audit
+from workflow.approvals.policy import ALL_OF, needed
 
 from .actors import system_user
 from .models import Case, Criterion, Round, RoundSignatory
@@ -29,7 +30,7 @@ TOP_LEVEL = {"about", "round", "criteria", "criteria_label", "applications", "do
 ROUND_FIELDS = {"code", "title_en", "title_ru", "title_kk", "organiser", "operator", "partner", "deciding_body",
                 "legal_basis", "support_act", "applications_open", "applications_close", "memorandum_signed",
                 "min_pilot_clusters", "max_selected", "excluded_sectors", "pass_mark", "review_working_days",
-                "calendar", "signatories", "language"}
+                "calendar", "signatories", "language", "approval_policies"}
 CRITERION_FIELDS = {"code", "title_en", "title_ru", "title_kk", "weight"}
 APPLICATION_FIELDS = {"ref", "name_en", "name_ru", "name_kk", "region", "city", "sector", "status_label",
                       "members_named", "anchor_enterprises", "smes", "employees", "export_share_pct",
@@ -176,6 +177,21 @@ def parse_round_file(path: str | Path) -> tuple[dict, str]:
             problems.append(f"round.signatories[{i}] needs 'role' and 'organisation'")
         elif any(len(str(sig[k])) > TEXT_LIMITS[k] for k in ("role", "organisation")):
             problems.append(f"round.signatories[{i}]: role or organisation is longer than 200 characters")
+    policies = _value(rnd.get("approval_policies", {})) or {}
+    if not isinstance(policies, dict):
+        problems.append("round.approval_policies must map a document kind to a policy")
+        policies = {}
+    for kind, rule in policies.items():
+        where = f"round.approval_policies.{kind}"
+        if not isinstance(rule, dict) or set(rule) - {"policy", "required", "veto"}:
+            problems.append(f"{where} must be an object with policy, required and veto")
+            continue
+        try:
+            needed(rule.get("policy", ALL_OF), rule.get("required"), max(len(signatories), 1))
+        except ValueError as exc:
+            problems.append(f"{where}: {exc}")
+        if not isinstance(rule.get("veto", True), bool):
+            problems.append(f"{where}.veto must be true or false")
     dates = {name: _date(rnd.get(name), name, problems)
              for name in ("applications_open", "applications_close", "memorandum_signed")}
     if dates["applications_open"] and dates["applications_close"] and \
@@ -255,7 +271,7 @@ def parse_round_file(path: str | Path) -> tuple[dict, str]:
             "min_pilot_clusters": min_pilot or 0, "max_selected": max_selected, "pass_mark": pass_mark,
             "excluded_sectors": excluded, "review_working_days": limits,
             "timezone": (rnd.get("calendar") or {}).get("timezone", "Asia/Almaty"),
-            "language": language,
+            "language": language, "approval_policies": policies,
         },
         "signatories": signatories,
         "criteria": criteria,

@@ -55,6 +55,10 @@ class Round(ConcurrentTransitionMixin, StatefulModel):
     timezone = models.CharField(max_length=50, default="Asia/Almaty")
     diagnosis_areas = models.JSONField(default=list, blank=True)
     support_proposal = models.JSONField(default=dict, blank=True)
+    approval_policies = models.JSONField(
+        default=dict, blank=True,
+        help_text='per document kind: {"development_plan": {"policy": "all_of|quorum|sequential", '
+                  '"required": k, "veto": true}}')
     language = models.CharField(max_length=5, choices=settings.LANGUAGES, default="ru")
     source_sha256 = models.CharField(max_length=64, blank=True, help_text="sha256 of the imported content (canonical JSON)")
     source = models.JSONField(default=dict, blank=True, help_text="the imported round file, as read")

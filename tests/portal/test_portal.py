@@ -273,7 +273,7 @@ REGISTERED = sorted(f"{m._meta.app_label}.{m._meta.model_name}" for m in admin.s
 
 def test_every_required_model_is_registered():
     expected = {"rounds.round", "rounds.case", "submission.application", "selection.scoresheet",
-                "selection.selection", "diagnosis.diagnosis", "planning.plan", "planning.signature",
+                "selection.selection", "diagnosis.diagnosis", "planning.plan", "approvals.approval", "approvals.decision", "approvals.delegation",
                 "support.supportmeasure", "implementation.implementation", "implementation.monitoringreport",
                 "advisory.advisorymaterial", "training.trainingmodule", "documents.document",
                 "workflow.auditentry", "workflow.auditchain"}

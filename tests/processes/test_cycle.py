@@ -53,8 +53,10 @@ def test_selected_cases_went_through_every_stage(sample_round):
     for case in sample_round.cases.filter(number__in=SELECTED):
         assert case.diagnosis.state == "approved" and case.diagnosis.areas.count() == 6
         assert case.plan.state == "approved"
-        assert {s.state for s in case.plan.signatures.all()} == {"approved"}
-        assert case.plan.signatures.count() == sample_round.signatories.count() == 2
+        approval = case.plan.current_approval
+        assert approval.state == "approved" and approval.policy == "all_of"
+        assert [d.state for d in approval.decisions.all()] == ["approved"] * sample_round.signatories.count()
+        assert approval.decisions.count() == 2
         measure = case.support_measures.get()
         assert measure.state == "in_force" and measure.positions.filter(state="agreed").count() >= 1
         assert case.implementation.state == "active" and case.implementation.reports.count() == 1
@@ -67,10 +69,15 @@ def test_selected_cases_went_through_every_stage(sample_round):
 
 def test_signatures_are_bound_to_the_signed_plan_version(sample_round):
     case = sample_round.cases.get(number="A1")
-    for signature in case.plan.signatures.all():
-        assert signature.sha256 == signature.document_version.sha256
-        assert signature.document_version.signed
-        assert signature.document_version.document.kind == "development_plan"
+    approval = case.plan.current_approval
+    version = approval.subject
+    assert isinstance(version, DocumentVersion) and version.signed
+    assert version.document.kind == "development_plan" and approval.subject_sha256 == version.sha256
+    for decision in approval.decisions.all():
+        assert decision.sha256 == version.sha256
+        assert decision.decided_by == decision.signatory
+    entries = AuditEntry.objects.filter(chain=case.ref, object_type="approvals.decision", transition="approve")
+    assert entries.count() == 2 and all(e.data["sha256"] == version.sha256 for e in entries)
 
 
 def test_every_stage_leaves_its_documents(sample_round):

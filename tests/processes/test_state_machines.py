@@ -87,10 +87,13 @@ def _off_ramps(sample_round, round_file):
     perform(plan, "submit_for_review", actor=coordinator)
     perform(plan, "request_revision", actor=coordinator)
     perform(plan, "resubmit", actor=coordinator)
-    send_for_signing(plan=plan, actor=coordinator)
+    first_approval = send_for_signing(plan=plan, actor=coordinator)
     second = send_for_signing(plan=plan, actor=coordinator)
-    assert plan.signatures.filter(state="superseded").count() == 2
-    sign(signature=second[0], actor=second[0].user, approve=False, comment="budget too high")
+    first_approval.refresh_from_db()
+    assert first_approval.state == "superseded"
+    assert first_approval.decisions.filter(state="superseded").count() == 2
+    decision = second.decisions.get(position=1)
+    sign(decision=decision, actor=decision.signatory, approve=False, comment="budget too high")
     conclude_signing(plan=plan, actor=coordinator)
     assert plan.state == "rejected"
     # Support: one body objects, the measure is declined.

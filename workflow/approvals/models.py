@@ -1,0 +1,251 @@
+"""Approvals, decisions and delegations."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.conf import settings
+from django.contrib.contenttypes.fields import GenericForeignKey
+from django.contrib.contenttypes.models import ContentType
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django_fsm import ConcurrentTransitionMixin, FSMField, transition
+
+from workflow.conditions import condition
+from workflow.models import StatefulModel
+
+from . import policy as rules
+
+
+def _participant(approval, user) -> bool:
+    """A signatory of ``approval`` or one of their active deputies (or a coordinator)."""
+    from workflow.permissions import COORDINATOR, PARTNER_COORDINATOR, has_role
+
+    if user is None or not getattr(user, "is_authenticated", False):
+        return False
+    if has_role(user, COORDINATOR, PARTNER_COORDINATOR):
+        return True
+    return any(d.signatory_id == user.pk or active_delegation(owner=d.signatory, deputy=user, approval=approval)
+               for d in approval.decisions.exclude(state=Decision.State.SUPERSEDED))
+
+
+_participant.reason = "only a signatory of this approval, their deputy or a coordinator may conclude it"
+
+
+def _current_states(approval) -> list[str]:
+    return list(approval.decisions.exclude(state=Decision.State.SUPERSEDED).order_by("position")
+                .values_list("state", flat=True))
+
+
+def _outcome(approval) -> str | None:
+    return rules.outcome(approval.policy, approval.required, approval.veto, _current_states(approval))
+
+
+class Approval(ConcurrentTransitionMixin, StatefulModel):
+    """One request to approve one exact version of a document (``subject``, its sha256).
+
+    ``key`` groups the versions of one document (a new version's approval supersedes the
+    open one with the same key); ``chain`` is the audit chain (the case reference).
+    """
+
+    class State(models.TextChoices):
+        OPEN = "open", _("open")
+        APPROVED = "approved", _("approved")
+        REJECTED = "rejected", _("rejected")
+        SUPERSEDED = "superseded", _("superseded")
+
+    class Policy(models.TextChoices):
+        ALL_OF = rules.ALL_OF, _("all of the signatories")
+        QUORUM = rules.QUORUM, _("a quorum of the signatories")
+        SEQUENTIAL = rules.SEQUENTIAL, _("every signatory, in order")
+
+    chain = models.CharField(max_length=200, db_index=True)
+    key = models.CharField(max_length=200, db_index=True)
+    title = models.CharField(max_length=300)
+    subject_type = models.ForeignKey(ContentType, on_delete=models.PROTECT, related_name="+")
+    subject_id = models.PositiveBigIntegerField()
+    subject = GenericForeignKey("subject_type", "subject_id")
+    subject_sha256 = models.CharField(max_length=64)
+    subject_version = models.PositiveIntegerField(default=1)
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                               related_name="+", help_text="the document's author, who may not approve it")
+    policy = models.CharField(max_length=20, choices=Policy.choices, default=Policy.ALL_OF)
+    required = models.PositiveSmallIntegerField(null=True, blank=True, help_text="approvals needed (quorum)")
+    veto = models.BooleanField(default=True, help_text="one rejection rejects")
+    created_at = models.DateTimeField(auto_now_add=True)
+    concluded_at = models.DateTimeField(null=True, blank=True)
+    state = FSMField(default=State.OPEN, choices=State.choices, protected=True)
+
+    class Meta:
+        ordering = ["chain", "key", "-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["key"], condition=Q(state="open"), name="approval_one_open_per_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.title} v{self.subject_version}"
+
+    @property
+    def audit_chain(self) -> str:
+        return self.chain
+
+    @transition(field=state, source=State.OPEN, target=State.APPROVED, permission=_participant,
+                conditions=[condition(lambda a: f"the {a.get_policy_display()} policy is not satisfied yet")(
+                    lambda a: _outcome(a) == rules.APPROVED)])
+    def approve(self):
+        """The policy is satisfied: the version is approved."""
+        self.concluded_at = timezone.now()
+
+    @transition(field=state, source=State.OPEN, target=State.REJECTED, permission=_participant,
+                conditions=[condition("the decisions so far do not reject the version")(
+                    lambda a: _outcome(a) == rules.REJECTED)])
+    def reject(self):
+        """A veto, or too few approvals remain possible: the version is rejected."""
+        self.concluded_at = timezone.now()
+
+    @transition(field=state, source=[State.OPEN, State.REJECTED], target=State.SUPERSEDED, permission=_participant)
+    def supersede(self):
+        """A newer version of the document restarts the approval."""
+        self.concluded_at = timezone.now()
+
+
+def active_delegation(*, owner, deputy, approval=None, on: dt.date | None = None):
+    """The delegation that lets ``deputy`` act for ``owner`` today (Asia/Almaty), or ``None``.
+
+    A delegation scoped to one approval covers only that approval; an unscoped one (and an
+    out-of-office substitution) covers all of the owner's decisions within its dates.
+    """
+    if owner is None or deputy is None or owner.pk == deputy.pk:
+        return None
+    on = on or timezone.localdate()
+    scope = Q(approval__isnull=True) | (Q(approval=approval) if approval is not None else Q(pk__in=[]))
+    return (Delegation.objects.filter(scope, owner=owner, deputy=deputy, starts_on__lte=on, ends_on__gte=on,
+                                      revoked_at__isnull=True).order_by("-pk").first())
+
+
+def _may_decide(decision, user) -> bool:
+    if user is None or not getattr(user, "is_authenticated", False):
+        return False
+    approval = decision.approval
+    if approval.author_id is not None and approval.author_id in (user.pk, decision.signatory_id):
+        return False
+    if decision.signatory_id == user.pk:
+        return True
+    return active_delegation(owner=decision.signatory, deputy=user, approval=approval) is not None
+
+
+def _why_not_decide(decision, user) -> str:
+    approval = decision.approval
+    if user is not None and approval.author_id == getattr(user, "pk", None):
+        return "the author of a document may not approve it"
+    if approval.author_id is not None and approval.author_id == decision.signatory_id:
+        return "the signatory is the document's author and may not approve it"
+    return (f"only {decision.signatory.get_username()} or a deputy with an active delegation "
+            "may decide on this version")
+
+
+_may_decide.reason = _why_not_decide
+
+
+def _earlier_approved(decision) -> bool:
+    if decision.approval.policy != rules.SEQUENTIAL:
+        return True
+    return not decision.approval.decisions.filter(position__lt=decision.position).exclude(
+        state__in=[Decision.State.APPROVED, Decision.State.SUPERSEDED]).exists()
+
+
+class Decision(ConcurrentTransitionMixin, StatefulModel):
+    """One signatory's decision on one approval (one exact version, by its sha256).
+
+    ``decided_by`` is who acted (the signatory or a deputy on their behalf).
+    """
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("pending")
+        APPROVED = "approved", _("approved")
+        REJECTED = "rejected", _("rejected")
+        SUPERSEDED = "superseded", _("superseded")
+
+    approval = models.ForeignKey(Approval, on_delete=models.PROTECT, related_name="decisions")
+    position = models.PositiveSmallIntegerField()
+    signatory = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="decisions")
+    role = models.CharField(max_length=200, blank=True)
+    organisation = models.CharField(max_length=200, blank=True)
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    decided_at = models.DateTimeField(null=True, blank=True)
+    sha256 = models.CharField(max_length=64, blank=True, help_text="sha256 of the version decided on")
+    comment = models.TextField(blank=True)
+    state = FSMField(default=State.PENDING, choices=State.choices, protected=True)
+
+    class Meta:
+        ordering = ["approval", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["approval", "position"], name="decision_unique_position"),
+            models.UniqueConstraint(fields=["approval", "signatory"], name="decision_once_per_signatory"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.approval}: {self.signatory.get_username()}"
+
+    @property
+    def audit_chain(self) -> str:
+        return self.approval.chain
+
+    def _decide(self, actor, comment):
+        self.decided_by, self.decided_at, self.comment = actor, timezone.now(), comment
+        self.sha256 = self.approval.subject_sha256
+
+    _open = condition("the approval is no longer open")(lambda d: d.approval.state == Approval.State.OPEN)
+    _in_order = condition("earlier signatories in the sequence have not approved yet")(_earlier_approved)
+
+    @transition(field=state, source=State.PENDING, target=State.APPROVED, permission=_may_decide,
+                conditions=[_open, _in_order])
+    def approve(self, actor=None, comment=""):
+        """Approve the exact version the approval names."""
+        self._decide(actor, comment)
+
+    @transition(field=state, source=State.PENDING, target=State.REJECTED, permission=_may_decide,
+                conditions=[_open, _in_order])
+    def reject(self, actor=None, comment=""):
+        """Reject the version (the comment gives the reason)."""
+        self._decide(actor, comment)
+
+    @transition(field=state, source=[State.PENDING, State.APPROVED, State.REJECTED], target=State.SUPERSEDED,
+                permission=lambda decision, user: _participant(decision.approval, user))
+    def supersede(self):
+        """A newer version restarts the approval; this decision no longer counts."""
+
+
+class Delegation(models.Model):
+    """``owner`` lets ``deputy`` decide on their behalf from ``starts_on`` to ``ends_on``
+    (calendar dates, Asia/Almaty, both included). ``approval`` limits it to one approval;
+    ``kind`` tells a hand-over of a task from an out-of-office substitution.
+    """
+
+    class Kind(models.TextChoices):
+        DELEGATION = "delegation", _("delegation")
+        OUT_OF_OFFICE = "out_of_office", _("out of office")
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="delegations_given")
+    deputy = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                               related_name="delegations_received")
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.DELEGATION)
+    approval = models.ForeignKey(Approval, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    starts_on = models.DateField()
+    ends_on = models.DateField()
+    reason = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["owner", "-starts_on"]
+        constraints = [
+            models.CheckConstraint(condition=Q(ends_on__gte=models.F("starts_on")), name="delegation_dates_ordered"),
+            models.CheckConstraint(condition=~Q(owner=models.F("deputy")), name="delegation_not_to_self"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.owner.get_username()} -> {self.deputy.get_username()} ({self.starts_on}..{self.ends_on})"

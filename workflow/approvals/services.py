@@ -1,0 +1,133 @@
+"""Approval services: request an approval, decide, conclude, delegate."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+from django.contrib.contenttypes.models import ContentType
+from django.db import transaction
+from django.utils import timezone
+
+from workflow import audit
+from workflow.transitions import perform
+
+from . import policy as rules
+from .models import Approval, Decision, Delegation
+
+
+@dataclasses.dataclass(frozen=True)
+class Signatory:
+    """A person asked to decide, with the position they sign in."""
+
+    user: object
+    role: str = ""
+    organisation: str = ""
+
+
+@transaction.atomic
+def request_approval(*, subject, sha256: str, version: int, key: str, chain: str, title: str, author,
+                     signatories: list[Signatory], policy: str = rules.ALL_OF, required: int | None = None,
+                     veto: bool = True, actor) -> Approval:
+    """Ask ``signatories`` (in position order) to approve ``subject`` (the exact version whose
+    sha256 is ``sha256``) under ``policy``.
+
+    An open approval with the same ``key`` (an earlier version of the document) is superseded
+    together with its decisions. Returns the new :class:`Approval`. Raises ``ValueError``
+    for an unknown policy, a quorum outside 1..n, no signatories or a repeated signatory.
+    """
+    rules.needed(policy, required, len(signatories))
+    users = [s.user.pk for s in signatories]
+    if len(set(users)) != len(users):
+        raise ValueError("a signatory appears twice in the approval")
+    for old in Approval.objects.select_for_update().filter(key=key, state__in=[Approval.State.OPEN,
+                                                                               Approval.State.REJECTED]):
+        supersede(approval=old, actor=actor, reason=f"new version {version}")
+    approval = Approval.objects.create(
+        chain=chain, key=key, title=title, subject_type=ContentType.objects.get_for_model(subject),
+        subject_id=subject.pk, subject_sha256=sha256, subject_version=version, author=author, policy=policy,
+        required=required if policy == rules.QUORUM else None, veto=veto)
+    for position, signatory in enumerate(signatories, 1):
+        Decision.objects.create(approval=approval, position=position, signatory=signatory.user,
+                                role=signatory.role, organisation=signatory.organisation)
+    audit.append_entry(chain=chain, actor=actor, object_type="approvals.approval", object_id=str(approval.pk),
+                       object_repr=str(approval), transition="approval_requested", from_state="",
+                       to_state=approval.state,
+                       data={"key": key, "version": version, "sha256": sha256, "policy": policy,
+                             "required": approval.required, "veto": veto,
+                             "signatories": [s.user.get_username() for s in signatories]})
+    return approval
+
+
+def supersede(*, approval: Approval, actor, reason: str) -> Approval:
+    """Supersede ``approval`` and every decision of it (a new version restarts the approval)."""
+    for decision in approval.decisions.exclude(state=Decision.State.SUPERSEDED):
+        perform(decision, "supersede", actor=actor, comment=reason)
+    return perform(approval, "supersede", actor=actor, comment=reason)
+
+
+@transaction.atomic
+def decide(*, decision: Decision, actor, approve: bool, comment: str = "") -> Decision:
+    """Record ``actor``'s decision (for the signatory, or as their deputy) and conclude the
+    approval when its policy is decided.
+
+    The audit entry carries the sha256 of the exact version decided on and, for a deputy,
+    names the signatory as ``on_behalf_of``. Raises the workflow errors of ``perform``:
+    permission (not the signatory nor an active deputy, or the document's author), a
+    decision out of sequence or on a closed approval, or a concurrent decision (409).
+    """
+    on_behalf_of = decision.signatory if actor is not None and actor.pk != decision.signatory_id else None
+    perform(decision, "approve" if approve else "reject", actor=actor, comment=comment, on_behalf_of=on_behalf_of,
+            data={"sha256": decision.approval.subject_sha256, "version": decision.approval.subject_version})
+    conclude(approval=decision.approval, actor=actor)
+    return decision
+
+
+def conclude(*, approval: Approval, actor) -> Approval:
+    """Approve or reject ``approval`` when its policy is decided; otherwise leave it open."""
+    approval.refresh_from_db()
+    if approval.state != Approval.State.OPEN:
+        return approval
+    states = list(approval.decisions.exclude(state=Decision.State.SUPERSEDED).order_by("position")
+                  .values_list("state", flat=True))
+    result = rules.outcome(approval.policy, approval.required, approval.veto, states)
+    if result == rules.APPROVED:
+        perform(approval, "approve", actor=actor)
+    elif result == rules.REJECTED:
+        perform(approval, "reject", actor=actor)
+    return approval
+
+
+@transaction.atomic
+def delegate(*, owner, deputy, starts_on: dt.date, ends_on: dt.date, actor, approval: Approval | None = None,
+             kind: str = Delegation.Kind.DELEGATION, reason: str = "") -> Delegation:
+    """Let ``deputy`` decide for ``owner`` from ``starts_on`` to ``ends_on`` (calendar dates,
+    Asia/Almaty, inclusive), for one ``approval`` or for all (out of office).
+
+    Recorded in the ``delegations`` audit chain. Raises ``ValueError`` for a delegation to
+    oneself or dates out of order.
+    """
+    if owner.pk == deputy.pk:
+        raise ValueError("a signatory cannot delegate to themselves")
+    if ends_on < starts_on:
+        raise ValueError(f"the delegation ends ({ends_on}) before it starts ({starts_on})")
+    delegation = Delegation.objects.create(owner=owner, deputy=deputy, starts_on=starts_on, ends_on=ends_on,
+                                           approval=approval, kind=kind, reason=reason)
+    audit.append_entry(chain="delegations", actor=actor, object_type="approvals.delegation",
+                       object_id=str(delegation.pk), object_repr=str(delegation), transition=f"{kind}_granted",
+                       from_state="", to_state="active", comment=reason,
+                       data={"owner": owner.get_username(), "deputy": deputy.get_username(),
+                             "starts_on": starts_on, "ends_on": ends_on,
+                             "approval": approval.pk if approval else None})
+    return delegation
+
+
+@transaction.atomic
+def revoke_delegation(*, delegation: Delegation, actor) -> Delegation:
+    """End ``delegation`` now; recorded in the ``delegations`` audit chain."""
+    Delegation.objects.filter(pk=delegation.pk).update(revoked_at=timezone.now())
+    delegation.refresh_from_db()
+    audit.append_entry(chain="delegations", actor=actor, object_type="approvals.delegation",
+                       object_id=str(delegation.pk), object_repr=str(delegation), transition="revoked",
+                       from_state="active", to_state="revoked")
+    return delegation
