@@ -81,3 +81,46 @@ class StatefulModel(models.Model):
     @property
     def audit_chain(self) -> str:  # pragma: no cover - each subclass overrides it
         raise NotImplementedError
+
+
+class Notification(models.Model):
+    """An outbox row: one message to one recipient on one channel.
+
+    ``key`` is the idempotency key (e.g. ``approval:12:approved:author``): a unique constraint
+    makes a second attempt to queue the same message a no-op, so a retried or concurrent
+    step never notifies twice. Rows are written in the same transaction as the change they
+    report, so a rolled-back change notifies nobody. Delivery (e-mail, retries) is done by
+    the notifications sender; ``status`` and ``attempts`` record it.
+    """
+
+    class Channel(models.TextChoices):
+        IN_APP = "in_app", "in-app"
+        EMAIL = "email", "e-mail"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "pending"
+        SENT = "sent", "sent"
+        FAILED = "failed", "failed"
+
+    key = models.CharField(max_length=200)
+    channel = models.CharField(max_length=10, choices=Channel.choices, default=Channel.IN_APP)
+    recipient = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications")
+    kind = models.CharField(max_length=50)
+    chain = models.CharField(max_length=200, blank=True, help_text="the case (audit chain) it concerns")
+    subject = models.CharField(max_length=300)
+    data = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["key", "channel"], name="notification_idempotent"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} -> {self.recipient_id} ({self.channel})"

@@ -1,6 +1,7 @@
 """Expert scoring and the selection decision.
 
-Score sheet: ``draft -> submitted``. Selection (one per accepted application):
+Score sheet: ``draft -> submitted``, or ``draft -> recused`` when the expert declares a
+conflict of interest. Selection (one per accepted application):
 ``scoring -> scored -> discussed -> selected | not_selected``.
 """
 
@@ -35,8 +36,10 @@ class ScoreSheet(ConcurrentTransitionMixin, StatefulModel):
     class State(models.TextChoices):
         DRAFT = "draft", _("draft")
         SUBMITTED = "submitted", _("submitted")
+        RECUSED = "recused", _("recused (conflict of interest)")
 
     application = models.ForeignKey("submission.Application", on_delete=models.PROTECT, related_name="score_sheets")
+    conflict_note = models.TextField(blank=True, help_text="the expert's declaration of a conflict of interest")
     expert = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="score_sheets")
     total = models.DecimalField(max_digits=6, decimal_places=2, null=True, blank=True)
     state = FSMField(default=State.DRAFT, choices=State.choices, protected=True)
@@ -61,6 +64,12 @@ class ScoreSheet(ConcurrentTransitionMixin, StatefulModel):
         from .scoring import weighted_total
 
         self.total = weighted_total(self)
+
+    @transition(field=state, source=State.DRAFT, target=State.RECUSED, permission=sheet_owner)
+    def declare_conflict(self, comment=""):
+        """The expert declares a conflict of interest and may no longer score this application
+        (rule of expert independence); a coordinator assigns another expert."""
+        self.conflict_note = comment
 
 
 class Score(models.Model):

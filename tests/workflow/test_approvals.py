@@ -11,7 +11,7 @@ from workflow.approvals import policy as rules
 from workflow.approvals.models import Approval, Delegation
 from workflow.approvals.services import Signatory, decide, delegate, request_approval, revoke_delegation
 from workflow.exceptions import ConditionUnmet, TransitionPermissionDenied
-from workflow.models import AuditEntry
+from workflow.models import AuditEntry, Notification
 
 pytestmark = pytest.mark.django_db
 
@@ -77,6 +77,11 @@ def test_all_of_needs_every_signatory(subject, people):
     approval.refresh_from_db()
     assert approval.state == "approved" and approval.concluded_at is not None
     assert {d.sha256 for d in approval.decisions.all()} == {"a" * 64}
+    kinds = sorted(Notification.objects.filter(chain="TC-2017/A2", data__approval=approval.pk)
+                   .values_list("recipient__username", "kind"))
+    assert kinds == [("author", "approval_approved"), ("signer1", "approval_requested"),
+                     ("signer2", "approval_requested")]
+    assert Notification.objects.filter(recipient=author, kind="decision_recorded").count() == 2
 
 
 def test_two_of_three_quorum_approves_without_the_third(subject, people):

@@ -10,6 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from workflow import audit
+from workflow.notifications import notify
 from workflow.transitions import perform
 
 from . import policy as rules
@@ -48,8 +49,11 @@ def request_approval(*, subject, sha256: str, version: int, key: str, chain: str
         subject_id=subject.pk, subject_sha256=sha256, subject_version=version, author=author, policy=policy,
         required=required if policy == rules.QUORUM else None, veto=veto)
     for position, signatory in enumerate(signatories, 1):
-        Decision.objects.create(approval=approval, position=position, signatory=signatory.user,
-                                role=signatory.role, organisation=signatory.organisation)
+        decision = Decision.objects.create(approval=approval, position=position, signatory=signatory.user,
+                                           role=signatory.role, organisation=signatory.organisation)
+        notify(recipient=signatory.user, kind="approval_requested", key=f"decision:{decision.pk}:requested",
+               subject=f"Your decision is requested: {title} v{version}", chain=chain,
+               data={"approval": approval.pk, "decision": decision.pk, "sha256": sha256})
     audit.append_entry(chain=chain, actor=actor, object_type="approvals.approval", object_id=str(approval.pk),
                        object_repr=str(approval), transition="approval_requested", from_state="",
                        to_state=approval.state,
@@ -79,7 +83,12 @@ def decide(*, decision: Decision, actor, approve: bool, comment: str = "") -> De
     on_behalf_of = decision.signatory if actor is not None and actor.pk != decision.signatory_id else None
     perform(decision, "approve" if approve else "reject", actor=actor, comment=comment, on_behalf_of=on_behalf_of,
             data={"sha256": decision.approval.subject_sha256, "version": decision.approval.subject_version})
-    conclude(approval=decision.approval, actor=actor)
+    approval = decision.approval
+    if approval.author is not None:
+        notify(recipient=approval.author, kind="decision_recorded", key=f"decision:{decision.pk}:{decision.state}",
+               subject=f"{decision.signatory.get_username()} {decision.state}: {approval}", chain=approval.chain,
+               data={"decision": decision.pk, "state": decision.state})
+    conclude(approval=approval, actor=actor)
     return decision
 
 
@@ -91,10 +100,12 @@ def conclude(*, approval: Approval, actor) -> Approval:
     states = list(approval.decisions.exclude(state=Decision.State.SUPERSEDED).order_by("position")
                   .values_list("state", flat=True))
     result = rules.outcome(approval.policy, approval.required, approval.veto, states)
-    if result == rules.APPROVED:
-        perform(approval, "approve", actor=actor)
-    elif result == rules.REJECTED:
-        perform(approval, "reject", actor=actor)
+    if result is None:
+        return approval
+    perform(approval, "approve" if result == rules.APPROVED else "reject", actor=actor)
+    if approval.author is not None:
+        notify(recipient=approval.author, kind=f"approval_{approval.state}", key=f"approval:{approval.pk}:{approval.state}",
+               subject=f"{approval} is {approval.state}", chain=approval.chain, data={"approval": approval.pk})
     return approval
 
 
