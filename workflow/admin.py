@@ -69,3 +69,30 @@ class AuditChainAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("key", "length", "head_hash")
     search_fields = ("key",)
     readonly_fields = ("key", "length", "head_hash")
+
+
+def transition_action(name: str, description: str):
+    """An admin action taking transition ``name`` on the selected objects as the current user.
+
+    All or nothing: the first refusal (not permitted, wrong state, unmet condition, stale)
+    rolls every object back and is reported; it goes through ``perform`` like every path.
+    """
+    from django.contrib import messages
+    from django.db import transaction
+
+    from .exceptions import WorkflowError
+    from .transitions import perform
+
+    def action(modeladmin, request, queryset):
+        objects = list(queryset)
+        try:
+            with transaction.atomic():
+                for obj in objects:
+                    perform(obj, name, actor=request.user, comment="via the admin")
+        except WorkflowError as exc:
+            modeladmin.message_user(request, f"Nothing was changed: {exc.message}", level=messages.ERROR)
+            return
+        modeladmin.message_user(request, f"{name}: {len(objects)} object(s) done.", level=messages.SUCCESS)
+
+    action.__name__ = f"transition_{name}"
+    return admin.action(description=description)(action)

@@ -89,13 +89,15 @@ def append_entry(
     """
     data = to_json_data(data)
     with transaction.atomic(savepoint=False):  # part of the caller's transaction, no savepoint
-        head = AuditChain.objects.select_for_update().filter(key=chain).first()
+        head = AuditChain.objects.select_for_update().filter(key=chain).values_list("length", "head_hash").first()
         if head is None:  # the chain's first entry; concurrent creators meet on the primary key
             AuditChain.objects.get_or_create(key=chain)
-            head = AuditChain.objects.select_for_update().get(key=chain)
+            head = AuditChain.objects.select_for_update().filter(key=chain).values_list(
+                "length", "head_hash").get()
+        length, head_hash = head
         entry = AuditEntry(
             chain=chain,
-            seq=head.length + 1,
+            seq=length + 1,
             created_at=timezone.now(),
             actor=actor,
             actor_username=actor.get_username() if actor is not None else "",
@@ -108,14 +110,12 @@ def append_entry(
             to_state=to_state,
             comment=comment,
             data=data,
-            prev_hash=head.head_hash,
+            prev_hash=head_hash,
         )
         entry.canonical = canonical_json(_payload_of(entry))
         entry.hash = sha256_hex(entry.canonical)
-        entry.save()
-        head.length = entry.seq
-        head.head_hash = entry.hash
-        head.save(update_fields=["length", "head_hash"])
+        entry.save(force_insert=True)
+        AuditChain.objects.filter(key=chain).update(length=entry.seq, head_hash=entry.hash)
     return entry
 
 

@@ -167,6 +167,9 @@ def perform(obj, transition: str, *, actor, comment: str = "", data: dict | None
                 comment=comment,
                 data=data,
             )
+            # The FSM state is the single source of truth: cancel the human tasks this made moot.
+            from .tasks import close_tasks_for
+            close_tasks_for(obj, transition, actor=actor)
     except ConcurrentTransition as exc:
         _restore(obj)
         current = _state_of(obj, _fsm_meta(obj, transition))

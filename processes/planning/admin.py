@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 
-from workflow.admin import ReadOnlyAdminMixin, ReadOnlyTabularInline
+from workflow.admin import ReadOnlyAdminMixin, ReadOnlyTabularInline, transition_action
 
 from .models import Plan, PlanAction
 
@@ -22,3 +22,12 @@ class PlanAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     search_fields = ("case__ref", "vision")
     readonly_fields = ("state",)
     inlines = [PlanActionInline]
+    actions = [transition_action("approve", "Approve the selected plans (their approval must be complete)"),
+               transition_action("reject", "Reject the selected plans (their approval must be rejected)")]
+
+    def has_change_permission(self, request, obj=None):
+        # Actions need the change permission on the list; every field stays read-only.
+        return obj is None and request.user.is_staff
+
+    def get_actions(self, request):
+        return {name: action for name, action in super().get_actions(request).items() if name != "delete_selected"}

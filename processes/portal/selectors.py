@@ -1,18 +1,25 @@
-"""Read-only queries of the portal: which cases, histories and documents a user may see.
+"""Read-only queries of the portal: which cases, histories, documents and tasks a user may see.
 
 Visibility rule: holders of a staff role (:data:`STAFF_ROLES`; superusers hold the
 administrator role) see every case and document; anybody else, in particular an applicant,
 sees only the cases whose ``applicant`` is that user and the documents owned by those cases
-(``Document.owner_ref == case.ref``). Round-level documents are for staff only.
+(``Document.owner_ref == case.ref``). Round-level documents are for staff only. Tasks: a
+user sees their inbox (:func:`workflow.tasks.inbox`); coordinators may act on every open task.
 """
 
 from __future__ import annotations
+
+import dataclasses
+import datetime as dt
 
 from django.db.models import Prefetch, QuerySet
 
 from documents.models import Document, DocumentVersion
 from processes.rounds.models import Case, Round
+from processes.selection.models import ScoreSheet
+from processes.submission.models import Application
 from workflow import permissions
+from workflow import tasks as human_tasks
 from workflow.models import AuditEntry
 
 #: Roles that see every case of every round.
@@ -90,3 +97,58 @@ def visible_version(*, user, pk: int) -> DocumentVersion | None:
     if user.pk is not None and version.document.owner_ref in set(own_refs):
         return version
     return None
+
+
+# -- tasks ---------------------------------------------------------------------------------------
+
+def _artifact_querysets() -> list[QuerySet]:
+    """How the inbox loads each kind of task object: with its case, in one query per kind."""
+    return [Case.objects.select_related("round"),
+            Application.objects.select_related("case__round"),
+            ScoreSheet.objects.select_related("application__case__round", "expert")]
+
+
+def case_of(obj) -> Case | None:
+    """The case a task's object belongs to (the case itself, ``.case`` or ``.application.case``)."""
+    if obj is None or isinstance(obj, Case):
+        return obj
+    if isinstance(getattr(obj, "case", None), Case):
+        return obj.case
+    application = getattr(obj, "application", None)
+    return getattr(application, "case", None)
+
+
+@dataclasses.dataclass(frozen=True)
+class InboxRow:
+    """One line of the inbox page."""
+
+    task: object
+    title: str
+    obj: object
+    case: Case | None
+    transition: str
+    outcomes: list[str]
+    queued: bool
+    held_by_user: bool
+    created: dt.datetime
+
+
+def inbox_rows(*, user) -> list[InboxRow]:
+    """The user's open tasks (:func:`workflow.tasks.inbox`) with their object and case.
+
+    A constant number of queries whatever the number of tasks (objects are prefetched).
+    """
+    rows = []
+    for task in human_tasks.inbox(user, artifact_querysets=_artifact_querysets()):
+        data = human_tasks.task_data(task)
+        obj = task.process.artifact
+        rows.append(InboxRow(task=task, title=data.get("title", ""), obj=obj, case=case_of(obj),
+                             transition=data.get("transition", ""), outcomes=human_tasks.outcomes_of(task),
+                             queued=task.owner_id is None, held_by_user=task.owner_id == user.pk,
+                             created=task.created))
+    return rows
+
+
+def visible_task(*, user, pk: int):
+    """The open task ``pk`` if ``user`` may act on it (in their inbox, or any for coordinators)."""
+    return human_tasks.visible_tasks(user).filter(pk=pk).first()

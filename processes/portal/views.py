@@ -1,7 +1,10 @@
-"""The portal: server-rendered, read-only pages over cases, their history and documents.
+"""The portal: server-rendered pages over cases, their history and documents, and the inbox.
 
-Every page requires a login; what a user sees is decided in :mod:`.selectors`. State never
-changes here: the available transitions of a case are only listed.
+Every page requires a login; what a user sees is decided in :mod:`.selectors`. The case pages
+are read-only: the available transitions of a case are only listed. The inbox lists the
+user's open human tasks (:mod:`workflow.tasks`); its POST endpoints claim, unassign and
+complete a task, and every state change goes through ``workflow.tasks`` and thus
+``workflow.transitions.perform``.
 """
 
 from __future__ import annotations
@@ -10,16 +13,19 @@ import os
 import unicodedata
 from urllib.parse import quote
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_safe
+from django.views.decorators.http import require_POST, require_safe
 
 from documents.storage import ChecksumMismatch, StorageError, ascii_slug, read_verified
 from processes.rounds.models import Case, Round
+from workflow import tasks as human_tasks
+from workflow.exceptions import WorkflowError
 from workflow.transitions import available_transitions
 
 from . import selectors
@@ -134,3 +140,85 @@ def document_download(request, pk: int):
     response["Cache-Control"] = "private, no-store"
     response["X-Content-SHA256"] = version.sha256
     return response
+
+
+# -- inbox -------------------------------------------------------------------------------------
+
+#: The longest comment accepted when completing a task (characters).
+MAX_TASK_COMMENT = 4000
+
+@require_safe
+@login_required
+def inbox(request):
+    """The user's open tasks: assigned to them and queued for their roles, newest first."""
+    rows = selectors.inbox_rows(user=request.user)
+    return render(request, "portal/inbox.html", {
+        "rows": rows,
+        "is_staff_viewer": selectors.is_staff_viewer(user=request.user),
+        "ended_states": [str(s) for s in ENDED_STATES],
+    })
+
+
+def _task_or_404(request, pk: int):
+    """The open task ``pk`` if the user may act on it (see ``selectors.visible_task``), else 404."""
+    task = selectors.visible_task(user=request.user, pk=pk)
+    if task is None:
+        raise Http404(_("No such open task in your inbox."))
+    return task
+
+
+def _refused(request, exc: WorkflowError) -> HttpResponse:
+    titles = {403: _("Not allowed"), 409: _("The task has changed")}
+    return _problem(request, exc.http_status, titles.get(exc.http_status, _("The task cannot be done")),
+                    exc.message)
+
+
+@require_POST
+@login_required
+def task_claim(request, pk: int):
+    """Take a queued task (403 without the task's role, 409 when someone else holds it)."""
+    task = _task_or_404(request, pk)
+    try:
+        human_tasks.claim(task, request.user)
+    except WorkflowError as exc:
+        return _refused(request, exc)
+    messages.success(request, _("You took the task “%(title)s”.") % {"title": human_tasks.task_data(task)["title"]})
+    return redirect("portal:inbox")
+
+
+@require_POST
+@login_required
+def task_unassign(request, pk: int):
+    """Return a held task to its role's queue (its holder or a coordinator; else 403)."""
+    task = _task_or_404(request, pk)
+    try:
+        human_tasks.unassign(task, by=request.user)
+    except WorkflowError as exc:
+        return _refused(request, exc)
+    messages.success(request, _("The task “%(title)s” is back in the queue.") % {
+        "title": human_tasks.task_data(task)["title"]})
+    return redirect("portal:inbox")
+
+
+@require_POST
+@login_required
+def task_complete(request, pk: int):
+    """Complete a task by taking one of its transitions (``transition``, ``comment``, ``reason``).
+
+    Answers 400 (unmet condition), 403 (not allowed) or 409 (task or object changed) with the
+    reason; nothing changes then.
+    """
+    task = _task_or_404(request, pk)
+    transition = request.POST.get("transition") or None
+    comment = request.POST.get("comment", "").strip()
+    if len(comment) > MAX_TASK_COMMENT:
+        return _problem(request, 400, _("The comment is too long"),
+                        _("A comment has at most %(limit)s characters.") % {"limit": MAX_TASK_COMMENT})
+    data = {"reason": request.POST["reason"]} if request.POST.get("reason") else None
+    try:
+        human_tasks.complete(task, user=request.user, transition=transition, comment=comment, data=data)
+    except WorkflowError as exc:
+        return _refused(request, exc)
+    messages.success(request, _("Task “%(title)s” done: %(transition)s.") % {
+        "title": human_tasks.task_data(task)["title"], "transition": task.data.get("outcome", "")})
+    return redirect("portal:inbox")

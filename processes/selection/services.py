@@ -5,6 +5,8 @@ from __future__ import annotations
 from django.db import transaction
 
 from workflow import audit
+from workflow.permissions import EXPERT
+from workflow.tasks import open_task, take
 from workflow.transitions import perform
 
 from processes.rounds.paperwork import format_number, generate
@@ -12,18 +14,27 @@ from processes.rounds.paperwork import format_number, generate
 from .models import EXPERTS_PER_APPLICATION, Score, ScoreSheet, Selection
 from .scoring import ranked
 
+SCORING_TASK_TITLE = "Score the application"
+#: The transitions that end an expert's scoring task (the task is opened on the first).
+SCORING_OUTCOMES = ("submit", "declare_conflict")
+
 
 @transaction.atomic
 def open_scoring(*, application, experts) -> Selection:
     """Create the selection of an accepted application and one draft sheet per expert.
 
-    Idempotent: existing rows are reused. Raises ``ValueError`` with fewer than 2 experts.
+    Each draft sheet gets a scoring task assigned to its expert (``submit``, or
+    ``declare_conflict`` for a conflict of interest; the expert queue when unassigned). Idempotent: existing rows and open tasks are
+    reused. Raises ``ValueError`` with fewer than 2 experts.
     """
     if len(experts) < EXPERTS_PER_APPLICATION:
         raise ValueError(f"an application needs {EXPERTS_PER_APPLICATION} experts, got {len(experts)}")
     selection, _ = Selection.objects.get_or_create(application=application, defaults={"round": application.round})
     for expert in experts:
-        ScoreSheet.objects.get_or_create(application=application, expert=expert)
+        sheet, _ = ScoreSheet.objects.get_or_create(application=application, expert=expert)
+        if sheet.state == ScoreSheet.State.DRAFT:
+            open_task(sheet, "submit", title=SCORING_TASK_TITLE, role=EXPERT, assignee=expert,
+                      outcomes=SCORING_OUTCOMES)
     return selection
 
 
@@ -31,6 +42,7 @@ def open_scoring(*, application, experts) -> Selection:
 def submit_score_sheet(*, sheet: ScoreSheet, scores: dict[str, tuple[int, str]], actor) -> ScoreSheet:
     """Record ``scores`` (criterion code -> (value 0..10, comment)) and submit the sheet.
 
+    Completes the sheet's scoring task when ``actor`` holds it (:func:`workflow.tasks.take`).
     Generates the expert score sheet document. Raises ``ValueError`` for an unknown
     criterion or a value outside 0..10, and the workflow errors of ``perform``; on error
     nothing is kept.
@@ -43,7 +55,7 @@ def submit_score_sheet(*, sheet: ScoreSheet, scores: dict[str, tuple[int, str]],
             raise ValueError(f"score for {code} must be a whole number 0..10, got {value!r}")
         Score.objects.update_or_create(sheet=sheet, criterion=criteria[code],
                                        defaults={"value": value, "comment": comment})
-    perform(sheet, "submit", actor=actor, data={"scores": {c: v for c, (v, _) in scores.items()}})
+    take(sheet, "submit", actor=actor, data={"scores": {c: v for c, (v, _) in scores.items()}})
     case = sheet.application.case
     language = case.language
     rows = []

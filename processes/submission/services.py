@@ -5,6 +5,8 @@ from __future__ import annotations
 from django.db import transaction
 
 from workflow import audit
+from workflow.permissions import COORDINATOR
+from workflow.tasks import open_task, take
 from workflow.transitions import perform
 
 from processes.rounds.models import Case
@@ -38,9 +40,42 @@ def create_application(*, round, values: dict, actor) -> Application:
     return application
 
 
+#: The transitions that end a completeness check (the task is opened on the first).
+COMPLETENESS_OUTCOMES = ("accept", "return_for_revision", "refuse")
+COMPLETENESS_TASK_TITLE = "Check completeness and eligibility"
+
+
+def open_completeness_task(*, application: Application):
+    """Open (or return) the coordinators' completeness-check task of a filed ``application``.
+
+    One task bound to the application, opened on ``accept`` with ``return_for_revision`` and
+    ``refuse`` as the other outcomes; it waits in the coordinator queue and is completed by
+    :func:`check_completeness` (or closed by whichever of these transitions is taken).
+    """
+    return open_task(application, "accept", title=COMPLETENESS_TASK_TITLE, role=COORDINATOR,
+                     outcomes=COMPLETENESS_OUTCOMES)
+
+
+@transaction.atomic
 def submit_application(*, application: Application, actor, comment: str = "") -> Application:
-    """The applicant files ``application`` (``draft -> submitted``); see ``Application.submit``."""
-    return perform(application, "submit", actor=actor, comment=comment)
+    """The applicant files ``application`` (``draft -> submitted``); see ``Application.submit``.
+
+    Opens the completeness-check task in the coordinators' queue.
+    """
+    perform(application, "submit", actor=actor, comment=comment)
+    open_completeness_task(application=application)
+    return application
+
+
+@transaction.atomic
+def resubmit_application(*, application: Application, actor, comment: str = "") -> Application:
+    """The applicant files the revised ``application`` (``returned_for_revision -> resubmitted``).
+
+    Opens a new completeness-check task in the coordinators' queue.
+    """
+    perform(application, "resubmit", actor=actor, comment=comment)
+    open_completeness_task(application=application)
+    return application
 
 
 @transaction.atomic
@@ -49,23 +84,25 @@ def check_completeness(*, application: Application, actor) -> Application:
 
     Refuses an application from an excluded sector (reason ``excluded_sector``), returns an
     incomplete one for revision, and accepts the rest; the case follows (``refused`` or on to
-    ``selection``). Returns the application in its new state.
+    ``selection``). The decision completes the application's completeness-check task when
+    ``actor`` holds it or may claim it (:func:`workflow.tasks.take`). Returns the application
+    in its new state.
     """
     case = application.case
     sector = excluded_sector(application)
     if sector is not None:
         detail = (f"The sector {application.sector!r} is excluded from the round ({sector}): "
                   "non-oil pilots only; oil and gas initiatives belong to the national cluster.")
-        perform(application, "refuse", actor=actor, comment=detail,
-                data={"reason": RefusalReason.EXCLUDED_SECTOR, "detail": detail, "excluded_sector": sector})
+        take(application, "refuse", actor=actor, comment=detail,
+             data={"reason": RefusalReason.EXCLUDED_SECTOR, "detail": detail, "excluded_sector": sector})
         perform(case, "refuse", actor=actor, comment=detail)
         return application
     missing = missing_fields(application)
     if missing:
-        perform(application, "return_for_revision", actor=actor,
-                comment="Please complete: " + ", ".join(missing), data={"missing": missing})
+        take(application, "return_for_revision", actor=actor,
+             comment="Please complete: " + ", ".join(missing), data={"missing": missing})
         return application
-    perform(application, "accept", actor=actor, comment="Complete and eligible.")
+    take(application, "accept", actor=actor, comment="Complete and eligible.")
     perform(case, "advance_to_selection", actor=actor)
     return application
 

@@ -73,6 +73,15 @@ def _off_ramps(sample_round, round_file):
     a2.case.refresh_from_db()
     perform(a2, "withdraw", actor=applicant)
     perform(a2.case, "withdraw", actor=applicant)
+    # Score sheets: an expert declares a conflict of interest.
+    from processes.selection.models import ScoreSheet
+    from processes.selection.services import open_scoring
+
+    accepted = a1
+    open_scoring(application=accepted, experts=[ensure_user("expert-c1", "expert"), ensure_user("expert-c2", "expert")])
+    sheet = ScoreSheet.objects.get(application=accepted, expert__username="expert-c1")
+    perform(sheet, "declare_conflict", actor=sheet.expert, comment="my brother runs an anchor enterprise")
+    assert sheet.state == "recused"
     # Diagnosis: the discussion sends the report back.
     spare = sample_round.cases.get(number="A2")
     diagnosis = Diagnosis.objects.create(case=spare)

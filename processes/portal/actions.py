@@ -1,0 +1,104 @@
+"""POST endpoints that change state: a case transition, a signatory's decision, bulk actions.
+
+Each goes through ``workflow.transitions.perform`` (directly or through a service), so the
+same permission and condition checks apply as everywhere else. Refusals answer with the
+engine's status and message: 403 not permitted, 400 condition unmet, 409 wrong state or a
+concurrent change (naming the current state), 404 an object the user may not see.
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.db import transaction
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from workflow.approvals.models import Decision
+from workflow.approvals.services import decide
+from workflow.exceptions import WorkflowError
+from workflow.transitions import available_transitions, perform
+
+from . import selectors
+
+#: The longest comment accepted with a transition or decision (characters).
+MAX_COMMENT = 4000
+
+
+def _problem(request, exc: WorkflowError):
+    return render(request, "portal/problem.html", {"title": "The action was refused", "message": exc.message},
+                  status=exc.http_status)
+
+
+def _comment(request) -> str:
+    return request.POST.get("comment", "")[:MAX_COMMENT]
+
+
+def common_transitions(objects, user) -> list[str]:
+    """Names of the transitions that ``user`` may take on every one of ``objects`` now."""
+    names = None
+    for obj in objects:
+        allowed = {o.name for o in available_transitions(obj, user) if o.allowed}
+        names = allowed if names is None else names & allowed
+    return sorted(names or [])
+
+
+@require_POST
+@login_required
+def case_transition(request, pk: int, name: str):
+    """Take the case transition ``name`` with the posted ``comment``; redirect to the case."""
+    case = get_object_or_404(selectors.visible_cases(user=request.user), pk=pk)
+    try:
+        perform(case, name, actor=request.user, comment=_comment(request))
+    except WorkflowError as exc:
+        return _problem(request, exc)
+    messages.success(request, f"{case.ref}: {name} done, now {case.get_state_display()}.")
+    return redirect("portal:case-detail", pk=case.pk)
+
+
+@require_POST
+@login_required
+def decision(request, pk: int, verdict: str):
+    """The signatory (or their deputy) approves or rejects the version a decision names."""
+    if verdict not in ("approve", "reject"):
+        return render(request, "portal/problem.html", {"title": "Unknown decision",
+                                                       "message": "use approve or reject"}, status=400)
+    item = get_object_or_404(Decision.objects.select_related("approval", "signatory"), pk=pk)
+    visible = selectors.visible_cases(user=request.user).filter(ref=item.approval.chain)
+    if not visible.exists() and item.signatory_id != request.user.pk:
+        return render(request, "portal/problem.html", {"title": "Not found", "message": "no such decision"},
+                      status=404)
+    try:
+        decide(decision=item, actor=request.user, approve=verdict == "approve", comment=_comment(request))
+    except WorkflowError as exc:
+        return _problem(request, exc)
+    messages.success(request, f"Your decision on {item.approval} is recorded.")
+    return redirect("portal:case-list")
+
+
+@require_POST
+@login_required
+def bulk_transition(request):
+    """Take one transition on several cases, all or nothing (``transition``, ``cases``: ids)."""
+    name = request.POST.get("transition", "")
+    try:
+        ids = sorted({int(v) for v in request.POST.getlist("cases")})
+    except ValueError:
+        ids = []
+    if not name or not ids:
+        return render(request, "portal/problem.html", {
+            "title": "Nothing to do", "message": "choose a transition and at least one case"}, status=400)
+    cases = list(selectors.visible_cases(user=request.user).filter(pk__in=ids))
+    if len(cases) != len(ids):
+        return render(request, "portal/problem.html", {"title": "Not found",
+                                                       "message": "some of the cases do not exist"}, status=404)
+    try:
+        with transaction.atomic():
+            for case in cases:
+                perform(case, name, actor=request.user, comment=_comment(request))
+    except WorkflowError as exc:
+        for case in cases:
+            case.refresh_from_db()
+        return _problem(request, exc)
+    messages.success(request, f"{name} done on {len(cases)} case(s).")
+    return redirect("portal:case-list")

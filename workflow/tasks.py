@@ -1,0 +1,409 @@
+"""Human tasks: who is expected to take which transition of which object.
+
+A task is the ``act`` node of a :class:`workflow.flows.HumanTaskFlow` process (viewflow's
+``Process`` and ``Task`` models). It names a domain object (``process.artifact``) and the
+transition expected of it; it sits in the queue of a role or is assigned to a person.
+Completing a task *is* taking the transition: :func:`complete` calls
+:func:`workflow.transitions.perform` and finishes the task in one transaction. The object's
+FSM field stays the single source of truth: after every successful ``perform``,
+:func:`close_tasks_for` cancels the open tasks of the object that the transition made moot,
+so a transition taken by another path (admin, management command, API) never leaves a stale
+task in an inbox.
+
+Invariant kept by :func:`close_tasks_for`: an open task always names at least one transition
+(one of its ``outcomes``) that leaves its object's current state.
+
+Task states are viewflow's: ``NEW`` (queued, unassigned), ``ASSIGNED`` (held by ``owner``),
+``STARTED`` (being completed, only inside :func:`complete`'s transaction), ``DONE``
+(completed through the task) and ``CANCELED`` (closed because the object moved on).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from django.contrib.contenttypes.models import ContentType
+from django.contrib.contenttypes.prefetch import GenericPrefetch
+from django.db import transaction
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+from viewflow.workflow.models import Task
+from viewflow.workflow.status import PROCESS, STATUS
+
+from . import permissions
+from .exceptions import StaleObject, TransitionPermissionDenied, UnknownTransition, WorkflowError
+from .flows import HumanTaskFlow
+from .transitions import _fsm_meta, describe, perform
+
+#: Statuses of a task that still waits for someone.
+OPEN = (STATUS.NEW, STATUS.ASSIGNED)
+#: Roles that may assign any task to anybody and return any task to its queue.
+MANAGER_ROLES = (permissions.COORDINATOR,)
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+def _act_tasks() -> QuerySet[Task]:
+    return Task.objects.filter(flow_task=HumanTaskFlow.act)
+
+
+def _of_object(queryset: QuerySet[Task], obj) -> QuerySet[Task]:
+    content_type = ContentType.objects.get_for_model(obj, for_concrete_model=False)
+    return queryset.filter(process__artifact_content_type=content_type, process__artifact_object_id=obj.pk)
+
+
+def task_data(task: Task) -> dict:
+    """``task``'s process data: ``{"transition", "outcomes", "role", "assignee_id", "title"}``."""
+    return task.process.data or {}
+
+
+def outcomes_of(task: Task) -> list[str]:
+    """The transitions that complete ``task``: its ``transition`` first, then the alternatives."""
+    data = task_data(task)
+    return list(data.get("outcomes") or [data["transition"]])
+
+
+def is_open(task: Task) -> bool:
+    """True while ``task`` waits for someone (queued or assigned)."""
+    return task.status in OPEN
+
+
+def _username(user) -> str:
+    return getattr(user, "username", None) or "anonymous"
+
+
+def _is_manager(user) -> bool:
+    return permissions.has_role(user, *MANAGER_ROLES)
+
+
+def _locked(task: Task) -> Task:
+    """Reload ``task`` with its row locked (call inside a transaction)."""
+    return Task.objects.select_for_update().select_related("process").get(pk=task.pk)
+
+
+def _refresh(task: Task) -> None:
+    task.refresh_from_db()
+    task.process.refresh_from_db()
+
+
+def _require_open(task: Task) -> None:
+    if not is_open(task):
+        raise StaleObject(
+            f"task #{task.pk} ({task_data(task).get('title', '')}) is no longer open: it is "
+            f"{task.status.lower()}; reload your inbox",
+            transition=task_data(task).get("transition", ""), state=str(task.status),
+        )
+
+
+def _activation(task: Task):
+    return task.flow_task.activation_class(task)
+
+
+def _take_for(task: Task, user) -> None:
+    """Assign the (locked, queued) ``task`` to ``user``."""
+    activation = _activation(task)
+    activation.assign(user)
+    task.assigned = timezone.now()
+    task.save(update_fields=["status", "owner", "assigned"])
+
+
+# -- opening ---------------------------------------------------------------------------------
+
+@transaction.atomic
+def open_task(obj, transition: str, *, title: str, role: str | None = None, assignee=None,
+              outcomes: Sequence[str] = ()) -> Task:
+    """Open a human task expecting ``transition`` of ``obj``; return its open ``act`` task.
+
+    ``obj`` is a saved model instance with a django-fsm transition named ``transition``
+    (and each name in ``outcomes``, the alternative transitions that also complete the task,
+    e.g. ``refuse`` for a completeness check opened on ``accept``). The task goes to
+    ``assignee`` (a user) when given, otherwise to the queue of ``role`` (a role code of
+    :mod:`workflow.permissions`); ``role`` is also the queue an assigned task returns to
+    when unassigned.
+
+    Idempotent: when an open task of ``obj`` for ``transition`` with the same assignee (or
+    none) already exists, it is returned unchanged.
+
+    Raises :class:`~workflow.exceptions.UnknownTransition` for a transition ``obj`` does not
+    have, ``ValueError`` when neither ``role`` nor ``assignee`` is given or ``role`` is not a
+    known role.
+    """
+    names = [transition] + [t for t in outcomes if t != transition]
+    for name in names:
+        _fsm_meta(obj, name)
+    if role is None and assignee is None:
+        raise ValueError("a task needs a role (its queue) or an assignee")
+    if role is not None and role not in permissions.ROLES:
+        raise ValueError(f"unknown role {role!r}; roles are {', '.join(permissions.ROLES)}")
+    assignee_id = assignee.pk if assignee is not None else None
+    existing = (_of_object(_act_tasks(), obj)
+                .filter(status__in=OPEN, process__data__transition=transition,
+                        process__data__assignee_id=assignee_id)
+                .select_related("process").order_by("pk").first())
+    if existing is not None:
+        return existing
+    data = {"transition": transition, "outcomes": names, "role": role, "assignee_id": assignee_id,
+            "title": title}
+    process = HumanTaskFlow.start.run(artifact=obj, data=data)
+    return _act_tasks().select_related("process").get(process=process)
+
+
+# -- queue operations ------------------------------------------------------------------------
+
+def claim(task: Task, user) -> Task:
+    """``user`` takes the queued ``task`` (it must hold the task's role); return the task.
+
+    Claiming a task one already holds is a no-op. Raises
+    :class:`~workflow.exceptions.TransitionPermissionDenied` (403) when ``user`` lacks the
+    task's role, :class:`~workflow.exceptions.StaleObject` (409) when someone else holds it
+    or it is no longer open. On error nothing changes (``task`` is reloaded).
+    """
+    try:
+        with transaction.atomic():
+            locked = _locked(task)
+            _require_open(locked)
+            if locked.owner_id is not None and locked.owner_id == getattr(user, "pk", None):
+                return task
+            role = task_data(locked).get("role")
+            if not role or not permissions.has_role(user, role):
+                raise TransitionPermissionDenied(
+                    f"{_username(user)} may not claim task #{locked.pk}: "
+                    + (f"requires the role {role}" if role else "it belongs to no role's queue"),
+                    transition=task_data(locked).get("transition", ""), state=str(locked.status),
+                )
+            if locked.owner_id is not None:
+                raise StaleObject(
+                    f"task #{locked.pk} is already held by {locked.owner.get_username()}",
+                    transition=task_data(locked).get("transition", ""), state=str(locked.status),
+                )
+            _take_for(locked, user)
+    finally:
+        _refresh(task)
+    return task
+
+
+def assign(task: Task, user, *, by) -> Task:
+    """A coordinator (``by``) assigns the open ``task`` to ``user``; return the task.
+
+    Reassigns a task someone already holds. Raises ``TransitionPermissionDenied`` (403) when
+    ``by`` is not a coordinator, ``StaleObject`` (409) when the task is no longer open.
+    """
+    if not _is_manager(by):
+        raise TransitionPermissionDenied(
+            f"{_username(by)} may not assign tasks: requires the role {', '.join(MANAGER_ROLES)}")
+    try:
+        with transaction.atomic():
+            locked = _locked(task)
+            _require_open(locked)
+            activation = _activation(locked)
+            if locked.status == STATUS.ASSIGNED:
+                activation.reassign(user)
+            else:
+                activation.assign(user)
+            locked.assigned = timezone.now()
+            locked.save(update_fields=["status", "owner", "assigned"])
+    finally:
+        _refresh(task)
+    return task
+
+
+def unassign(task: Task, *, by) -> Task:
+    """The holder or a coordinator (``by``) returns the assigned ``task`` to its role's queue.
+
+    Raises ``TransitionPermissionDenied`` (403) when ``by`` neither holds the task nor is a
+    coordinator, ``StaleObject`` (409) when the task is not assigned (any more), and
+    :class:`~workflow.exceptions.WorkflowError` (400) when the task has no role whose queue
+    could take it back.
+    """
+    try:
+        with transaction.atomic():
+            locked = _locked(task)
+            _require_open(locked)
+            if locked.owner_id is None:
+                raise StaleObject(f"task #{locked.pk} is not assigned to anybody",
+                                  transition=task_data(locked).get("transition", ""), state=str(locked.status))
+            if locked.owner_id != getattr(by, "pk", None) and not _is_manager(by):
+                raise TransitionPermissionDenied(
+                    f"{_username(by)} may not unassign task #{locked.pk}: it is held by "
+                    f"{locked.owner.get_username()}",
+                    transition=task_data(locked).get("transition", ""), state=str(locked.status))
+            if not task_data(locked).get("role"):
+                raise WorkflowError(f"task #{locked.pk} has no role queue to return to; assign it instead",
+                                    transition=task_data(locked).get("transition", ""))
+            _activation(locked).unassign()
+            locked.assigned = None
+            locked.save(update_fields=["status", "owner", "assigned"])
+    finally:
+        _refresh(task)
+    return task
+
+
+# -- completion ------------------------------------------------------------------------------
+
+def complete(task: Task, *, user, transition: str | None = None, comment: str = "",
+             data: dict | None = None, obj=None):
+    """``user`` completes ``task`` by taking its transition; return the object in its new state.
+
+    ``transition`` defaults to the task's transition; any other of the task's ``outcomes``
+    may be chosen (e.g. ``refuse`` on a completeness check). ``obj`` is the task's object when
+    the caller already holds it (it is then updated in place); by default the task's artifact
+    is loaded.
+
+    In one transaction: locks the task row, checks it is still open, claims it when it is
+    queued and ``user`` may claim it, checks ``user`` holds it, calls
+    :func:`workflow.transitions.perform` (``actor=user``, with ``comment`` and ``data``), then
+    finishes the viewflow task so the process reaches its end. The task's ``data`` records
+    ``{"outcome": transition, "completed_by": user id}``.
+
+    Raises ``StaleObject`` (409) when the task is no longer open or is held by someone else,
+    ``TransitionPermissionDenied`` (403) when ``user`` may not claim it, ``UnknownTransition``
+    (400) for a transition that is not an outcome of the task, and every error of
+    ``perform``. On any error the task and the object are unchanged (both are reloaded).
+    """
+    if obj is None:
+        obj = task.process.artifact
+    elif (ContentType.objects.get_for_model(obj, for_concrete_model=False).pk,
+          obj.pk) != (task.process.artifact_content_type_id, task.process.artifact_object_id):
+        raise ValueError(f"{describe(obj)} is not the object of task #{task.pk}")
+    if obj is None:
+        raise StaleObject(f"the object of task #{task.pk} no longer exists", state=str(task.status))
+    try:
+        with transaction.atomic():
+            locked = _locked(task)
+            _require_open(locked)
+            allowed = outcomes_of(locked)
+            chosen = transition or allowed[0]
+            if chosen not in allowed:
+                raise UnknownTransition(
+                    f"task #{locked.pk} is completed by {', '.join(allowed)}, not {chosen!r}",
+                    obj=obj, transition=chosen)
+            if locked.status == STATUS.NEW:
+                role = task_data(locked).get("role")
+                if not role or not permissions.has_role(user, role):
+                    raise TransitionPermissionDenied(
+                        f"{_username(user)} may not take task #{locked.pk}: requires the role {role}",
+                        obj=obj, transition=chosen, state=str(locked.status))
+                _take_for(locked, user)
+            elif locked.owner_id != getattr(user, "pk", None):
+                raise StaleObject(
+                    f"task #{locked.pk} is held by {locked.owner.get_username()}, not {_username(user)}",
+                    obj=obj, transition=chosen, state=str(locked.status))
+            activation = _activation(locked)
+            activation.start(None)  # STARTED: close_tasks_for (called by perform) leaves it alone
+            locked.save(update_fields=["status", "started"])
+            perform(obj, chosen, actor=user, comment=comment, data=data)
+            locked.data = {**(locked.data or {}), "outcome": chosen, "completed_by": user.pk}
+            activation.execute()  # DONE, then End finishes the process
+    except BaseException:
+        if obj.pk is not None:
+            obj.refresh_from_db()
+        _refresh(task)
+        raise
+    _refresh(task)
+    return obj
+
+
+def open_tasks_for(obj, transition: str | None = None) -> QuerySet[Task]:
+    """The open tasks of ``obj`` (only those completed by ``transition`` when given), oldest first."""
+    queryset = _of_object(_act_tasks(), obj).filter(status__in=OPEN).select_related("process", "owner")
+    tasks = queryset.order_by("pk")
+    if transition is None:
+        return tasks
+    wanted = [t.pk for t in tasks if transition in outcomes_of(t)]
+    return queryset.filter(pk__in=wanted).order_by("pk")
+
+
+def take(obj, transition: str, *, actor, comment: str = "", data: dict | None = None):
+    """Take ``transition`` on ``obj`` as ``actor``, through its open task when there is one.
+
+    The way services take a transition a task may be waiting for: when ``obj`` has an open
+    task completed by ``transition`` that ``actor`` holds or may claim, it is completed with
+    :func:`complete`; otherwise the transition is taken with :func:`perform` directly (which
+    then closes any task it made moot, see :func:`close_tasks_for`). Returns ``obj`` in its
+    new state; raises the errors of ``complete`` / ``perform``.
+    """
+    for task in open_tasks_for(obj, transition):
+        role = task_data(task).get("role")
+        held = task.owner_id is not None and task.owner_id == getattr(actor, "pk", None)
+        claimable = task.owner_id is None and bool(role) and permissions.has_role(actor, role)
+        if held or claimable:
+            return complete(task, user=actor, transition=transition, comment=comment, data=data, obj=obj)
+    return perform(obj, transition, actor=actor, comment=comment, data=data)
+
+
+def close_tasks_for(obj, transition: str, *, actor) -> list[Task]:
+    """Cancel the open tasks of ``obj`` that ``transition`` (just taken by ``actor``) made moot.
+
+    Called by :func:`workflow.transitions.perform` after each successful transition, inside
+    its transaction. A task is closed when ``transition`` is one of its outcomes (the work was
+    done by another path) or when none of its outcomes leaves ``obj``'s new state any more.
+    Tasks being completed (``STARTED``, i.e. the one :func:`complete` is finishing), done or
+    cancelled are skipped. A closed task is ``CANCELED`` with ``data["closed"] = {"by":
+    transition, "actor_id": id, "state": new state}``, and its process is cancelled.
+    Returns the closed tasks.
+    """
+    if obj.pk is None or not isinstance(obj.pk, int):
+        return []
+    closed = []
+    for task in _of_object(_act_tasks(), obj).filter(status__in=OPEN).select_related("process"):
+        names = outcomes_of(task)
+        still_possible = False
+        for name in names:
+            try:
+                meta = _fsm_meta(obj, name)
+            except UnknownTransition:
+                continue
+            if meta.has_transition(meta.field.get_state(obj)):
+                still_possible = True
+                break
+        if transition not in names and still_possible:
+            continue
+        locked = _locked(task)
+        if not is_open(locked):
+            continue
+        meta = _fsm_meta(obj, transition)
+        state = str(meta.field.get_state(obj))
+        _activation(locked).cancel()
+        locked.data = {**(locked.data or {}), "closed": {
+            "by": transition, "actor_id": getattr(actor, "pk", None), "state": state}}
+        locked.save(update_fields=["data"])
+        process = locked.process
+        process.status = PROCESS.CANCELED
+        process.finished = timezone.now()
+        process.save(update_fields=["status", "finished"])
+        closed.append(locked)
+    return closed
+
+
+# -- inbox -----------------------------------------------------------------------------------
+
+def inbox(user, *, artifact_querysets: Iterable[QuerySet] = ()) -> QuerySet[Task]:
+    """The open tasks of ``user``: assigned to them, plus the queued tasks of their roles.
+
+    Newest first; the process is joined and its artifact prefetched (one query per artifact
+    model), so listing the tasks with their objects makes no query per row. Pass
+    ``artifact_querysets`` (e.g. ``[Application.objects.select_related("case")]``) to load
+    the artifacts with their relations (a ``GenericPrefetch``). Administrators hold every
+    role, so they see every queued task. Empty for anonymous users.
+    """
+    if user is None or not getattr(user, "is_authenticated", False):
+        return _act_tasks().none()
+    roles = permissions.user_roles(user)
+    queued = Q(status=STATUS.NEW)
+    if permissions.ADMINISTRATOR not in roles:
+        queued &= Q(process__data__role__in=sorted(roles)) if roles else Q(pk__in=[])
+    return _with_artifacts(_act_tasks().filter(Q(status=STATUS.ASSIGNED, owner=user) | queued),
+                           artifact_querysets)
+
+
+def visible_tasks(user, *, artifact_querysets: Iterable[QuerySet] = ()) -> QuerySet[Task]:
+    """The open tasks ``user`` may act on: every open task for coordinators, else :func:`inbox`."""
+    if _is_manager(user):
+        return _with_artifacts(_act_tasks().filter(status__in=OPEN), artifact_querysets)
+    return inbox(user, artifact_querysets=artifact_querysets)
+
+
+def _with_artifacts(queryset: QuerySet[Task], artifact_querysets: Iterable[QuerySet]) -> QuerySet[Task]:
+    querysets = list(artifact_querysets)
+    prefetch = GenericPrefetch("process__artifact", querysets) if querysets else "process__artifact"
+    return queryset.select_related("process", "owner").prefetch_related(prefetch).order_by("-created", "-pk")
