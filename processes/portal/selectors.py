@@ -1,8 +1,10 @@
 """Read-only queries of the portal: which cases, histories, documents and tasks a user may see.
 
-Visibility rule: holders of a staff role (:data:`STAFF_ROLES`; superusers hold the
-administrator role) see every case and document; anybody else, in particular an applicant,
-sees only the cases whose ``applicant`` is that user and the documents owned by those cases
+Visibility rule: holders of a staff role (:data:`STAFF_ROLES`: coordinators, partner
+coordinators, auditors, administrators) see every case and document. An applicant sees its
+own cases; an expert the cases whose application it was assigned to score (not those where
+it declared a conflict of interest); a signatory the cases it is asked to decide on (and,
+as an active deputy, those of the signatory it stands in for). Documents follow their case
 (``Document.owner_ref == case.ref``). Round-level documents are for staff only. Tasks: a
 user sees their inbox (:func:`workflow.tasks.inbox`); coordinators may act on every open task.
 """
@@ -12,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 
 from documents.models import Document, DocumentVersion
 from processes.rounds.models import Case, Round
@@ -27,8 +29,6 @@ STAFF_ROLES = (
     permissions.COORDINATOR,
     permissions.PARTNER_COORDINATOR,
     permissions.AUDITOR,
-    permissions.SIGNATORY,
-    permissions.EXPERT,
     permissions.ADMINISTRATOR,
 )
 
@@ -46,10 +46,44 @@ def visible_cases(*, user, state: str | None = None) -> QuerySet[Case]:
     """
     queryset = Case.objects.select_related("round", "applicant", "application", "application__selection")
     if not is_staff_viewer(user=user):
-        queryset = queryset.filter(applicant_id=user.pk) if user.pk is not None else queryset.none()
+        queryset = queryset.filter(_own_cases(user)) if user.pk is not None else queryset.none()
     if state and state in Case.State.values:
         queryset = queryset.filter(state=state)
     return queryset.order_by("-round__applications_open", "round__code", "number")
+
+
+def _own_cases(user) -> Q:
+    """Cases a user without a staff role may see: as applicant, as an expert assigned to the
+    application (not recused), as a signatory asked to decide, or as their active deputy."""
+    from django.utils import timezone
+
+    from workflow.approvals.models import Decision, Delegation
+
+    rule = Q(applicant_id=user.pk)
+    roles = permissions.user_roles(user)
+    if permissions.EXPERT in roles:
+        from processes.selection.models import ScoreSheet
+
+        assigned = ScoreSheet.objects.filter(expert_id=user.pk).exclude(state="recused").values("application_id")
+        rule |= Q(application__in=assigned)
+    if permissions.SIGNATORY in roles or Delegation.objects.filter(deputy_id=user.pk).exists():
+        today = timezone.localdate()
+        owners = Delegation.objects.filter(deputy_id=user.pk, starts_on__lte=today, ends_on__gte=today,
+                                           revoked_at__isnull=True).values("owner_id")
+        chains = Decision.objects.filter(Q(signatory_id=user.pk) | Q(signatory_id__in=owners)).values(
+            "approval__chain")
+        rule |= Q(ref__in=chains)
+    return rule
+
+
+def pending_decisions(*, user, case: Case):
+    """Open decisions on ``case``'s documents that ``user`` may take now (own or as deputy)."""
+    from workflow.approvals.models import Decision
+    from workflow.transitions import available_transitions
+
+    pending = (Decision.objects.filter(approval__chain=case.ref, approval__state="open", state="pending")
+               .select_related("approval", "signatory"))
+    return [d for d in pending if any(o.allowed for o in available_transitions(d, user))]
 
 
 def state_choices(*, user) -> list[tuple[str, str, int]]:

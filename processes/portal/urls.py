@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import actions, views
 
 app_name = "portal"
 
@@ -9,6 +9,9 @@ urlpatterns = [
     path("cases/<int:pk>/", views.case_detail, name="case-detail"),
     path("documents/versions/<int:pk>/download/", views.document_download, name="document-download"),
     path("rounds/<str:code>/", views.round_detail, name="round-detail"),
+    path("cases/<int:pk>/transitions/<slug:name>/", actions.case_transition, name="case-transition"),
+    path("cases/bulk/", actions.bulk_transition, name="case-bulk"),
+    path("decisions/<int:pk>/<slug:verdict>/", actions.decision, name="decision"),
     path("inbox/", views.inbox, name="inbox"),
     path("inbox/tasks/<int:pk>/claim/", views.task_claim, name="task-claim"),
     path("inbox/tasks/<int:pk>/unassign/", views.task_unassign, name="task-unassign"),

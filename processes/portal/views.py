@@ -62,6 +62,7 @@ def case_detail(request, pk: int):
         "history": selectors.case_history(case=case),
         "documents": selectors.case_documents(case=case),
         "transitions": available_transitions(case, request.user),
+        "decisions": selectors.pending_decisions(user=request.user, case=case),
         "tz": case.round.timezone or DEFAULT_TIMEZONE,
         "is_staff_viewer": selectors.is_staff_viewer(user=request.user),
         "ended_states": [str(s) for s in ENDED_STATES],
