@@ -75,6 +75,10 @@ class StatefulModel(models.Model):
     ``ConcurrentTransitionMixin`` is mixed in by subclasses first in the MRO.
     """
 
+    #: True for models whose transitions are also human tasks (``workflow.tasks``). Only
+    #: these pay for the look-up of open tasks after each transition.
+    human_tasks = False
+
     class Meta:
         abstract = True
 

@@ -125,9 +125,11 @@ def open_task(obj, transition: str, *, title: str, role: str | None = None, assi
     none) already exists, it is returned unchanged.
 
     Raises :class:`~workflow.exceptions.UnknownTransition` for a transition ``obj`` does not
-    have, ``ValueError`` when neither ``role`` nor ``assignee`` is given or ``role`` is not a
-    known role.
+    have, ``ValueError`` when ``obj``'s model does not declare ``human_tasks = True``, when
+    neither ``role`` nor ``assignee`` is given or ``role`` is not a known role.
     """
+    if not getattr(type(obj), "human_tasks", False):
+        raise ValueError(f"{type(obj).__name__} does not declare human_tasks = True")
     names = [transition] + [t for t in outcomes if t != transition]
     for name in names:
         _fsm_meta(obj, name)
@@ -342,7 +344,7 @@ def close_tasks_for(obj, transition: str, *, actor) -> list[Task]:
     transition, "actor_id": id, "state": new state}``, and its process is cancelled.
     Returns the closed tasks.
     """
-    if obj.pk is None or not isinstance(obj.pk, int):
+    if obj.pk is None or not isinstance(obj.pk, int) or not getattr(type(obj), "human_tasks", False):
         return []
     closed = []
     for task in _of_object(_act_tasks(), obj).filter(status__in=OPEN).select_related("process"):

@@ -33,6 +33,8 @@ class ScoreSheet(ConcurrentTransitionMixin, StatefulModel):
     ``total`` is the weighted score on the 0..100 scale: sum(score x weight) / 10.
     """
 
+    human_tasks = True  # completeness check / scoring tasks (workflow.tasks)
+
     class State(models.TextChoices):
         DRAFT = "draft", _("draft")
         SUBMITTED = "submitted", _("submitted")

@@ -59,6 +59,8 @@ class Application(ConcurrentTransitionMixin, StatefulModel):
     ``anchor_enterprises``, ``smes`` and ``research_partners`` (counts).
     """
 
+    human_tasks = True  # completeness check / scoring tasks (workflow.tasks)
+
     class State(models.TextChoices):
         DRAFT = "draft", _("draft")
         SUBMITTED = "submitted", _("submitted")

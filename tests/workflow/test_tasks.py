@@ -343,3 +343,11 @@ def test_the_sample_cycle_completes_its_tasks_and_leaves_none_open(sample_round)
         assert done.process.status == PROCESS.DONE
     for user in get_user_model().objects.all():
         assert list(tasks.inbox(user)) == [], user
+
+
+def test_a_model_without_human_tasks_cannot_get_one_and_costs_no_lookup(sample_round, django_assert_num_queries):
+    case = sample_round.cases.get(number="A1")
+    with pytest.raises(ValueError, match="does not declare human_tasks"):
+        tasks.open_task(case, "suspend", title="x", role="coordinator")
+    with django_assert_num_queries(0):
+        assert tasks.close_tasks_for(case, "suspend", actor=None) == []
