@@ -6,6 +6,7 @@ key to the user is ``SET_NULL`` so deleting a user never deletes or edits histor
 
 from django.conf import settings
 from django.db import models
+from django_fsm import ConcurrentTransitionMixin
 
 GENESIS_HASH = "0" * 64
 
@@ -67,12 +68,13 @@ class AuditEntry(models.Model):
         return f"{self.chain}#{self.seq} {self.transition} {self.from_state}->{self.to_state}"
 
 
-class StatefulModel(models.Model):
+class StatefulModel(ConcurrentTransitionMixin, models.Model):
     """Abstract base for every model whose state is a django-fsm field.
 
     Subclasses declare ``state = FSMField(protected=True, ...)`` and the ``audit_chain``
     property (the chain key their audit entries join, normally the case reference).
-    ``ConcurrentTransitionMixin`` is mixed in by subclasses first in the MRO.
+    ``ConcurrentTransitionMixin`` makes a save fail when the row's state changed since it was
+    loaded (:class:`workflow.exceptions.StaleObject` through ``perform``).
     """
 
     #: True for models whose transitions are also human tasks (``workflow.tasks``). Only
@@ -85,6 +87,26 @@ class StatefulModel(models.Model):
     @property
     def audit_chain(self) -> str:  # pragma: no cover - each subclass overrides it
         raise NotImplementedError
+
+    def refresh_from_db(self, using=None, fields=None, from_queryset=None):
+        """Reload from the database, thread-safely.
+
+        django-fsm-2 (4.2.4) reloads a protected state by switching the *shared* field's
+        ``protected`` flag off and on again, which races between threads (a concurrent
+        reload then fails with "Direct state modification is not allowed") and leaves the
+        protection off when the reload raises. Here only this instance's cached state is
+        dropped before Django reloads it, and put back if the reload fails.
+        """
+        protected = [f.attname for f in self._meta.concrete_fields
+                     if getattr(f, "protected", False) and (fields is None or f.attname in fields)]
+        kept = {name: self.__dict__.pop(name) for name in protected if name in self.__dict__}
+        try:
+            models.Model.refresh_from_db(self, using=using, fields=fields, from_queryset=from_queryset)
+        except Exception:
+            for name, value in kept.items():
+                self.__dict__.setdefault(name, value)
+            raise
+        self._update_initial_state()
 
 
 class Notification(models.Model):

@@ -380,7 +380,8 @@ def close_tasks_for(obj, transition: str, *, actor) -> list[Task]:
 # -- inbox -----------------------------------------------------------------------------------
 
 def inbox(user, *, artifact_querysets: Iterable[QuerySet] = ()) -> QuerySet[Task]:
-    """The open tasks of ``user``: assigned to them, plus the queued tasks of their roles.
+    """The open tasks of ``user``: assigned to them, the queued tasks of their roles, and the
+    tasks of signatories they stand in for today (delegation, out of office).
 
     Newest first; the process is joined and its artifact prefetched (one query per artifact
     model), so listing the tasks with their objects makes no query per row. Pass
@@ -394,8 +395,29 @@ def inbox(user, *, artifact_querysets: Iterable[QuerySet] = ()) -> QuerySet[Task
     queued = Q(status=STATUS.NEW)
     if permissions.ADMINISTRATOR not in roles:
         queued &= Q(process__data__role__in=sorted(roles)) if roles else Q(pk__in=[])
-    return _with_artifacts(_act_tasks().filter(Q(status=STATUS.ASSIGNED, owner=user) | queued),
-                           artifact_querysets)
+    mine = Q(status=STATUS.ASSIGNED, owner=user) | queued | _covered_for(user)
+    return _with_artifacts(_act_tasks().filter(mine), artifact_querysets)
+
+
+def _covered_for(user) -> Q:
+    """Tasks of signatories whom ``user`` stands in for today: every task of an owner with an
+    unscoped delegation or out-of-office substitution, and the decision tasks of an approval
+    a scoped delegation names (``workflow.approvals.models.Delegation``)."""
+    from workflow.approvals.models import Decision, Delegation
+
+    today = timezone.localdate()
+    active = Delegation.objects.filter(deputy_id=user.pk, starts_on__lte=today, ends_on__gte=today,
+                                       revoked_at__isnull=True)
+    covered = Q(status=STATUS.ASSIGNED, owner_id__in=active.filter(approval__isnull=True).values("owner_id"))
+    scoped = list(active.filter(approval__isnull=False).values_list("owner_id", "approval_id"))
+    if scoped:
+        which = Q(pk__in=[])
+        for owner_id, approval_id in scoped:
+            which |= Q(signatory_id=owner_id, approval_id=approval_id)
+        covered |= Q(status=STATUS.ASSIGNED,
+                     process__artifact_content_type=ContentType.objects.get_for_model(Decision),
+                     process__artifact_object_id__in=Decision.objects.filter(which).values("pk"))
+    return covered
 
 
 def visible_tasks(user, *, artifact_querysets: Iterable[QuerySet] = ()) -> QuerySet[Task]:

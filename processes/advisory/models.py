@@ -6,7 +6,7 @@ States: ``draft -> circulated -> commented -> final``.
 
 from django.db import models
 from django.utils.translation import gettext_lazy as _
-from django_fsm import ConcurrentTransitionMixin, FSMField, transition
+from django_fsm import FSMField, transition
 
 from workflow.models import StatefulModel
 from workflow.permissions import COORDINATOR, PARTNER_COORDINATOR, role_required
@@ -15,7 +15,7 @@ coordinators = role_required(COORDINATOR, PARTNER_COORDINATOR)
 partner = role_required(PARTNER_COORDINATOR)
 
 
-class AdvisoryMaterial(ConcurrentTransitionMixin, StatefulModel):
+class AdvisoryMaterial(StatefulModel):
     """A paper prepared by the operator for an advisory body and commented on by the partner."""
 
     class Kind(models.TextChoices):

@@ -6,7 +6,7 @@ States (DESIGN.md): ``planned -> fieldwork -> draft_report -> discussion -> appr
 
 from django.db import models
 from django.utils.translation import gettext_lazy as _
-from django_fsm import ConcurrentTransitionMixin, FSMField, transition
+from django_fsm import FSMField, transition
 
 from workflow.conditions import condition
 from workflow.models import StatefulModel
@@ -20,7 +20,7 @@ def _all_areas_assessed(diagnosis) -> bool:
     return diagnosis.areas.count() >= expected
 
 
-class Diagnosis(ConcurrentTransitionMixin, StatefulModel):
+class Diagnosis(StatefulModel):
     """The maturity assessment of one cluster; ``overall_pct`` is the mean of the areas (0..100)."""
 
     class State(models.TextChoices):

@@ -5,7 +5,7 @@ States (DESIGN.md): ``active -> reporting -> active ... -> completed | suspended
 
 from django.db import models
 from django.utils.translation import gettext_lazy as _
-from django_fsm import ConcurrentTransitionMixin, FSMField, transition
+from django_fsm import FSMField, transition
 
 from workflow.conditions import condition
 from workflow.models import StatefulModel
@@ -22,7 +22,7 @@ def _open_report_complete(impl) -> bool:
     return report.values.count() == kpi_count
 
 
-class Implementation(ConcurrentTransitionMixin, StatefulModel):
+class Implementation(StatefulModel):
     """The implementation of one cluster's approved plan."""
 
     class State(models.TextChoices):

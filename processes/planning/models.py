@@ -8,7 +8,7 @@ the exact plan document version, under the policy the round sets for ``developme
 
 from django.db import models
 from django.utils.translation import gettext_lazy as _
-from django_fsm import ConcurrentTransitionMixin, FSMField, transition
+from django_fsm import FSMField, transition
 
 from workflow.conditions import condition
 from workflow.models import StatefulModel
@@ -27,7 +27,7 @@ def _approval_in(plan, state: str) -> bool:
     return approval is not None and approval.state == state
 
 
-class Plan(ConcurrentTransitionMixin, StatefulModel):
+class Plan(StatefulModel):
     """A cluster development plan: vision, governance model and an action table."""
 
     class State(models.TextChoices):

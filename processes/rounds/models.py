@@ -9,7 +9,7 @@ planning -> support -> implementation -> closed`` with off-ramps ``refused``,
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
-from django_fsm import ConcurrentTransitionMixin, FSMField, transition
+from django_fsm import FSMField, transition
 
 from workflow.conditions import condition
 from workflow.models import StatefulModel
@@ -18,7 +18,7 @@ from workflow.permissions import COORDINATOR, PARTNER_COORDINATOR, role_required
 coordinators = role_required(COORDINATOR, PARTNER_COORDINATOR)
 
 
-class Round(ConcurrentTransitionMixin, StatefulModel):
+class Round(StatefulModel):
     """A competitive selection: criteria with weights, pass mark, limits and signatories.
 
     ``review_working_days`` maps a step (e.g. ``completeness_check``) to its limit in working
@@ -176,7 +176,7 @@ def _stage_in(relation: str, *states: str):
     return check
 
 
-class Case(ConcurrentTransitionMixin, StatefulModel):
+class Case(StatefulModel):
     """One cluster's way through the cycle; its reference names its audit chain.
 
     ``ref`` is ``ROUND/APPLICATION`` (e.g. ``TC-2017/A1``). The case's stage advances only

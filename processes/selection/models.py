@@ -8,7 +8,7 @@ conflict of interest. Selection (one per accepted application):
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
-from django_fsm import ConcurrentTransitionMixin, FSMField, transition
+from django_fsm import FSMField, transition
 
 from workflow.conditions import condition
 from workflow.models import StatefulModel
@@ -27,7 +27,7 @@ def _all_criteria_scored(sheet) -> bool:
     return sheet.scores.count() == sheet.application.round.criteria.count()
 
 
-class ScoreSheet(ConcurrentTransitionMixin, StatefulModel):
+class ScoreSheet(StatefulModel):
     """One expert's scores (0..10 per criterion) for one application.
 
     ``total`` is the weighted score on the 0..100 scale: sum(score x weight) / 10.
@@ -93,7 +93,7 @@ class Score(models.Model):
         return f"{self.criterion.code}={self.value}"
 
 
-class Selection(ConcurrentTransitionMixin, StatefulModel):
+class Selection(StatefulModel):
     """The selection outcome of one accepted application.
 
     ``score`` is the mean of the submitted sheets' totals (0..100); ``rank`` is 1-based

@@ -6,7 +6,7 @@ accepted | refused | withdrawn``. Refusal reasons: excluded sector, incomplete, 
 
 from django.db import models
 from django.utils.translation import gettext_lazy as _
-from django_fsm import ConcurrentTransitionMixin, FSMField, transition
+from django_fsm import FSMField, transition
 
 from workflow.conditions import condition
 from workflow.exceptions import ConditionUnmet
@@ -52,7 +52,7 @@ def excluded_sector(application) -> str | None:
     return None
 
 
-class Application(ConcurrentTransitionMixin, StatefulModel):
+class Application(StatefulModel):
     """An application to a round by a cluster; one per case.
 
     Figures: ``employees`` (people), ``export_share_pct`` (percent of output exported),

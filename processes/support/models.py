@@ -7,7 +7,7 @@ objected``. A measure is agreed when every body agreed, declined when any object
 
 from django.db import models
 from django.utils.translation import gettext_lazy as _
-from django_fsm import ConcurrentTransitionMixin, FSMField, transition
+from django_fsm import FSMField, transition
 
 from workflow.conditions import condition
 from workflow.models import StatefulModel
@@ -16,7 +16,7 @@ from workflow.permissions import COORDINATOR, PARTNER_COORDINATOR, role_required
 coordinators = role_required(COORDINATOR, PARTNER_COORDINATOR)
 
 
-class SupportMeasure(ConcurrentTransitionMixin, StatefulModel):
+class SupportMeasure(StatefulModel):
     """A support measure for a cluster, e.g. reimbursement of cluster management costs.
 
     ``amount_kzt`` is per year in KZT; ``reimbursement_pct`` the share reimbursed (0..100);
@@ -75,7 +75,7 @@ class SupportMeasure(ConcurrentTransitionMixin, StatefulModel):
         """The agreement is signed and the measure applies."""
 
 
-class BodyPosition(ConcurrentTransitionMixin, StatefulModel):
+class BodyPosition(StatefulModel):
     """One government body's position on a measure (recorded by a coordinator from its letter)."""
 
     class State(models.TextChoices):

@@ -5,7 +5,7 @@ States: ``planned -> open -> in_progress -> completed``, or ``cancelled`` before
 
 from django.db import models
 from django.utils.translation import gettext_lazy as _
-from django_fsm import ConcurrentTransitionMixin, FSMField, transition
+from django_fsm import FSMField, transition
 
 from workflow.conditions import condition
 from workflow.models import StatefulModel
@@ -14,7 +14,7 @@ from workflow.permissions import COORDINATOR, PARTNER_COORDINATOR, role_required
 coordinators = role_required(COORDINATOR, PARTNER_COORDINATOR)
 
 
-class TrainingModule(ConcurrentTransitionMixin, StatefulModel):
+class TrainingModule(StatefulModel):
     """A training module for cluster participants; dates are calendar dates in Asia/Almaty."""
 
     class State(models.TextChoices):

@@ -11,7 +11,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from django_fsm import ConcurrentTransitionMixin, FSMField, transition
+from django_fsm import FSMField, transition
 
 from workflow.conditions import condition
 from workflow.models import StatefulModel
@@ -43,7 +43,7 @@ def _outcome(approval) -> str | None:
     return rules.outcome(approval.policy, approval.required, approval.veto, _current_states(approval))
 
 
-class Approval(ConcurrentTransitionMixin, StatefulModel):
+class Approval(StatefulModel):
     """One request to approve one exact version of a document (``subject``, its sha256).
 
     ``key`` groups the versions of one document (a new version's approval supersedes the
@@ -156,11 +156,14 @@ def _earlier_approved(decision) -> bool:
         state__in=[Decision.State.APPROVED, Decision.State.SUPERSEDED]).exists()
 
 
-class Decision(ConcurrentTransitionMixin, StatefulModel):
+class Decision(StatefulModel):
     """One signatory's decision on one approval (one exact version, by its sha256).
 
-    ``decided_by`` is who acted (the signatory or a deputy on their behalf).
+    ``decided_by`` is who acted (the signatory or a deputy on their behalf). Each pending
+    decision is also a human task in the signatory's inbox (``workflow.tasks``).
     """
+
+    human_tasks = True
 
     class State(models.TextChoices):
         PENDING = "pending", _("pending")

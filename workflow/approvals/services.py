@@ -10,7 +10,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from workflow import audit
+from workflow import tasks as human_tasks
 from workflow.notifications import notify
+from workflow.permissions import SIGNATORY
 from workflow.transitions import perform
 
 from . import policy as rules
@@ -51,9 +53,8 @@ def request_approval(*, subject, sha256: str, version: int, key: str, chain: str
     for position, signatory in enumerate(signatories, 1):
         decision = Decision.objects.create(approval=approval, position=position, signatory=signatory.user,
                                            role=signatory.role, organisation=signatory.organisation)
-        notify(recipient=signatory.user, kind="approval_requested", key=f"decision:{decision.pk}:requested",
-               subject=f"Your decision is requested: {title} v{version}", chain=chain,
-               data={"approval": approval.pk, "decision": decision.pk, "sha256": sha256})
+        if policy != rules.SEQUENTIAL or position == 1:
+            _ask(decision)
     audit.append_entry(chain=chain, actor=actor, object_type="approvals.approval", object_id=str(approval.pk),
                        object_repr=str(approval), transition="approval_requested", from_state="",
                        to_state=approval.state,
@@ -61,6 +62,16 @@ def request_approval(*, subject, sha256: str, version: int, key: str, chain: str
                              "required": approval.required, "veto": veto,
                              "signatories": [s.user.get_username() for s in signatories]})
     return approval
+
+
+def _ask(decision: Decision) -> None:
+    """Put ``decision`` in its signatory's inbox and notify them (once)."""
+    approval = decision.approval
+    human_tasks.open_task(decision, "approve", outcomes=("reject",), assignee=decision.signatory, role=SIGNATORY,
+                          title=f"Decide on {approval.title} v{approval.subject_version}")
+    notify(recipient=decision.signatory, kind="approval_requested", key=f"decision:{decision.pk}:requested",
+           subject=f"Your decision is requested: {approval.title} v{approval.subject_version}", chain=approval.chain,
+           data={"approval": approval.pk, "decision": decision.pk, "sha256": approval.subject_sha256})
 
 
 def supersede(*, approval: Approval, actor, reason: str) -> Approval:
@@ -89,6 +100,10 @@ def decide(*, decision: Decision, actor, approve: bool, comment: str = "") -> De
                subject=f"{decision.signatory.get_username()} {decision.state}: {approval}", chain=approval.chain,
                data={"decision": decision.pk, "state": decision.state})
     conclude(approval=approval, actor=actor)
+    if approval.state == Approval.State.OPEN and approval.policy == rules.SEQUENTIAL and decision.state == "approved":
+        following = approval.decisions.filter(position__gt=decision.position, state="pending").order_by("position")
+        if following.exists():
+            _ask(following.first())
     return decision
 
 
