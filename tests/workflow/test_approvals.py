@@ -8,7 +8,7 @@ from django.utils import timezone
 from documents.models import DocumentVersion
 from processes.rounds.actors import ensure_user
 from workflow.approvals import policy as rules
-from workflow.approvals.models import Approval, Delegation
+from workflow.approvals.models import Approval, Decision, Delegation
 from workflow.approvals.services import Signatory, decide, delegate, request_approval, revoke_delegation
 from workflow.exceptions import ConditionUnmet, TransitionPermissionDenied
 from workflow.models import AuditEntry, Notification
@@ -226,3 +226,43 @@ def test_repeated_signatory_and_bad_quorum_are_refused(subject, people):
         _request(subject, author, [s1, s1])
     with pytest.raises(ValueError, match="quorum"):
         _request(subject, author, [s1], policy="quorum", required=2)
+
+
+def _inbox_decisions(user):
+    from workflow import tasks
+
+    return [t.process.artifact for t in tasks.inbox(user) if isinstance(t.process.artifact, Decision)]
+
+
+def test_each_pending_decision_is_a_task_in_the_signatory_inbox(subject, people):
+    author, (s1, s2, _) = people
+    approval = _request(subject, author, [s1, s2])
+    assert [d.signatory for d in _inbox_decisions(s1)] == [s1]
+    _decide(approval, s1)
+    assert _inbox_decisions(s1) == []  # taken: the task closed with the decision
+    assert [d.signatory for d in _inbox_decisions(s2)] == [s2]
+
+
+def test_sequential_approval_asks_the_next_signatory_only_after_the_previous_one(subject, people):
+    author, signers = people
+    approval = _request(subject, author, signers, policy="sequential")
+    assert [len(_inbox_decisions(s)) for s in signers] == [1, 0, 0]
+    _decide(approval, signers[0])
+    assert [len(_inbox_decisions(s)) for s in signers] == [0, 1, 0]
+
+
+def test_a_deputy_sees_the_owners_tasks_while_the_owner_is_out_of_office(subject, people):
+    author, (s1, _, substitute) = people
+    _request(subject, author, [s1])
+    assert _inbox_decisions(substitute) == []
+    delegate(owner=s1, deputy=substitute, starts_on=TODAY(), ends_on=TODAY(), kind=Delegation.Kind.OUT_OF_OFFICE,
+             actor=s1)
+    assert [d.signatory for d in _inbox_decisions(substitute)] == [s1]
+
+
+def test_superseding_closes_the_old_decision_tasks(subject, people):
+    author, (s1, _, _) = people
+    _request(subject, author, [s1])
+    _request(subject, author, [s1], version=2, sha="c" * 64)
+    pending = _inbox_decisions(s1)
+    assert len(pending) == 1 and pending[0].approval.subject_version == 2
