@@ -19,6 +19,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from django.db import transaction
 
+from workflow.tasks import follow_up
 from workflow.transitions import perform
 
 from processes.advisory.models import AdvisoryMaterial
@@ -279,7 +280,9 @@ class CycleRunner:
     # diagnosis -------------------------------------------------------------------------
     @transaction.atomic
     def diagnosis(self, case: Case):
-        diagnosis, _ = Diagnosis.objects.get_or_create(case=case, defaults={"assessors": "KIID, Atameken"})
+        diagnosis, created = Diagnosis.objects.get_or_create(case=case, defaults={"assessors": "KIID, Atameken"})
+        if created:
+            follow_up(diagnosis)
         if diagnosis.state == "planned":
             perform(diagnosis, "start_fieldwork", actor=self.coordinator)
         if diagnosis.state == "fieldwork":
@@ -302,6 +305,7 @@ class CycleRunner:
         if created:
             for action in plan_actions(case.application, self.plan_year, lang):
                 PlanAction.objects.create(plan=plan, **action)
+            follow_up(plan)
         if plan.state == "drafting":
             perform(plan, "submit_for_review", actor=self.coordinator)
         if plan.state in ("review", "resubmitted"):
@@ -337,8 +341,10 @@ class CycleRunner:
     # implementation --------------------------------------------------------------------
     @transaction.atomic
     def implementation(self, case: Case):
-        impl, _ = Implementation.objects.get_or_create(case=case, defaults={
+        impl, created = Implementation.objects.get_or_create(case=case, defaults={
             "started_on": dt.date(self.plan_year, 1, 1)})
+        if created:
+            follow_up(impl)
         if impl.reports.exists():
             return
         actuals = {a.position: (a.kpi_target * Decimal("0.25")).quantize(Decimal("0.01"))

@@ -80,6 +80,10 @@ class StatefulModel(ConcurrentTransitionMixin, models.Model):
     #: True for models whose transitions are also human tasks (``workflow.tasks``). Only
     #: these pay for the look-up of open tasks after each transition.
     human_tasks = False
+    #: The stage's flow as human tasks: ``{state: [(transition, role, title, (alternatives))]}``.
+    #: After every transition (and when the object is created, see ``workflow.tasks.follow_up``)
+    #: a queued task is opened for each step listed under the new state.
+    task_plan: dict = {}
 
     class Meta:
         abstract = True

@@ -315,6 +315,29 @@ def open_tasks_for(obj, transition: str | None = None) -> QuerySet[Task]:
     return queryset.filter(pk__in=wanted).order_by("pk")
 
 
+def follow_up(obj) -> list[Task]:
+    """Open the queued tasks that ``obj``'s ``task_plan`` lists for its current state.
+
+    ``task_plan`` maps a state to ``[(transition, role, title, alternatives)]``; the task
+    waits in ``role``'s queue for ``transition`` (or one of ``alternatives``). Idempotent
+    (:func:`open_task` reuses an open task). Called by ``perform`` after each transition and
+    by services when they create a stage object. Returns the open tasks of the new state.
+    """
+    plan = getattr(type(obj), "task_plan", None)
+    if not plan or not getattr(type(obj), "human_tasks", False):
+        return []
+    state = None
+    for field in obj._meta.fields:
+        if hasattr(field, "get_all_transitions"):
+            state = field.get_state(obj)
+            break
+    opened = []
+    for transition, role, title, *rest in plan.get(state, ()):
+        alternatives = tuple(rest[0]) if rest else ()
+        opened.append(open_task(obj, transition, title=title, role=role, outcomes=alternatives))
+    return opened
+
+
 def take(obj, transition: str, *, actor, comment: str = "", data: dict | None = None):
     """Take ``transition`` on ``obj`` as ``actor``, through its open task when there is one.
 

@@ -168,8 +168,9 @@ def perform(obj, transition: str, *, actor, comment: str = "", data: dict | None
                 data=data,
             )
             # The FSM state is the single source of truth: cancel the human tasks this made moot.
-            from .tasks import close_tasks_for
+            from .tasks import close_tasks_for, follow_up
             close_tasks_for(obj, transition, actor=actor)
+            follow_up(obj)
     except ConcurrentTransition as exc:
         _restore(obj)
         current = _state_of(obj, _fsm_meta(obj, transition))

@@ -23,6 +23,14 @@ def _all_areas_assessed(diagnosis) -> bool:
 class Diagnosis(StatefulModel):
     """The maturity assessment of one cluster; ``overall_pct`` is the mean of the areas (0..100)."""
 
+    human_tasks = True
+    task_plan = {
+        "planned": [("start_fieldwork", COORDINATOR, "Start the diagnosis fieldwork")],
+        "fieldwork": [("draft_report", COORDINATOR, "Assess the six areas and draft the report")],
+        "draft_report": [("open_discussion", COORDINATOR, "Discuss the diagnosis with the cluster")],
+        "discussion": [("approve", COORDINATOR, "Approve the diagnosis report", ("return_to_draft",))],
+    }
+
     class State(models.TextChoices):
         PLANNED = "planned", _("planned")
         FIELDWORK = "fieldwork", _("fieldwork")

@@ -25,6 +25,12 @@ def _open_report_complete(impl) -> bool:
 class Implementation(StatefulModel):
     """The implementation of one cluster's approved plan."""
 
+    human_tasks = True
+    task_plan = {
+        "active": [("start_reporting", COORDINATOR, "Collect the quarterly monitoring report", ("complete",))],
+        "reporting": [("accept_report", COORDINATOR, "Check and accept the quarterly report")],
+    }
+
     class State(models.TextChoices):
         ACTIVE = "active", _("active")
         REPORTING = "reporting", _("reporting")

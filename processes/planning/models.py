@@ -30,6 +30,15 @@ def _approval_in(plan, state: str) -> bool:
 class Plan(StatefulModel):
     """A cluster development plan: vision, governance model and an action table."""
 
+    human_tasks = True
+    task_plan = {
+        "drafting": [("submit_for_review", COORDINATOR, "Draft the development plan")],
+        "review": [("send_for_signing", COORDINATOR, "Review the plan and send it for signing",
+                    ("request_revision",))],
+        "revision_requested": [("resubmit", COORDINATOR, "Revise the development plan")],
+        "resubmitted": [("send_for_signing", COORDINATOR, "Review the revised plan", ("request_revision",))],
+    }
+
     class State(models.TextChoices):
         DRAFTING = "drafting", _("drafting")
         REVIEW = "review", _("review")

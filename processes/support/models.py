@@ -23,6 +23,12 @@ class SupportMeasure(StatefulModel):
     ``legal_basis`` the act it rests on (2017: Order No. 1194 of 2015-12-09).
     """
 
+    human_tasks = True
+    task_plan = {
+        "proposed": [("start_coordination", COORDINATOR, "Send the measure to the government bodies")],
+        "agreed": [("put_in_force", COORDINATOR, "Put the agreed measure in force")],
+    }
+
     class State(models.TextChoices):
         PROPOSED = "proposed", _("proposed")
         COORDINATION = "coordination", _("coordination")
@@ -77,6 +83,9 @@ class SupportMeasure(StatefulModel):
 
 class BodyPosition(StatefulModel):
     """One government body's position on a measure (recorded by a coordinator from its letter)."""
+
+    human_tasks = True
+    task_plan = {"pending": [("agree", COORDINATOR, "Record the government body's position", ("lodge_objection",))]}
 
     class State(models.TextChoices):
         PENDING = "pending", _("pending")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
+from workflow.tasks import follow_up
 from workflow.transitions import perform
 
 from processes.rounds.paperwork import format_amount, format_date, format_number, generate, outcome
@@ -21,7 +22,7 @@ def propose_measure(*, case, title: str, amount_kzt, reimbursement_pct, legal_ba
     measure = SupportMeasure.objects.create(case=case, title=title, amount_kzt=amount_kzt,
                                             reimbursement_pct=reimbursement_pct, legal_basis=legal_basis)
     for body in bodies:
-        BodyPosition.objects.create(measure=measure, body=body)
+        follow_up(BodyPosition.objects.create(measure=measure, body=body))
     perform(measure, "start_coordination", actor=actor, data={"bodies": bodies, "amount_kzt": str(amount_kzt)})
     return measure
 

@@ -1,6 +1,7 @@
 """Human tasks (``workflow.tasks``): open, claim, assign, unassign, complete, close, inbox."""
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from viewflow.workflow.models import Task
@@ -341,8 +342,28 @@ def test_the_sample_cycle_completes_its_tasks_and_leaves_none_open(sample_round)
         (done,) = tasks._of_object(tasks._act_tasks(), sheet)
         assert (done.status, done.owner_id, done.data["outcome"]) == (STATUS.DONE, sheet.expert_id, "submit")
         assert done.process.status == PROCESS.DONE
+    from processes.implementation.models import Implementation
+
     for user in get_user_model().objects.all():
-        assert list(tasks.inbox(user)) == [], user
+        left = list(tasks.inbox(user))
+        # Only the next quarter's report of each implementation remains, in the coordinators' queue.
+        assert all(isinstance(t.process.artifact, Implementation) for t in left), (user, left)
+        assert all(tasks.task_data(t)["transition"] == "start_reporting" for t in left)
+    coordinator = get_user_model().objects.get(username="coordinator")
+    assert {t.process.artifact.case.number for t in tasks.inbox(coordinator)} == {"A1", "A4", "A5", "A7"}
+
+
+def test_each_stage_step_opens_the_next_queued_task(sample_round):
+    from processes.diagnosis.models import Diagnosis
+
+    coordinator = get_user_model().objects.get(username="coordinator")
+    diagnosis = Diagnosis.objects.create(case=sample_round.cases.get(number="A2"))
+    (first,) = tasks.follow_up(diagnosis)
+    assert tasks.task_data(first)["transition"] == "start_fieldwork" and first.owner_id is None
+    tasks.complete(first, user=coordinator)
+    diagnosis.refresh_from_db()
+    (second,) = tasks.open_tasks_for(diagnosis)
+    assert diagnosis.state == "fieldwork" and tasks.task_data(second)["transition"] == "draft_report"
 
 
 def test_a_model_without_human_tasks_cannot_get_one_and_costs_no_lookup(sample_round, django_assert_num_queries):
