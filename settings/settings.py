@@ -78,6 +78,8 @@ INSTALLED_APPS = [
     "viewflow",
     "viewflow.workflow",
 ]
+if env_bool("KELISIM_BENCH"):  # `make bench` only: a model to measure the engine with
+    INSTALLED_APPS.append("bench")
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",

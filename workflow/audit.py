@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import connections, router, transaction
+from django.db import connections, models, router, transaction
 from django.utils import timezone
 
 from .models import GENESIS_HASH, AuditChain, AuditEntry
@@ -70,6 +70,14 @@ def _payload_of(entry: AuditEntry) -> dict[str, Any]:
 @functools.cache
 def _insert_fields() -> tuple:
     return tuple(f for f in AuditEntry._meta.concrete_fields if not f.primary_key)
+
+
+@functools.cache
+def _insert_plan() -> tuple:
+    """``(field, plain)`` per inserted column: ``plain`` values go to the driver as they are
+    (text and integers); the others (JSON, timestamps) are prepared by their field."""
+    plain_types = (models.CharField, models.TextField, models.IntegerField, models.ForeignKey)
+    return tuple((f, isinstance(f, plain_types) and not isinstance(f, models.JSONField)) for f in _insert_fields())
 
 
 _STATEMENTS: dict[str, dict[str, str]] = {}
@@ -125,7 +133,7 @@ def append_entry(
     ``(chain, prev_hash)`` are unique in the database as a second guard.
     Raises ``TypeError`` when ``data`` is not JSON-serialisable.
     """
-    data = to_json_data(data)
+    data = to_json_data(data) if data else {}
     with transaction.atomic(savepoint=False):  # part of the caller's transaction, no savepoint
         connection = connections[router.db_for_write(AuditEntry)]
         sql = _statements(connection)
@@ -156,7 +164,8 @@ def append_entry(
             )
             entry.canonical = canonical_json(_payload_of(entry))
             entry.hash = sha256_hex(entry.canonical)
-            values = [f.get_db_prep_save(f.pre_save(entry, True), connection) for f in _insert_fields()]
+            values = [getattr(entry, f.attname) if plain else f.get_db_prep_save(getattr(entry, f.attname), connection)
+                      for f, plain in _insert_plan()]
             if "insert_and_move_head" in sql:  # one round trip for both writes
                 cursor.execute(sql["insert_and_move_head"], [*values, entry.seq, entry.hash, chain])
                 entry.pk = cursor.fetchone()[0]
