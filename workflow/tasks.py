@@ -252,8 +252,10 @@ def complete(task: Task, *, user, transition: str | None = None, comment: str = 
     is loaded.
 
     In one transaction: locks the task row, checks it is still open, claims it when it is
-    queued and ``user`` may claim it, checks ``user`` holds it, calls
-    :func:`workflow.transitions.perform` (``actor=user``, with ``comment`` and ``data``), then
+    queued and ``user`` may claim it, checks ``user`` holds it (or stands in for its holder
+    under a delegation), calls the object's ``take_task_transition`` when it has one (e.g. a
+    decision, which also concludes its approval) or else :func:`workflow.transitions.perform`
+    (``actor=user``, with ``comment`` and ``data``), then
     finishes the viewflow task so the process reaches its end. The task's ``data`` records
     ``{"outcome": transition, "completed_by": user id}``.
 
@@ -286,14 +288,19 @@ def complete(task: Task, *, user, transition: str | None = None, comment: str = 
                         f"{_username(user)} may not take task #{locked.pk}: requires the role {role}",
                         obj=obj, transition=chosen, state=str(locked.status))
                 _take_for(locked, user)
-            elif locked.owner_id != getattr(user, "pk", None):
+            elif locked.owner_id != getattr(user, "pk", None) and not _act_tasks().filter(
+                    _covered_for(user), pk=locked.pk).exists():
                 raise StaleObject(
                     f"task #{locked.pk} is held by {locked.owner.get_username()}, not {_username(user)}",
                     obj=obj, transition=chosen, state=str(locked.status))
             activation = _activation(locked)
             activation.start(None)  # STARTED: close_tasks_for (called by perform) leaves it alone
             locked.save(update_fields=["status", "started"])
-            perform(obj, chosen, actor=user, comment=comment, data=data)
+            handler = getattr(obj, "take_task_transition", None)
+            if handler is not None:  # the model's own service (e.g. a decision concludes its approval)
+                handler(chosen, actor=user, comment=comment, data=data)
+            else:
+                perform(obj, chosen, actor=user, comment=comment, data=data)
             locked.data = {**(locked.data or {}), "outcome": chosen, "completed_by": user.pk}
             activation.execute()  # DONE, then End finishes the process
     except BaseException:

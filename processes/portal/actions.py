@@ -85,6 +85,9 @@ def bulk_transition(request):
         ids = sorted({int(v) for v in request.POST.getlist("cases")})
     except ValueError:
         ids = []
+    if any(not 0 < i < 2**63 for i in ids):  # outside every database's id range
+        return render(request, "portal/problem.html", {"title": "Not found",
+                                                       "message": "some of the cases do not exist"}, status=404)
     if not name or not ids:
         return render(request, "portal/problem.html", {
             "title": "Nothing to do", "message": "choose a transition and at least one case"}, status=400)

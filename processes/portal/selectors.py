@@ -68,11 +68,14 @@ def _own_cases(user) -> Q:
         rule |= Q(application__in=assigned)
     if permissions.SIGNATORY in roles or Delegation.objects.filter(deputy_id=user.pk).exists():
         today = timezone.localdate()
-        owners = Delegation.objects.filter(deputy_id=user.pk, starts_on__lte=today, ends_on__gte=today,
-                                           revoked_at__isnull=True).values("owner_id")
-        chains = Decision.objects.filter(Q(signatory_id=user.pk) | Q(signatory_id__in=owners)).values(
-            "approval__chain")
-        rule |= Q(ref__in=chains)
+        active = Delegation.objects.filter(deputy_id=user.pk, starts_on__lte=today, ends_on__gte=today,
+                                           revoked_at__isnull=True)
+        # An unscoped delegation (or out of office) covers all the owner's decisions; a scoped
+        # one only the approval it names.
+        covered = Q(signatory_id=user.pk) | Q(signatory_id__in=active.filter(approval__isnull=True).values("owner_id"))
+        for owner_id, approval_id in active.filter(approval__isnull=False).values_list("owner_id", "approval_id"):
+            covered |= Q(signatory_id=owner_id, approval_id=approval_id)
+        rule |= Q(ref__in=Decision.objects.filter(covered).values("approval__chain"))
     return rule
 
 
@@ -119,16 +122,15 @@ def round_documents(*, rnd: Round) -> QuerySet[Document]:
 def visible_version(*, user, pk: int) -> DocumentVersion | None:
     """The document version ``pk`` if ``user`` may download it, else ``None``.
 
-    Staff may download any version; anybody else only versions of documents owned by one of
-    the cases where they are the applicant.
+    Staff may download any version; anybody else the versions of documents owned by a case
+    they may see (:func:`visible_cases`: applicant, assigned expert, signatory or deputy).
     """
     version = DocumentVersion.objects.select_related("document").filter(pk=pk).first()
     if version is None:
         return None
     if is_staff_viewer(user=user):
         return version
-    own_refs = Case.objects.filter(applicant_id=user.pk).values_list("ref", flat=True)
-    if user.pk is not None and version.document.owner_ref in set(own_refs):
+    if user.pk is not None and visible_cases(user=user).filter(ref=version.document.owner_ref).exists():
         return version
     return None
 

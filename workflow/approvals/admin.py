@@ -58,7 +58,7 @@ class DecisionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         # Actions need the change permission; the fields stay read-only (ReadOnlyAdminMixin).
-        return obj is None and request.user.is_staff
+        return obj is None and super(ReadOnlyAdminMixin, self).has_change_permission(request)
 
     def get_actions(self, request):
         return {name: action for name, action in super().get_actions(request).items() if name != "delete_selected"}

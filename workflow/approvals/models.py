@@ -197,6 +197,13 @@ class Decision(StatefulModel):
     def audit_chain(self) -> str:
         return self.approval.chain
 
+    def take_task_transition(self, transition: str, *, actor, comment: str = "", data=None):
+        """Complete this decision's inbox task through :func:`~workflow.approvals.services.decide`,
+        so the approval is concluded, the sha256 recorded and a deputy named."""
+        from .services import decide
+
+        return decide(decision=self, actor=actor, approve=transition == "approve", comment=comment)
+
     def _decide(self, actor, comment):
         self.decided_by, self.decided_at, self.comment = actor, timezone.now(), comment
         self.sha256 = self.approval.subject_sha256

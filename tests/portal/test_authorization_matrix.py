@@ -1,0 +1,688 @@
+"""The authorization matrix: every URL of the project, every role, own vs other objects.
+
+Standing rule: every URL and endpoint joins this table. :func:`test_every_url_is_in_the_matrix`
+walks the URL resolver and fails for any named URL (and any unnamed non-admin URL) that the
+table below neither lists nor exempts, so a new view cannot ship without its row.
+
+The table is data: ``MATRIX[url name]`` is an :class:`Endpoint` whose ``expect[method]`` is a
+function ``(role, ownership) -> expected``; ``expected`` is an HTTP status, :data:`LOGIN`
+(302 to the portal login with ``?next=``) or :data:`ADMIN_LOGIN` (302 to the admin login).
+Each (URL name, method, role, ownership) is one parametrized test id. A POST that may change
+state records a snapshot before and after: a refusal must leave the object and the audit
+trail untouched, an accepted request must have changed it. Every cell runs in its own
+transaction, rolled back at its end, so cells do not affect each other.
+
+Objects, per role (see :func:`case_number`): an applicant's own case is TC-2017/A1, other A2;
+an expert's own case is one whose application it scored (A1), other one it never scored (A9,
+refused before scoring); a signatory's own case has its decision (A1), other has none (A2);
+staff see every case (own A1, other A4, both in implementation). Documents follow their case;
+decisions: "own" is signatory1's pending decision on A1, "other" signatory2's on A2; tasks are
+decision tasks: "own" is assigned to the requesting user (on signatory1's decision), "other" is
+signatory2's.
+
+Known product bugs would be marked ``xfail(strict=True)`` with the reason (see
+:data:`KNOWN_BUGS`); when a bug is fixed the cell starts passing and the strict xfail fails.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import functools
+import io
+from collections.abc import Callable
+from urllib.parse import quote
+
+import pytest
+from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
+from django.core.management import call_command
+from django.db import transaction
+from django.test import RequestFactory, override_settings
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from viewflow.workflow.models import Task
+from viewflow.workflow.status import STATUS
+
+from documents.models import Document, DocumentVersion
+from processes.rounds.actors import ensure_user
+from processes.rounds.models import Case
+from workflow import tasks as human_tasks
+from workflow.approvals.models import Decision
+from workflow.approvals.services import Signatory, request_approval
+from workflow.models import AuditChain, AuditEntry
+
+pytestmark = pytest.mark.django_db
+
+LOGIN = "302 to login"
+ADMIN_LOGIN = "302 to admin login"
+
+#: The roles of the portal rows (demo users of ``create_demo_users``; "admin" is the superuser).
+ROLES = ("anonymous", "coordinator", "partner", "expert1", "signatory1", "auditor", "applicant-a1", "admin")
+#: The admin rows add a staff user without any model permission or role.
+ADMIN_ROLES = ROLES + ("staff-noperm",)
+#: Roles that see every case (selectors.STAFF_ROLES; the superuser holds every role).
+STAFF_VIEWERS = {"coordinator", "partner", "auditor", "admin"}
+#: Roles the ``suspend`` transition permits (coordinators, partner coordinators; the superuser).
+MOVERS = {"coordinator", "partner", "admin"}
+#: The role (queue) of each user's own task.
+ROLE_OF = {"coordinator": "coordinator", "partner": "partner_coordinator", "expert1": "expert",
+           "signatory1": "signatory", "auditor": "auditor", "applicant-a1": "applicant", "admin": "administrator"}
+OWNED = ("own", "other")
+NONE = ("-",)
+
+
+# -- data ----------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def world(django_db_setup, django_db_blocker):
+    """The demo users plus ``staff-noperm`` and ``staff-coordinator``, rolled back at the end."""
+    fast_hashers = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    with django_db_blocker.unblock(), override_settings(PASSWORD_HASHERS=fast_hashers), transaction.atomic():
+        call_command("create_demo_users", stdout=io.StringIO())
+        noperm = get_user_model().objects.create_user("staff-noperm", password="x", is_staff=True)
+        assert not noperm.user_permissions.exists() and not noperm.groups.exists()
+        staff_coordinator = ensure_user("staff-coordinator", "coordinator")
+        staff_coordinator.is_staff = True
+        staff_coordinator.save(update_fields=["is_staff"])
+        staff_coordinator.user_permissions.add(  # enough to reach the changelists and their actions
+            *Permission.objects.filter(content_type__app_label="approvals",
+                                       codename__in=["change_decision", "view_decision"]),
+            *Permission.objects.filter(content_type__app_label="planning", codename__in=["change_plan", "view_plan"]))
+        _one_object_per_admin_model()
+        yield
+        transaction.set_rollback(True)
+
+
+def _one_object_per_admin_model():
+    """Rows for the registered models the cycle leaves empty, so that every admin change,
+    delete and history view is checked on a real object."""
+    from django_celery_beat.models import (ClockedSchedule, CrontabSchedule, IntervalSchedule, PeriodicTask,
+                                           SolarSchedule)
+    from workflow.approvals.models import Delegation
+
+    if not Delegation.objects.exists():  # long expired: lets nobody stand in for anybody today
+        Delegation.objects.create(owner=user("signatory2"), deputy=user("expert2"), starts_on=dt.date(2017, 1, 1),
+                                  ends_on=dt.date(2017, 1, 2), reason="matrix")
+    interval = IntervalSchedule.objects.create(every=1, period=IntervalSchedule.DAYS)
+    CrontabSchedule.objects.create(minute="0", hour="3")
+    SolarSchedule.objects.create(event="sunrise", latitude=43.25, longitude=76.95)
+    ClockedSchedule.objects.create(clocked_time=dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc))
+    PeriodicTask.objects.create(name="matrix", task="kelisim.noop", interval=interval, enabled=False)
+
+
+def user(username):
+    return get_user_model().objects.get(username=username)
+
+
+def case(number: str) -> Case:
+    return Case.objects.get(ref=f"TC-2017/{number}")
+
+
+def case_number(role: str, ownership: str) -> str:
+    """The case a cell is about: see the module docstring."""
+    own, other = {"applicant-a1": ("A1", "A2"), "expert1": ("A1", "A9"),
+                  "signatory1": ("A1", "A2")}.get(role, ("A1", "A4"))
+    return own if ownership == "own" else other
+
+
+def sees_case(role: str, ownership: str) -> bool:
+    return role in STAFF_VIEWERS or ownership == "own"
+
+
+def version_of(number: str) -> DocumentVersion:
+    version = (DocumentVersion.objects.filter(document__owner_ref=f"TC-2017/{number}")
+               .select_related("document").order_by("pk").first())
+    assert version is not None, f"TC-2017/{number} has no document"
+    return version
+
+
+class Ctx:
+    """The objects of one cell, created on first use inside the cell's transaction."""
+
+    def __init__(self, role: str):
+        self.role = role
+        self.user = None if role == "anonymous" else user(role)
+
+    @functools.cached_property
+    def decisions(self) -> dict[str, Decision]:
+        """Pending decisions: signatory1's on A1 ("own"), signatory2's on A2 ("other")."""
+        coordinator, sig1, sig2 = user("coordinator"), user("signatory1"), user("signatory2")
+        made = {}
+        for ownership, number, signatories in (("own", "A1", [sig1, sig2]), ("other", "A2", [sig2])):
+            version = version_of(number)
+            approval = request_approval(
+                subject=version, sha256=version.sha256, version=version.number, key=f"matrix:{number}",
+                chain=f"TC-2017/{number}", title=f"Matrix {number}", author=coordinator,
+                signatories=[Signatory(s) for s in signatories], actor=coordinator)
+            made[ownership] = approval.decisions.select_related("approval").get(signatory=signatories[0])
+        return made
+
+    @functools.cached_property
+    def tasks(self) -> dict[str, Task]:
+        """Open decision tasks (``approve``, or ``reject``): the user's own, assigned to them, on
+        signatory1's decision of A1, and signatory2's on its decision of A2 ("other").
+
+        ``open_task`` is idempotent, so the tasks ``request_approval`` may already have opened
+        for the signatories are reused."""
+        made = {"other": human_tasks.open_task(self.decisions["other"], "approve", outcomes=("reject",),
+                                               title="Someone else's decision", role="signatory",
+                                               assignee=user("signatory2"))}
+        if self.user is not None:
+            made["own"] = human_tasks.open_task(self.decisions["own"], "approve", outcomes=("reject",),
+                                                title="My task", role=ROLE_OF[self.role], assignee=self.user)
+        for task in made.values():
+            assert task.status == STATUS.ASSIGNED
+        return made
+
+    def task(self, ownership: str) -> Task:
+        return self.tasks["other" if self.user is None else ownership]
+
+
+def login(client, role: str):
+    if role != "anonymous":
+        client.force_login(user(role))
+    return client
+
+
+# -- the table -------------------------------------------------------------------------------------
+
+Expected = int | str
+
+
+@dataclasses.dataclass(frozen=True)
+class Endpoint:
+    """One URL name's row group: expected answer per method, how to build the request, and
+    (for POSTs that change state) a snapshot of what must not change on a refusal."""
+
+    expect: dict[str, Callable[[str, str], Expected]]
+    build: Callable[[Ctx, str], tuple[str, dict]]
+    ownerships: tuple[str, ...] = NONE
+    roles: tuple[str, ...] = ROLES
+    snapshot: Callable[[Ctx, str], object] | None = None
+    changed: Callable[[object, object], bool] | None = None  # (before, after) -> the POST took effect
+
+
+def page(allowed: Callable[[str, str], int] = lambda role, own: 200) -> Callable[[str, str], Expected]:
+    """A login-protected page: anonymous users go to the login page."""
+    return lambda role, own: LOGIN if role == "anonymous" else allowed(role, own)
+
+
+def method_not_allowed(role, own) -> int:
+    return 405
+
+
+def case_snapshot(ctx: Ctx, own: str):
+    c = case(case_number(ctx.role, own))
+    return c.state, AuditEntry.objects.filter(chain=c.ref).count()
+
+
+def decision_snapshot(ctx: Ctx, own: str):
+    d = Decision.objects.get(pk=ctx.decisions[own].pk)
+    return d.state, d.decided_by_id, AuditEntry.objects.filter(chain=d.approval.chain).count()
+
+
+def task_snapshot(ctx: Ctx, own: str):
+    task = Task.objects.select_related("process").get(pk=ctx.task(own).pk)
+    obj = task.process.artifact
+    return task.status, task.owner_id, obj.state, AuditEntry.objects.filter(chain=obj.audit_chain).count()
+
+
+def transition_expected(role, own) -> Expected:
+    if role == "anonymous":
+        return LOGIN
+    if not sees_case(role, own):
+        return 404
+    return 302 if role in MOVERS else 403
+
+
+def decision_expected(role, own) -> Expected:
+    if role == "anonymous":
+        return LOGIN
+    sees = own == "own" or role in STAFF_VIEWERS or role == "expert1"  # expert1 scored A2 as well
+    if not sees:
+        return 404
+    return 302 if (role, own) == ("signatory1", "own") else 403
+
+
+def task_expected(action: str):
+    def expected(role, own) -> Expected:
+        if role == "anonymous":
+            return LOGIN
+        if own == "own":  # assigned to the user: claiming is a no-op, unassigning returns it to its queue
+            if action == "complete":  # holding a task does not grant its transition: only the signatory decides
+                return 302 if role == "signatory1" else 403
+            return 302
+        # signatory2's task: coordinators (managers) and the superuser see every open task
+        if role == "coordinator":
+            return {"claim": 403, "unassign": 302, "complete": 409}[action]  # claiming needs the role signatory
+        if role == "admin":
+            return {"claim": 409, "unassign": 302, "complete": 409}[action]  # held by signatory2
+        return 404
+    return expected
+
+
+def task_changed(action: str):
+    def changed(before, after) -> bool:
+        status, owner, state, audits = after
+        if action == "claim":
+            return after == before  # a no-op on a task one holds (or a manager's success)
+        if action == "unassign":
+            return (status, owner) == (STATUS.NEW, None) and state == before[2]
+        return status == STATUS.DONE and state == "approved" and audits > before[3]
+    return changed
+
+
+def moved_to_suspended(before, after) -> bool:
+    return after[0] == "suspended" and after[1] == before[1] + 1
+
+
+def decided(before, after) -> bool:
+    return after[0] == "approved" and after[2] > before[2]
+
+
+MATRIX: dict[str, Endpoint] = {
+    # -- authentication and language -----------------------------------------------------------
+    "login": Endpoint(
+        expect={"GET": lambda role, own: 200, "POST": lambda role, own: 200},  # wrong password: form again
+        build=lambda ctx, own: (reverse("login"), {"username": "coordinator", "password": "wrong"})),
+    "logout": Endpoint(
+        expect={"GET": method_not_allowed, "POST": lambda role, own: 302},
+        build=lambda ctx, own: (reverse("logout"), {})),
+    "set_language": Endpoint(
+        expect={"GET": lambda role, own: 302, "POST": lambda role, own: 302},
+        build=lambda ctx, own: (reverse("set_language"), {"language": "en", "next": "/"})),
+    # -- portal pages --------------------------------------------------------------------------
+    "portal:case-list": Endpoint(
+        expect={"GET": page(), "POST": method_not_allowed},
+        build=lambda ctx, own: (reverse("portal:case-list"), {})),
+    "portal:case-detail": Endpoint(
+        expect={"GET": page(lambda role, own: 200 if sees_case(role, own) else 404), "POST": method_not_allowed},
+        ownerships=OWNED,
+        build=lambda ctx, own: (reverse("portal:case-detail", args=[case(case_number(ctx.role, own)).pk]), {})),
+    "portal:document-download": Endpoint(
+        expect={"GET": page(lambda role, own: 200 if sees_case(role, own) else 404), "POST": method_not_allowed},
+        ownerships=OWNED,
+        build=lambda ctx, own: (reverse("portal:document-download",
+                                        args=[version_of(case_number(ctx.role, own)).pk]), {})),
+    "portal:round-detail": Endpoint(
+        expect={"GET": page(lambda role, own: 200 if role in STAFF_VIEWERS else 403), "POST": method_not_allowed},
+        build=lambda ctx, own: (reverse("portal:round-detail", args=["TC-2017"]), {})),
+    "portal:inbox": Endpoint(
+        expect={"GET": page(), "POST": method_not_allowed},
+        build=lambda ctx, own: (reverse("portal:inbox"), {})),
+    # -- portal POST endpoints -----------------------------------------------------------------
+    "portal:case-transition": Endpoint(
+        expect={"GET": method_not_allowed, "POST": transition_expected},
+        ownerships=OWNED,
+        build=lambda ctx, own: (reverse("portal:case-transition",
+                                        args=[case(case_number(ctx.role, own)).pk, "suspend"]), {"comment": "m"}),
+        snapshot=case_snapshot, changed=moved_to_suspended),
+    "portal:case-bulk": Endpoint(
+        expect={"GET": method_not_allowed, "POST": transition_expected},
+        ownerships=OWNED,
+        build=lambda ctx, own: (reverse("portal:case-bulk"),
+                                {"transition": "suspend", "cases": [case(case_number(ctx.role, own)).pk]}),
+        snapshot=case_snapshot, changed=moved_to_suspended),
+    "portal:decision": Endpoint(
+        expect={"GET": method_not_allowed, "POST": decision_expected},
+        ownerships=OWNED,
+        build=lambda ctx, own: (reverse("portal:decision", args=[ctx.decisions[own].pk, "approve"]), {}),
+        snapshot=decision_snapshot, changed=decided),
+    **{f"portal:task-{action}": Endpoint(
+        expect={"GET": method_not_allowed, "POST": task_expected(action)},
+        ownerships=OWNED,
+        build=(lambda action: lambda ctx, own: (reverse(f"portal:task-{action}", args=[ctx.task(own).pk]),
+                                                {"transition": "approve"}))(action),
+        snapshot=task_snapshot, changed=task_changed(action))
+       for action in ("claim", "unassign", "complete")},
+}
+
+
+# -- the admin rows, by class ----------------------------------------------------------------------
+
+ADMIN_VIEWS = ("changelist", "add", "change", "delete", "history")
+#: Records that nobody may add, change or delete through the admin (asserted explicitly).
+READ_ONLY_HISTORY = (AuditEntry, AuditChain, Document)
+#: Generic admin plumbing that is not a page of its own.
+EXEMPT = {
+    "admin:jsi18n": "the admin's JavaScript catalogue: static translations, no data",
+    "admin:view_on_site": "redirects to a model's get_absolute_url (no registered model has one); "
+                          "the target page is covered by its own row",
+    "admin:autocomplete": "answers only for fields listed in autocomplete_fields (none are) and "
+                          "checks the view permission of the related admin itself",
+    "admin:app_list": "the per-app index: the same check and listing as admin:index",
+    "admin:password_change_done": "a static confirmation page after admin:password_change",
+}
+
+
+def admin_user_expected(allowed: Callable[[str], Expected]) -> Callable[[str, str], Expected]:
+    """Non-staff users (and anonymous ones) go to the admin login; staff get ``allowed(role)``."""
+    return lambda role, own: allowed(role) if role in ("admin", "staff-noperm") else ADMIN_LOGIN
+
+
+def first_object(model):
+    return model._default_manager.order_by("pk").first()
+
+
+def superuser_request():
+    request = RequestFactory().get("/admin/")
+    request.user = user("admin")
+    return request
+
+
+def derived_superuser_status(model, view: str) -> int:
+    """What the superuser gets, from the ModelAdmin's own ``has_*_permission``."""
+    model_admin = admin.site._registry[model]
+    request = superuser_request()
+    if view == "changelist":
+        return 200 if model_admin.has_view_or_change_permission(request) else 403
+    if view == "add":
+        return 200 if model_admin.has_add_permission(request) else 403
+    obj = first_object(model)
+    assert obj is not None, f"no {model._meta.label} to check the admin views on"
+    if view == "delete":
+        return 200 if model_admin.has_delete_permission(request, obj) else 403
+    return 200 if model_admin.has_view_or_change_permission(request, obj) else 403
+
+
+def admin_model_url(model, view: str) -> str:
+    name = f"admin:{model._meta.app_label}_{model._meta.model_name}_{view}"
+    if view in ("changelist", "add"):
+        return reverse(name)
+    obj = first_object(model)
+    return reverse(name, args=[obj.pk if obj is not None else 0])
+
+
+def admin_model_endpoint(model, view: str) -> Endpoint:
+    def superuser(role):
+        return derived_superuser_status(model, view) if role == "admin" else 403
+
+    expect = {"GET": admin_user_expected(superuser)}
+    if model in READ_ONLY_HISTORY:
+        # Explicit, not derived: history and documents are read-only even for the superuser.
+        explicit = {"changelist": 200, "add": 403, "change": 200, "delete": 403, "history": 200}[view]
+        expect = {"GET": admin_user_expected(lambda role: explicit if role == "admin" else 403)}
+        if view in ("add", "change", "delete"):
+            expect["POST"] = admin_user_expected(lambda role: 403)
+
+    def snapshot(ctx, own):
+        return model._default_manager.count(), list(model._default_manager.order_by("pk").values()[:3])
+
+    return Endpoint(expect=expect, roles=ADMIN_ROLES,
+                    build=lambda ctx, own: (admin_model_url(model, view), {"post": "yes", "key": "x", "chain": "x",
+                                                                           "owner_ref": "x", "title": "x"}),
+                    snapshot=snapshot if model in READ_ONLY_HISTORY else None,
+                    changed=(lambda before, after: False) if model in READ_ONLY_HISTORY else None)
+
+
+def _admin_rows() -> dict[str, Endpoint]:
+    rows = {}
+    for model in admin.site._registry:
+        for view in ADMIN_VIEWS:
+            rows[f"admin:{model._meta.app_label}_{model._meta.model_name}_{view}"] = admin_model_endpoint(model, view)
+    rows.update({
+        "admin:index": Endpoint(expect={"GET": admin_user_expected(lambda role: 200)}, roles=ADMIN_ROLES,
+                                build=lambda ctx, own: (reverse("admin:index"), {})),
+        # the login page itself: staff are sent on to the index, anybody else sees the form
+        "admin:login": Endpoint(
+            expect={"GET": lambda role, own: 302 if role in ("admin", "staff-noperm") else 200},
+            roles=ADMIN_ROLES, build=lambda ctx, own: (reverse("admin:login"), {})),
+        # non-staff are sent to the admin index (then to the login); staff log out by POST only and
+        # land on LOGOUT_REDIRECT_URL
+        "admin:logout": Endpoint(
+            expect={"GET": lambda role, own: 405 if role in ("admin", "staff-noperm") else 302,
+                    "POST": lambda role, own: 302},
+            roles=ADMIN_ROLES, build=lambda ctx, own: (reverse("admin:logout"), {})),
+        "admin:password_change": Endpoint(expect={"GET": admin_user_expected(lambda role: 200)}, roles=ADMIN_ROLES,
+                                          build=lambda ctx, own: (reverse("admin:password_change"), {})),
+        # UserAdmin's extra view: set another user's password
+        "admin:auth_user_password_change": Endpoint(
+            expect={"GET": admin_user_expected(lambda role: 200 if role == "admin" else 403)}, roles=ADMIN_ROLES,
+            build=lambda ctx, own: (reverse("admin:auth_user_password_change", args=[user("coordinator").pk]), {})),
+    })
+    return rows
+
+
+MATRIX.update(_admin_rows())
+
+#: Cells that fail because of a known product bug, marked strict xfail with the reason; empty
+#: when none is known (a fixed bug makes its strict xfail fail, so the entry is removed).
+KNOWN_BUGS: dict = {}
+
+
+# -- coverage of the URL configuration ------------------------------------------------------------
+
+def url_patterns(patterns=None, namespace=None, prefix=""):
+    """``(name with namespace or None, route)`` of every URL pattern, recursively."""
+    for pattern in get_resolver().url_patterns if patterns is None else patterns:
+        if isinstance(pattern, URLResolver):
+            ns = namespace
+            if pattern.namespace:
+                ns = f"{namespace}:{pattern.namespace}" if namespace else pattern.namespace
+            yield from url_patterns(pattern.url_patterns, ns, prefix + str(pattern.pattern))
+        else:
+            assert isinstance(pattern, URLPattern)
+            name = f"{namespace}:{pattern.name}" if namespace and pattern.name else pattern.name
+            yield name, prefix + str(pattern.pattern)
+
+
+def uncovered(names) -> set[str]:
+    """The URL names the matrix neither lists nor exempts."""
+    return {name for name in names if name not in MATRIX and name not in EXEMPT}
+
+
+def test_every_url_is_in_the_matrix():
+    named = {name for name, _ in url_patterns() if name}
+    assert uncovered(named) == set(), "add these URLs to MATRIX in tests/portal/test_authorization_matrix.py"
+    unnamed = [route for name, route in url_patterns() if not name and not route.startswith("admin/")]
+    assert unnamed == [], "unnamed URL patterns cannot be checked by the matrix; name them"
+    assert set(MATRIX) - named == set(), "the matrix lists URLs that do not exist"
+    assert set(EXEMPT) <= named
+
+
+def test_a_url_missing_from_the_matrix_fails_the_coverage_check():
+    named = {name for name, _ in url_patterns() if name}
+    new = {"portal:case-export", "admin:rounds_case_export", "admin:reports_report_changelist", "healthz"}
+    assert uncovered(named | new) == new
+
+
+def test_every_registered_model_admin_has_its_rows():
+    for model, model_admin in admin.site._registry.items():
+        for view in ADMIN_VIEWS:
+            assert f"admin:{model._meta.app_label}_{model._meta.model_name}_{view}" in MATRIX
+    for model in READ_ONLY_HISTORY:
+        assert model in admin.site._registry
+
+
+def test_every_registered_model_has_an_object_for_the_admin_cells(world):
+    empty = [model._meta.label for model in admin.site._registry if first_object(model) is None]
+    assert empty == []
+
+
+# -- the cells -------------------------------------------------------------------------------------
+
+def cells():
+    for name, endpoint in MATRIX.items():
+        for method in endpoint.expect:
+            for role in endpoint.roles:
+                for ownership in endpoint.ownerships:
+                    key = (name, method, role, ownership)
+                    marks = [pytest.mark.xfail(reason=KNOWN_BUGS[key], strict=True)] if key in KNOWN_BUGS else []
+                    yield pytest.param(*key, id="|".join(key), marks=marks)
+
+
+CELLS = list(cells())
+
+
+def check_status(response, expected: Expected, url: str, method: str):
+    where = f"{method} {url}"
+    if expected == LOGIN:
+        assert response.status_code == 302, where
+        login_url = reverse("login")
+        assert response["Location"] == f"{login_url}?next={quote(url)}", where
+    elif expected == ADMIN_LOGIN:
+        assert response.status_code == 302, where
+        assert response["Location"].startswith(reverse("admin:login") + "?next="), where
+    else:
+        assert response.status_code == expected, f"{where}: {response.status_code} != {expected}"
+        if expected == 302:
+            assert not response["Location"].startswith(reverse("login") + "?"), where
+
+
+@pytest.mark.parametrize(("name", "method", "role", "ownership"), CELLS)
+def test_cell(world, client, name, method, role, ownership):
+    endpoint = MATRIX[name]
+    ctx = Ctx(role)
+    expected = endpoint.expect[method](role, ownership)
+    url, data = endpoint.build(ctx, ownership)
+    before = endpoint.snapshot(ctx, ownership) if endpoint.snapshot else None
+    entries = AuditEntry.objects.count()
+    login(client, role)
+    response = client.get(url) if method == "GET" else client.post(url, data)
+    check_status(response, expected, url, method)
+    if endpoint.snapshot is None:
+        return
+    after = endpoint.snapshot(ctx, ownership)
+    succeeded = method == "POST" and expected == 302 and role != "anonymous"
+    if succeeded:
+        assert endpoint.changed(before, after), f"{method} {url} answered {expected} but did nothing"
+    else:
+        assert after == before, f"{method} {url} was refused but changed {before} -> {after}"
+        assert AuditEntry.objects.count() == entries, "a refused request wrote an audit entry"
+
+
+def test_the_matrix_is_large_enough():
+    assert len(CELLS) > 1000
+
+
+# -- admin actions and bulk actions by users lacking the right -------------------------------------
+
+@pytest.fixture
+def signing_plan(world):
+    """A plan of A2 sent for signing: its approval is open, signatory1 and signatory2 pending."""
+    from processes.planning.models import Plan, PlanAction
+    from processes.planning.services import send_for_signing
+    from workflow.transitions import perform
+
+    coordinator = user("coordinator")
+    plan = Plan.objects.create(case=case("A2"), vision="v", governance="g")
+    PlanAction.objects.create(plan=plan, position=1, measure="m", responsible="r", deadline=dt.date(2018, 1, 1),
+                              budget_kzt=1, kpi="k", kpi_target=1)
+    perform(plan, "submit_for_review", actor=coordinator)
+    approval = send_for_signing(plan=plan, actor=coordinator)
+    plan.refresh_from_db()
+    assert plan.state == "signing" and approval.state == "open"
+    assert set(approval.decisions.values_list("state", flat=True)) == {"pending"}
+    return plan, approval
+
+
+def admin_messages(response) -> str:
+    return " ".join(str(m) for m in response.context["messages"])
+
+
+def test_admin_decision_action_by_a_staff_coordinator_who_is_not_a_signatory(client, signing_plan):
+    _, approval = signing_plan
+    decision = approval.decisions.get(position=1)
+    entries = AuditEntry.objects.count()
+    client.force_login(user("staff-coordinator"))
+    changelist = reverse("admin:approvals_decision_changelist")
+    assert client.get(changelist).status_code == 200
+    response = client.post(changelist, {"action": "approve_decisions", "_selected_action": [decision.pk]},
+                           follow=True)
+    assert response.status_code == 200
+    assert "Nothing was changed" in admin_messages(response)
+    assert "may not 'approve'" in admin_messages(response)
+    decision.refresh_from_db()
+    approval.refresh_from_db()
+    assert (decision.state, decision.decided_by_id, approval.state) == ("pending", None, "open")
+    assert AuditEntry.objects.count() == entries
+
+
+@pytest.mark.parametrize("username", ["staff-coordinator", "admin"])
+def test_admin_plan_approve_action_on_an_incomplete_approval_changes_nothing(client, signing_plan, username):
+    plan, approval = signing_plan
+    entries = AuditEntry.objects.count()
+    client.force_login(user(username))
+    response = client.post(reverse("admin:planning_plan_changelist"),
+                           {"action": "transition_approve", "_selected_action": [plan.pk]}, follow=True)
+    assert response.status_code == 200
+    text = admin_messages(response)
+    assert "Nothing was changed" in text and "must be approved" in text
+    plan.refresh_from_db()
+    assert plan.state == "signing"
+    assert AuditEntry.objects.count() == entries
+
+
+def bulk(client, role, numbers, transition="suspend"):
+    login(client, role)
+    return client.post(reverse("portal:case-bulk"),
+                       {"transition": transition, "cases": [case(n).pk for n in numbers]})
+
+
+def states(*numbers):
+    return [case(n).state for n in numbers]
+
+
+def test_bulk_suspend_by_an_auditor_is_refused_and_changes_nothing(world, client):
+    entries = AuditEntry.objects.count()
+    response = bulk(client, "auditor", ["A1", "A4"])
+    assert response.status_code == 403
+    assert "requires the role" in response.content.decode()
+    assert states("A1", "A4") == ["implementation", "implementation"]
+    assert AuditEntry.objects.count() == entries
+
+
+def test_bulk_suspend_by_a_coordinator_suspends_both(world, client):
+    response = bulk(client, "coordinator", ["A1", "A4"])
+    assert response.status_code == 302 and response["Location"] == reverse("portal:case-list")
+    assert states("A1", "A4") == ["suspended", "suspended"]
+    for number in ("A1", "A4"):
+        last = AuditEntry.objects.filter(chain=f"TC-2017/{number}").order_by("-seq").first()
+        assert (last.transition, last.actor_username) == ("suspend", "coordinator")
+
+
+@pytest.mark.parametrize("order", [["A1", "A2"], ["A2", "A1"]])
+def test_bulk_is_all_or_nothing(world, client, order):
+    entries = AuditEntry.objects.count()
+    response = bulk(client, "coordinator", order)
+    assert response.status_code == 409
+    assert "not_selected" in response.content.decode()
+    assert states("A1", "A2") == ["implementation", "not_selected"]
+    assert AuditEntry.objects.count() == entries
+
+
+# -- experts: assignment and conflicts of interest -------------------------------------------------
+
+def test_an_expert_sees_only_the_cases_it_is_assigned_to_and_not_after_a_conflict(world, client):
+    from processes.selection.models import ScoreSheet
+    from workflow.transitions import perform
+
+    expert3 = ensure_user("expert3", "expert")
+    client.force_login(expert3)
+    detail = {n: reverse("portal:case-detail", args=[case(n).pk]) for n in ("A2", "A3")}
+    assert list(client.get(reverse("portal:case-list")).context["cases"]) == []
+    assert client.get(detail["A2"]).status_code == 404
+    sheets = {n: ScoreSheet.objects.create(application=case(n).application, expert=expert3) for n in ("A2", "A3")}
+    assert client.get(detail["A2"]).status_code == 200
+    perform(sheets["A2"], "declare_conflict", actor=expert3, comment="my cousin runs it")
+    assert client.get(detail["A2"]).status_code == 404
+    assert client.get(detail["A3"]).status_code == 200
+    listed = client.get(reverse("portal:case-list")).context["cases"]
+    assert [c.ref for c in listed] == ["TC-2017/A3"]
+
+
+def test_a_delegation_scoped_to_one_approval_shows_only_that_case(world, client):
+    from workflow.approvals.services import delegate
+
+    version = version_of("A1")
+    approval = request_approval(subject=version, sha256=version.sha256, version=version.number, key="scoped:A1",
+                                chain="TC-2017/A1", title="Scoped", author=user("coordinator"),
+                                signatories=[Signatory(user("signatory1"))], actor=user("coordinator"))
+    deputy = ensure_user("deputy", "expert")  # an expert who scored nothing: sees no case of its own
+    today = dt.date.today()
+    delegate(owner=user("signatory1"), deputy=deputy, approval=approval, starts_on=today - dt.timedelta(days=1),
+             ends_on=today + dt.timedelta(days=1), actor=user("coordinator"))
+    client.force_login(deputy)
+    assert client.get(reverse("portal:case-detail", args=[case("A1").pk])).status_code == 200
+    assert client.get(reverse("portal:case-detail", args=[case("A4").pk])).status_code == 404
