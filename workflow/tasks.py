@@ -390,21 +390,38 @@ def close_tasks_for(obj, transition: str, *, actor) -> list[Task]:
                 break
         if transition not in names and still_possible:
             continue
-        locked = _locked(task)
-        if not is_open(locked):
-            continue
         meta = _fsm_meta(obj, transition)
-        state = str(meta.field.get_state(obj))
-        _activation(locked).cancel()
-        locked.data = {**(locked.data or {}), "closed": {
-            "by": transition, "actor_id": getattr(actor, "pk", None), "state": state}}
-        locked.save(update_fields=["data"])
-        process = locked.process
-        process.status = PROCESS.CANCELED
-        process.finished = timezone.now()
-        process.save(update_fields=["status", "finished"])
-        closed.append(locked)
+        cancelled = _cancel(task, {"by": transition, "actor_id": getattr(actor, "pk", None),
+                                   "state": str(meta.field.get_state(obj))})
+        if cancelled is not None:
+            closed.append(cancelled)
     return closed
+
+
+def _cancel(task: Task, closed: dict) -> Task | None:
+    locked = _locked(task)
+    if not is_open(locked):
+        return None
+    _activation(locked).cancel()
+    locked.data = {**(locked.data or {}), "closed": closed}
+    locked.save(update_fields=["data"])
+    process = locked.process
+    process.status = PROCESS.CANCELED
+    process.finished = timezone.now()
+    process.save(update_fields=["status", "finished"])
+    return locked
+
+
+def cancel_tasks_of(obj, *, actor, reason: str) -> list[Task]:
+    """Cancel every open task of ``obj`` (e.g. its case was suspended); returns them.
+
+    ``data["closed"]`` records ``{"by": "cancelled", "reason": reason, "actor_id": id}``.
+    """
+    if obj.pk is None or not getattr(type(obj), "human_tasks", False):
+        return []
+    info = {"by": "cancelled", "reason": reason, "actor_id": getattr(actor, "pk", None)}
+    return [t for t in (_cancel(task, info) for task in _of_object(_act_tasks(), obj).filter(status__in=OPEN))
+            if t is not None]
 
 
 # -- inbox -----------------------------------------------------------------------------------

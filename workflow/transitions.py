@@ -76,11 +76,30 @@ class TransitionOption:
     reason: str
 
 
+def _deny(obj, transition: str, actor, trans, name: str, state: str):
+    why = getattr(trans.permission, "reason", "not permitted")
+    if callable(why):
+        why = why(obj, actor)
+    raise TransitionPermissionDenied(
+        f"{getattr(actor, 'username', 'anonymous')} may not {transition!r} {name}: {why}",
+        obj=obj, transition=transition, state=state,
+    )
+
+
 def _check(obj, transition: str, actor) -> tuple[Any, Any, str]:
     meta = _fsm_meta(obj, transition)
     state = _state_of(obj, meta)
     name = describe(obj)
     if not meta.has_transition(state):
+        # Permission first, so that a user without the right learns nothing about the state.
+        any_source = next(iter(meta.transitions.values()), None)
+        if any_source is not None:
+            try:
+                permitted = actor is not None and any_source.has_perm(obj, actor)
+            except Exception:  # a predicate that needs relations an incomplete object lacks
+                permitted = True
+            if not permitted:
+                _deny(obj, transition, actor, any_source, name, state)
         sources = sorted(str(s) for s in meta.transitions)
         raise TransitionNotAllowed(
             f"{transition!r} is not allowed from state {state!r} of {name} "
@@ -89,13 +108,7 @@ def _check(obj, transition: str, actor) -> tuple[Any, Any, str]:
         )
     trans = meta.get_transition(state)
     if actor is None or not trans.has_perm(obj, actor):
-        why = getattr(trans.permission, "reason", "not permitted")
-        if callable(why):
-            why = why(obj, actor)
-        raise TransitionPermissionDenied(
-            f"{getattr(actor, 'username', 'anonymous')} may not {transition!r} {name}: {why}",
-            obj=obj, transition=transition, state=state,
-        )
+        _deny(obj, transition, actor, trans, name, state)
     for cond in trans.conditions:
         if not cond(obj):
             reason = reason_of(cond, obj)
@@ -135,7 +148,9 @@ def perform(obj, transition: str, *, actor, comment: str = "", data: dict | None
     runs the django-fsm transition method (passing ``actor``, ``comment``, ``data`` to it when
     it accepts them), saves the object (a concurrent change is detected by
     ``ConcurrentTransitionMixin``), and appends an audit entry to ``obj.audit_chain``
-    (``data`` is stored in the entry as structured JSON).
+    (``data`` is stored in the entry as structured JSON). A model may define
+    ``after_transition(name, *, actor, comment)`` for consequences in other objects (e.g. a
+    suspended case suspends its stage); they run in the same transaction.
 
     Returns ``obj`` in its new state. Raises :class:`UnknownTransition`,
     :class:`TransitionNotAllowed` (409), :class:`TransitionPermissionDenied` (403, also
@@ -171,6 +186,9 @@ def perform(obj, transition: str, *, actor, comment: str = "", data: dict | None
             from .tasks import close_tasks_for, follow_up
             close_tasks_for(obj, transition, actor=actor)
             follow_up(obj)
+            hook = getattr(obj, "after_transition", None)
+            if hook is not None:  # consequences in other objects, in the same transaction
+                hook(transition, actor=actor, comment=comment)
     except ConcurrentTransition as exc:
         _restore(obj)
         current = _state_of(obj, _fsm_meta(obj, transition))

@@ -55,8 +55,6 @@ def visible_cases(*, user, state: str | None = None) -> QuerySet[Case]:
 def _own_cases(user) -> Q:
     """Cases a user without a staff role may see: as applicant, as an expert assigned to the
     application (not recused), as a signatory asked to decide, or as their active deputy."""
-    from django.utils import timezone
-
     from workflow.approvals.models import Decision, Delegation
 
     rule = Q(applicant_id=user.pk)
@@ -67,15 +65,7 @@ def _own_cases(user) -> Q:
         assigned = ScoreSheet.objects.filter(expert_id=user.pk).exclude(state="recused").values("application_id")
         rule |= Q(application__in=assigned)
     if permissions.SIGNATORY in roles or Delegation.objects.filter(deputy_id=user.pk).exists():
-        today = timezone.localdate()
-        active = Delegation.objects.filter(deputy_id=user.pk, starts_on__lte=today, ends_on__gte=today,
-                                           revoked_at__isnull=True)
-        # An unscoped delegation (or out of office) covers all the owner's decisions; a scoped
-        # one only the approval it names.
-        covered = Q(signatory_id=user.pk) | Q(signatory_id__in=active.filter(approval__isnull=True).values("owner_id"))
-        for owner_id, approval_id in active.filter(approval__isnull=False).values_list("owner_id", "approval_id"):
-            covered |= Q(signatory_id=owner_id, approval_id=approval_id)
-        rule |= Q(ref__in=Decision.objects.filter(covered).values("approval__chain"))
+        rule |= Q(ref__in=Decision.objects.filter(_decisions_covered(user)).values("approval__chain"))
     return rule
 
 
@@ -87,6 +77,23 @@ def pending_decisions(*, user, case: Case):
     pending = (Decision.objects.filter(approval__chain=case.ref, approval__state="open", state="pending")
                .select_related("approval", "signatory"))
     return [d for d in pending if any(o.allowed for o in available_transitions(d, user))]
+
+
+def _decisions_covered(user) -> Q:
+    """Decisions ``user`` is asked to take: its own, those of signatories it stands in for
+    today under an unscoped delegation (or out of office), and those of the one approval a
+    scoped delegation names."""
+    from django.utils import timezone
+
+    from workflow.approvals.models import Delegation
+
+    today = timezone.localdate()
+    active = Delegation.objects.filter(deputy_id=user.pk, starts_on__lte=today, ends_on__gte=today,
+                                       revoked_at__isnull=True)
+    covered = Q(signatory_id=user.pk) | Q(signatory_id__in=active.filter(approval__isnull=True).values("owner_id"))
+    for owner_id, approval_id in active.filter(approval__isnull=False).values_list("owner_id", "approval_id"):
+        covered |= Q(signatory_id=owner_id, approval_id=approval_id)
+    return covered
 
 
 def state_choices(*, user) -> list[tuple[str, str, int]]:
@@ -109,9 +116,29 @@ def _documents_with_versions(owner_ref: str) -> QuerySet[Document]:
             .order_by("created_at", "pk"))
 
 
-def case_documents(*, case: Case) -> QuerySet[Document]:
-    """The documents owned by ``case`` (``owner_ref == case.ref``), versions prefetched in order."""
-    return _documents_with_versions(case.ref)
+def _expert_only(user, case: Case) -> bool:
+    """True when ``user`` sees ``case`` only as an expert assigned to score it (not as staff,
+    its applicant, or a signatory or deputy asked to decide on its documents)."""
+    if user is None or user.pk is None or is_staff_viewer(user=user) or case.applicant_id == user.pk:
+        return False
+    from workflow.approvals.models import Decision
+
+    return not Decision.objects.filter(_decisions_covered(user), approval__chain=case.ref).exists()
+
+
+def _document_scope(user, case: Case) -> Q:
+    """Which of ``case``'s documents ``user`` may see: all of them, except that an expert who
+    sees the case only to score it sees the application's papers and its own score sheet."""
+    if _expert_only(user, case):
+        return Q(stage="submission") | Q(kind="score_sheet", key=user.get_username())
+    return Q()
+
+
+def case_documents(*, case: Case, user=None) -> QuerySet[Document]:
+    """The documents of ``case`` (``owner_ref == case.ref``) that ``user`` may see (all when
+    ``user`` is None), versions prefetched in order."""
+    documents = _documents_with_versions(case.ref)
+    return documents if user is None else documents.filter(_document_scope(user, case))
 
 
 def round_documents(*, rnd: Round) -> QuerySet[Document]:
@@ -130,7 +157,8 @@ def visible_version(*, user, pk: int) -> DocumentVersion | None:
         return None
     if is_staff_viewer(user=user):
         return version
-    if user.pk is not None and visible_cases(user=user).filter(ref=version.document.owner_ref).exists():
+    case = visible_cases(user=user).filter(ref=version.document.owner_ref).first() if user.pk is not None else None
+    if case is not None and Document.objects.filter(_document_scope(user, case), pk=version.document_id).exists():
         return version
     return None
 

@@ -60,7 +60,7 @@ def case_detail(request, pk: int):
     return render(request, "portal/case_detail.html", {
         "case": case,
         "history": selectors.case_history(case=case),
-        "documents": selectors.case_documents(case=case),
+        "documents": selectors.case_documents(case=case, user=request.user),
         "transitions": available_transitions(case, request.user),
         "decisions": selectors.pending_decisions(user=request.user, case=case),
         "tz": case.round.timezone or DEFAULT_TIMEZONE,

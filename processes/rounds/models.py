@@ -9,7 +9,7 @@ planning -> support -> implementation -> closed`` with off-ramps ``refused``,
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
-from django_fsm import FSMField, transition
+from django_fsm import RETURN_VALUE, FSMField, transition
 
 from workflow.conditions import condition
 from workflow.models import StatefulModel
@@ -210,6 +210,7 @@ class Case(StatefulModel):
     applicant = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                   related_name="cases")
     state = FSMField(default=State.SUBMISSION, choices=State.choices, protected=True)
+    suspended_from = models.CharField(max_length=20, blank=True, help_text="the stage a suspension interrupted")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -287,4 +288,44 @@ class Case(StatefulModel):
     @transition(field=state, source=[State.DIAGNOSIS, State.PLANNING, State.SUPPORT, State.IMPLEMENTATION],
                 target=State.SUSPENDED, permission=coordinators)
     def suspend(self):
-        """Work on the case stops (e.g. the cluster dissolved); the comment gives the reason."""
+        """Work on the case stops (the comment gives the reason): the open tasks of its stage
+        are cancelled and a running implementation is suspended (see ``after_transition``)."""
+        self.suspended_from = self.state
+
+    @transition(field=state, source=State.SUSPENDED,
+                target=RETURN_VALUE(State.DIAGNOSIS, State.PLANNING, State.SUPPORT, State.IMPLEMENTATION),
+                permission=coordinators,
+                conditions=[condition("the case records no stage to resume")(lambda c: bool(c.suspended_from))])
+    def resume(self):
+        """Work continues in the stage the suspension interrupted; its tasks are reopened."""
+        stage, self.suspended_from = self.suspended_from, ""
+        return stage
+
+    def stage_objects(self) -> list:
+        """The case's stage objects that exist (diagnosis, plan, measures and positions, implementation)."""
+        objects = []
+        for relation in ("diagnosis", "plan", "implementation"):
+            obj = _related_or_none(self, relation)
+            if obj is not None:
+                objects.append(obj)
+        for measure in self.support_measures.all():
+            objects.append(measure)
+            objects.extend(measure.positions.all())
+        return objects
+
+    def after_transition(self, transition: str, *, actor, comment: str = "") -> None:
+        """Suspending stops the stage's work; resuming restarts it (same transaction)."""
+        from workflow import tasks
+        from workflow.transitions import perform
+
+        if transition == "suspend":
+            for obj in self.stage_objects():
+                tasks.cancel_tasks_of(obj, actor=actor, reason=f"case suspended: {comment}")
+                if getattr(obj, "state", None) in ("active", "reporting") and hasattr(obj, "resume"):
+                    perform(obj, "suspend", actor=actor, comment=f"case {self.ref} suspended")
+        elif transition == "resume":
+            for obj in self.stage_objects():
+                if getattr(obj, "state", None) == "suspended" and hasattr(obj, "resume"):
+                    perform(obj, "resume", actor=actor, comment=f"case {self.ref} resumed")
+                else:
+                    tasks.follow_up(obj)

@@ -137,7 +137,7 @@ def test_a_long_comment_is_truncated_not_rejected(world, client):
     assert response.status_code == 302 and response["Location"] == reverse("portal:case-detail",
                                                                             args=[case("A1").pk])
     assert case("A1").state == "suspended"
-    entry = AuditEntry.objects.filter(chain="TC-2017/A1").order_by("-seq").first()
+    entry = AuditEntry.objects.filter(chain="TC-2017/A1", object_type="rounds.case").order_by("-seq").first()
     assert entry.transition == "suspend" and len(entry.comment) == actions.MAX_COMMENT == 4000
 
 
@@ -379,7 +379,7 @@ def test_bulk_repeated_ids_count_once(world, client):
     response = bulk(as_(client, "coordinator"), {"transition": "suspend",
                                                  "cases": [case("A1").pk, case("A1").pk]})
     assert response.status_code == 302
-    assert AuditEntry.objects.filter(chain="TC-2017/A1", transition="suspend").count() == 1
+    assert AuditEntry.objects.filter(chain="TC-2017/A1", object_type="rounds.case", transition="suspend").count() == 1
 
 
 def test_get_on_bulk_is_405(world, client):
@@ -425,3 +425,16 @@ def test_an_out_of_office_deputy_completes_the_decision_task_in_their_inbox(worl
     assert response.status_code == 302, text(response)
     entry = AuditEntry.objects.filter(chain="TC-2017/A1", object_type="approvals.decision").order_by("-seq").first()
     assert (entry.actor_username, entry.on_behalf_of_username) == ("deputy", "signatory1")
+
+
+def test_an_expert_sees_only_the_application_papers_and_its_own_score_sheet(world, client):
+    case = Case.objects.get(ref="TC-2017/A1")
+    page = as_(client, "expert1").get(reverse("portal:case-detail", args=[case.pk]))
+    kinds = {(d.kind, d.key) for d in page.context["documents"]}
+    assert kinds == {("application_receipt", ""), ("score_sheet", "expert1")}
+    plan = DocumentVersion.objects.filter(document__owner_ref=case.ref, document__kind="development_plan").first()
+    assert as_(client, "expert1").get(reverse("portal:document-download", args=[plan.pk])).status_code == 404
+    own = DocumentVersion.objects.get(document__owner_ref=case.ref, document__kind="score_sheet",
+                                      document__key="expert1")
+    assert as_(client, "expert1").get(reverse("portal:document-download", args=[own.pk])).status_code == 200
+    assert as_(client, "signatory1").get(reverse("portal:document-download", args=[plan.pk])).status_code == 200

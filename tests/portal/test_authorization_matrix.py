@@ -274,7 +274,8 @@ def task_changed(action: str):
 
 
 def moved_to_suspended(before, after) -> bool:
-    return after[0] == "suspended" and after[1] == before[1] + 1
+    # The case's own entry, plus one for its running implementation, which is suspended with it.
+    return after[0] == "suspended" and after[1] == before[1] + 2
 
 
 def decided(before, after) -> bool:

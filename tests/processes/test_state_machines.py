@@ -120,7 +120,10 @@ def _off_ramps(sample_round, round_file):
     perform(impl, "resume", actor=coordinator)
     perform(impl, "complete", actor=coordinator)
     perform(done, "close", actor=coordinator)
-    perform(sample_round.cases.get(number="A4"), "suspend", actor=coordinator, comment="cluster dissolved")
+    suspended = sample_round.cases.get(number="A4")
+    perform(suspended, "suspend", actor=coordinator, comment="members in dispute")
+    perform(suspended, "resume", actor=coordinator, comment="dispute settled")
+    assert suspended.state == "implementation"
     # Training: a module is cancelled.
     module = TrainingModule.objects.create(round=sample_round, title="x", starts_on=dt.date(2018, 1, 1),
                                            ends_on=dt.date(2018, 1, 2))
@@ -137,3 +140,23 @@ def test_every_legal_transition_succeeds_somewhere(sample_round, round_file):
             if (label, trans.name) not in taken:
                 missing.append(f"{label}.{trans.name}")
     assert not missing, f"transitions never taken: {sorted(set(missing))}"
+
+
+def test_suspending_a_case_stops_its_stage_and_resuming_restarts_it(sample_round):
+    from workflow import tasks
+
+    coordinator = ensure_user("coordinator", "coordinator")
+    case = sample_round.cases.get(number="A7")
+    implementation = case.implementation
+    assert [tasks.task_data(t)["transition"] for t in tasks.open_tasks_for(implementation)] == ["start_reporting"]
+    perform(case, "suspend", actor=coordinator, comment="members in dispute")
+    implementation.refresh_from_db()
+    assert (case.state, case.suspended_from, implementation.state) == ("suspended", "implementation", "suspended")
+    assert not tasks.open_tasks_for(implementation).exists()
+    entries = AuditEntry.objects.filter(chain=case.ref).order_by("-seq")[:2]
+    assert {(e.object_type, e.transition) for e in entries} == {("rounds.case", "suspend"),
+                                                               ("implementation.implementation", "suspend")}
+    perform(case, "resume", actor=coordinator)
+    implementation.refresh_from_db()
+    assert (case.state, case.suspended_from, implementation.state) == ("implementation", "", "active")
+    assert [tasks.task_data(t)["transition"] for t in tasks.open_tasks_for(implementation)] == ["start_reporting"]
