@@ -32,7 +32,7 @@ from processes.planning.services import conclude_signing, send_for_signing, sign
 from processes.rounds.actors import CycleActors, ensure_cycle_actors
 from processes.rounds.models import Case, Round
 from processes.rounds.paperwork import generate, outcome
-from processes.selection.models import ScoreSheet, Selection
+from processes.selection.models import ScoreSheet
 from processes.selection.services import compute_ranking, decide, open_scoring, submit_score_sheet
 from processes.submission.models import Application
 from processes.submission.services import (

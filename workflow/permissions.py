@@ -62,3 +62,7 @@ def role_required(*roles: str, owner: Callable | None = None) -> Callable:
     predicate.reason = f"requires the role {wanted}" + (" or being the owner" if owner else "")
     predicate.roles = roles
     return predicate
+
+
+#: The operator's and the partner's coordinators: who moves cases through the stages.
+coordinators = role_required(COORDINATOR, PARTNER_COORDINATOR)

@@ -9,9 +9,8 @@ from django.utils.translation import gettext_lazy as _
 from django_fsm import FSMField, transition
 
 from workflow.models import StatefulModel
-from workflow.permissions import COORDINATOR, PARTNER_COORDINATOR, role_required
+from workflow.permissions import PARTNER_COORDINATOR, coordinators, role_required
 
-coordinators = role_required(COORDINATOR, PARTNER_COORDINATOR)
 partner = role_required(PARTNER_COORDINATOR)
 
 

@@ -23,7 +23,7 @@ from workflow import audit
 from workflow.approvals.policy import ALL_OF, needed
 
 from .actors import system_user
-from .models import Case, Criterion, Round, RoundSignatory
+from .models import Criterion, Round, RoundSignatory
 
 TOP_LEVEL = {"about", "round", "criteria", "criteria_label", "applications", "documents_per_stage",
              "diagnosis_rubric", "reference_scores", "support_measure_proposal", "sources"}

@@ -12,9 +12,8 @@ from django_fsm import FSMField, transition
 
 from workflow.conditions import condition
 from workflow.models import StatefulModel
-from workflow.permissions import COORDINATOR, PARTNER_COORDINATOR, role_required
+from workflow.permissions import coordinators, role_required
 
-coordinators = role_required(COORDINATOR, PARTNER_COORDINATOR)
 sheet_owner = role_required(owner=lambda sheet: sheet.expert)
 
 #: Expert score sheets needed before an application counts as scored.

@@ -11,9 +11,8 @@ from django_fsm import FSMField, transition
 from workflow.conditions import condition
 from workflow.exceptions import ConditionUnmet
 from workflow.models import StatefulModel
-from workflow.permissions import APPLICANT, COORDINATOR, PARTNER_COORDINATOR, role_required
+from workflow.permissions import COORDINATOR, coordinators, role_required
 
-coordinators = role_required(COORDINATOR, PARTNER_COORDINATOR)
 applicant_or_coordinator = role_required(COORDINATOR, owner=lambda a: a.case.applicant)
 own_applicant = role_required(owner=lambda a: a.case.applicant)
 

@@ -9,9 +9,7 @@ from django_fsm import FSMField, transition
 
 from workflow.conditions import condition
 from workflow.models import StatefulModel
-from workflow.permissions import COORDINATOR, PARTNER_COORDINATOR, role_required
-
-coordinators = role_required(COORDINATOR, PARTNER_COORDINATOR)
+from workflow.permissions import coordinators
 
 
 class TrainingModule(StatefulModel):
