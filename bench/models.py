@@ -1,6 +1,5 @@
 """A minimal stateful model for measuring the engine itself (installed only by ``make bench``)."""
 
-from django.db import models
 from django_fsm import FSMField, transition
 
 from workflow.models import StatefulModel
