@@ -142,6 +142,8 @@ class Notification(models.Model):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)
     last_error = models.TextField(blank=True)
+    language = models.CharField(max_length=5, default="ru", help_text="the recipient's language (kk, ru, en)")
+    next_attempt_at = models.DateTimeField(null=True, blank=True, help_text="retry after this time (backoff)")
     created_at = models.DateTimeField(auto_now_add=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     read_at = models.DateTimeField(null=True, blank=True)
@@ -154,3 +156,41 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} -> {self.recipient_id} ({self.channel})"
+
+
+class Deadline(models.Model):
+    """When a piece of open work (a stage step or a human task) is due, and who is reminded.
+
+    ``due_at`` is the end of the due working day in Asia/Almaty (``workflow.calendar.due_at``).
+    Reminders go to ``responsible`` (or, for queued work, every holder of ``role``) at
+    ``reminder_offsets`` (working days relative to the due day: ``-2`` two working days before,
+    ``0`` on the day); from one working day overdue an escalation goes to ``escalate_to``
+    (or the coordinators), repeated every ``escalate_every`` working days until the work is
+    closed. Reminders never change any state.
+    """
+
+    chain = models.CharField(max_length=200, db_index=True, help_text="the case (audit chain) concerned")
+    label = models.CharField(max_length=300)
+    subject_type = models.ForeignKey("contenttypes.ContentType", null=True, blank=True, on_delete=models.SET_NULL,
+                                     related_name="+")
+    subject_id = models.PositiveBigIntegerField(null=True, blank=True)
+    task_id = models.PositiveBigIntegerField(null=True, blank=True, db_index=True,
+                                             help_text="the viewflow task this deadline belongs to")
+    due_at = models.DateTimeField()
+    responsible = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                    related_name="+")
+    role = models.CharField(max_length=50, blank=True, help_text="queue whose holders are reminded")
+    escalate_to = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                    related_name="+")
+    reminder_offsets = models.JSONField(default=list, blank=True, help_text="working days relative to the due day")
+    escalate_every = models.PositiveSmallIntegerField(default=2, help_text="working days between escalations")
+    language = models.CharField(max_length=5, default="ru")
+    opened_at = models.DateTimeField(auto_now_add=True)
+    closed_at = models.DateTimeField(null=True, blank=True, db_index=True)
+
+    class Meta:
+        ordering = ["due_at"]
+        indexes = [models.Index(fields=["closed_at", "due_at"], name="deadline_open_due")]
+
+    def __str__(self) -> str:
+        return f"{self.label} (due {self.due_at:%Y-%m-%d})"

@@ -8,7 +8,7 @@ from .models import Notification
 
 
 def notify(*, recipient, kind: str, key: str, subject: str, chain: str = "", data: dict | None = None,
-           channels: tuple[str, ...] = (Notification.Channel.IN_APP,)) -> list[Notification]:
+           channels: tuple[str, ...] = (Notification.Channel.IN_APP,), language: str = "ru") -> list[Notification]:
     """Queue ``kind`` for ``recipient`` on each channel under the idempotency ``key``.
 
     Returns the rows created now (empty when the same key was queued before). Joins the
@@ -20,7 +20,7 @@ def notify(*, recipient, kind: str, key: str, subject: str, chain: str = "", dat
             with transaction.atomic():  # a savepoint: a duplicate key leaves the caller's transaction usable
                 created.append(Notification.objects.create(
                     key=key, channel=channel, recipient=recipient, kind=kind, subject=subject[:300], chain=chain,
-                    data=data or {}))
+                    data=data or {}, language=language))
         except IntegrityError:
             if not Notification.objects.filter(key=key, channel=channel).exists():
                 raise

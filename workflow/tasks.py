@@ -32,6 +32,7 @@ from viewflow.workflow.status import PROCESS, STATUS
 
 from . import permissions
 from .exceptions import StaleObject, TransitionPermissionDenied, UnknownTransition, WorkflowError
+from .deadlines import close_deadlines
 from .flows import HumanTaskFlow
 from .transitions import _fsm_meta, describe, perform
 
@@ -111,7 +112,7 @@ def _take_for(task: Task, user) -> None:
 
 @transaction.atomic
 def open_task(obj, transition: str, *, title: str, role: str | None = None, assignee=None,
-              outcomes: Sequence[str] = ()) -> Task:
+              outcomes: Sequence[str] = (), due_at=None) -> Task:
     """Open a human task expecting ``transition`` of ``obj``; return its open ``act`` task.
 
     ``obj`` is a saved model instance with a django-fsm transition named ``transition``
@@ -122,7 +123,9 @@ def open_task(obj, transition: str, *, title: str, role: str | None = None, assi
     when unassigned.
 
     Idempotent: when an open task of ``obj`` for ``transition`` with the same assignee (or
-    none) already exists, it is returned unchanged.
+    none) already exists, it is returned unchanged. With ``due_at`` (aware; see
+    ``workflow.calendar.due_at``) the task gets a :class:`~workflow.models.Deadline` whose
+    reminders go to the assignee (or the role's holders); it closes with the task.
 
     Raises :class:`~workflow.exceptions.UnknownTransition` for a transition ``obj`` does not
     have, ``ValueError`` when ``obj``'s model does not declare ``human_tasks = True``, when
@@ -147,7 +150,14 @@ def open_task(obj, transition: str, *, title: str, role: str | None = None, assi
     data = {"transition": transition, "outcomes": names, "role": role, "assignee_id": assignee_id,
             "title": title}
     process = HumanTaskFlow.start.run(artifact=obj, data=data)
-    return _act_tasks().select_related("process").get(process=process)
+    task = _act_tasks().select_related("process").get(process=process)
+    if due_at is not None:
+        from .deadlines import open_deadline
+
+        open_deadline(chain=getattr(obj, "audit_chain", ""), label=title, due_at=due_at, subject=obj,
+                      task_id=task.pk, responsible=assignee, role=role or "",
+                      language=getattr(obj, "document_language", "ru"))
+    return task
 
 
 # -- queue operations ------------------------------------------------------------------------
@@ -303,6 +313,7 @@ def complete(task: Task, *, user, transition: str | None = None, comment: str = 
                 perform(obj, chosen, actor=user, comment=comment, data=data)
             locked.data = {**(locked.data or {}), "outcome": chosen, "completed_by": user.pk}
             activation.execute()  # DONE, then End finishes the process
+            close_deadlines(task_id=locked.pk)
     except BaseException:
         if obj.pk is not None:
             obj.refresh_from_db()
@@ -325,8 +336,9 @@ def open_tasks_for(obj, transition: str | None = None) -> QuerySet[Task]:
 def follow_up(obj) -> list[Task]:
     """Open the queued tasks that ``obj``'s ``task_plan`` lists for its current state.
 
-    ``task_plan`` maps a state to ``[(transition, role, title, alternatives)]``; the task
-    waits in ``role``'s queue for ``transition`` (or one of ``alternatives``). Idempotent
+    ``task_plan`` maps a state to ``[(transition, role, title, alternatives, limit)]``; the
+    task waits in ``role``'s queue for ``transition`` (or one of ``alternatives``); with a
+    ``limit`` key the object's ``due_at_for(limit)`` gives the task's due date. Idempotent
     (:func:`open_task` reuses an open task). Called by ``perform`` after each transition and
     by services when they create a stage object. Returns the open tasks of the new state.
     """
@@ -341,7 +353,9 @@ def follow_up(obj) -> list[Task]:
     opened = []
     for transition, role, title, *rest in plan.get(state, ()):
         alternatives = tuple(rest[0]) if rest else ()
-        opened.append(open_task(obj, transition, title=title, role=role, outcomes=alternatives))
+        limit = rest[1] if len(rest) > 1 else None
+        due = obj.due_at_for(limit) if limit and hasattr(obj, "due_at_for") else None
+        opened.append(open_task(obj, transition, title=title, role=role, outcomes=alternatives, due_at=due))
     return opened
 
 
@@ -409,6 +423,7 @@ def _cancel(task: Task, closed: dict) -> Task | None:
     process.status = PROCESS.CANCELED
     process.finished = timezone.now()
     process.save(update_fields=["status", "finished"])
+    close_deadlines(task_id=locked.pk)
     return locked
 
 

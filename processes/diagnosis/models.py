@@ -51,6 +51,10 @@ class Diagnosis(StatefulModel):
     def audit_chain(self) -> str:
         return self.case.ref
 
+    def due_at_for(self, limit: str):
+        """Due date of a step under the round's ``review_working_days[limit]``."""
+        return self.case.round.due_at(limit)
+
     @transition(field=state, source=State.PLANNED, target=State.FIELDWORK, permission=coordinators)
     def start_fieldwork(self):
         """Interviews, firm mapping and self-assessment begin."""

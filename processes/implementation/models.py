@@ -26,7 +26,8 @@ class Implementation(StatefulModel):
     human_tasks = True
     task_plan = {
         "active": [("start_reporting", COORDINATOR, "Collect the quarterly monitoring report", ("complete",))],
-        "reporting": [("accept_report", COORDINATOR, "Check and accept the quarterly report")],
+        "reporting": [("accept_report", COORDINATOR, "Check and accept the quarterly report", (),
+                       "monitoring_report_after_quarter")],
     }
 
     class State(models.TextChoices):
@@ -45,6 +46,10 @@ class Implementation(StatefulModel):
     @property
     def audit_chain(self) -> str:
         return self.case.ref
+
+    def due_at_for(self, limit: str):
+        """Due date of a step under the round's ``review_working_days[limit]``."""
+        return self.case.round.due_at(limit)
 
     @transition(field=state, source=State.ACTIVE, target=State.REPORTING, permission=coordinators)
     def start_reporting(self):

@@ -58,6 +58,10 @@ class Plan(StatefulModel):
     def audit_chain(self) -> str:
         return self.case.ref
 
+    def due_at_for(self, limit: str):
+        """Due date of a step under the round's ``review_working_days[limit]``."""
+        return self.case.round.due_at(limit)
+
     @property
     def approval_key(self) -> str:
         """The key that groups the approvals of every version of this plan's document."""

@@ -53,7 +53,8 @@ def send_for_signing(*, plan: Plan, actor) -> Approval:
         subject=version, sha256=version.sha256, version=version.number, key=plan.approval_key,
         chain=plan.case.ref, title=version.document.title, author=version.created_by,
         signatories=[Signatory(p.user, p.role, p.organisation) for p in positions],
-        policy=rule["policy"], required=rule.get("required"), veto=rule.get("veto", True), actor=actor)
+        policy=rule["policy"], required=rule.get("required"), veto=rule.get("veto", True), actor=actor,
+        due_at=rnd.due_at("plan_signature"))
 
 
 def sign(*, decision: Decision, actor, approve: bool, comment: str = "") -> Decision:

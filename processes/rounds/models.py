@@ -69,6 +69,19 @@ class Round(StatefulModel):
     def audit_chain(self) -> str:
         return self.code
 
+    def due_at(self, limit: str, *, start=None):
+        """The end of the due working day ``review_working_days[limit]`` working days after
+        ``start`` (default now), in the round's time zone; ``None`` when the round sets no
+        such limit. Counted on Kazakhstan's calendar (``workflow.calendar``)."""
+        from django.utils import timezone
+
+        from workflow import calendar
+
+        days = (self.review_working_days or {}).get(limit)
+        if not days:
+            return None
+        return calendar.due_at(start or timezone.now(), int(days), tz=self.timezone or calendar.TIME_ZONE)
+
     def title(self, language: str) -> str:
         """The round's title in ``language`` (falls back to Russian, then English)."""
         return getattr(self, f"title_{language}", "") or self.title_ru or self.title_en
@@ -311,10 +324,22 @@ class Case(StatefulModel):
             objects.extend(measure.positions.all())
         return objects
 
+    #: The working-day limit (a ``Round.review_working_days`` key) of each stage.
+    STAGE_LIMITS = {State.SELECTION: "commission_decision", State.DIAGNOSIS: "diagnosis",
+                    State.PLANNING: "plan_drafting", State.SUPPORT: "support_coordination"}
+
     def after_transition(self, transition: str, *, actor, comment: str = "") -> None:
-        """Suspending stops the stage's work; resuming restarts it (same transaction)."""
-        from workflow import tasks
+        """Keeps the stage deadline (closed on leaving a stage, opened on entering one with a
+        limit); suspending stops the stage's work, resuming restarts it (same transaction)."""
+        from workflow import deadlines, tasks
         from workflow.transitions import perform
+
+        deadlines.close_deadlines(subject=self)
+        limit = self.STAGE_LIMITS.get(self.state)
+        due = self.round.due_at(limit) if limit else None
+        if due is not None:
+            deadlines.open_deadline(chain=self.ref, label=f"{self.ref}: stage {self.state}", due_at=due, subject=self,
+                                    role=COORDINATOR, language=self.language)
 
         if transition == "suspend":
             for obj in self.stage_objects():

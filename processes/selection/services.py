@@ -34,6 +34,7 @@ def open_scoring(*, application, experts) -> Selection:
         sheet, _ = ScoreSheet.objects.get_or_create(application=application, expert=expert)
         if sheet.state == ScoreSheet.State.DRAFT:
             open_task(sheet, "submit", title=SCORING_TASK_TITLE, role=EXPERT, assignee=expert,
+                      due_at=application.round.due_at("expert_scoring"),
                       outcomes=SCORING_OUTCOMES)
     return selection
 

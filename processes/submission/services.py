@@ -53,6 +53,7 @@ def open_completeness_task(*, application: Application):
     :func:`check_completeness` (or closed by whichever of these transitions is taken).
     """
     return open_task(application, "accept", title=COMPLETENESS_TASK_TITLE, role=COORDINATOR,
+                     due_at=application.round.due_at("completeness_check"),
                      outcomes=COMPLETENESS_OUTCOMES)
 
 

@@ -83,7 +83,8 @@ class BodyPosition(StatefulModel):
     """One government body's position on a measure (recorded by a coordinator from its letter)."""
 
     human_tasks = True
-    task_plan = {"pending": [("agree", COORDINATOR, "Record the government body's position", ("lodge_objection",))]}
+    task_plan = {"pending": [("agree", COORDINATOR, "Record the government body's position", ("lodge_objection",),
+                              "support_coordination")]}
 
     class State(models.TextChoices):
         PENDING = "pending", _("pending")
@@ -106,6 +107,10 @@ class BodyPosition(StatefulModel):
     @property
     def audit_chain(self) -> str:
         return self.measure.case.ref
+
+    def due_at_for(self, limit: str):
+        """Due date of the body's position under the round's ``review_working_days[limit]``."""
+        return self.measure.case.round.due_at(limit)
 
     @transition(field=state, source=State.PENDING, target=State.AGREED, permission=coordinators)
     def agree(self, comment=""):

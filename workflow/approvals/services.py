@@ -31,7 +31,7 @@ class Signatory:
 @transaction.atomic
 def request_approval(*, subject, sha256: str, version: int, key: str, chain: str, title: str, author,
                      signatories: list[Signatory], policy: str = rules.ALL_OF, required: int | None = None,
-                     veto: bool = True, actor) -> Approval:
+                     veto: bool = True, actor, due_at=None) -> Approval:
     """Ask ``signatories`` (in position order) to approve ``subject`` (the exact version whose
     sha256 is ``sha256``) under ``policy``.
 
@@ -54,7 +54,7 @@ def request_approval(*, subject, sha256: str, version: int, key: str, chain: str
         decision = Decision.objects.create(approval=approval, position=position, signatory=signatory.user,
                                            role=signatory.role, organisation=signatory.organisation)
         if policy != rules.SEQUENTIAL or position == 1:
-            _ask(decision)
+            _ask(decision, due_at=due_at)
     audit.append_entry(chain=chain, actor=actor, object_type="approvals.approval", object_id=str(approval.pk),
                        object_repr=str(approval), transition="approval_requested", from_state="",
                        to_state=approval.state,
@@ -64,14 +64,28 @@ def request_approval(*, subject, sha256: str, version: int, key: str, chain: str
     return approval
 
 
-def _ask(decision: Decision) -> None:
-    """Put ``decision`` in its signatory's inbox and notify them (once)."""
+def _ask(decision: Decision, due_at=None) -> None:
+    """Put ``decision`` in its signatory's inbox (with a deadline when ``due_at`` is given)
+    and notify them (once)."""
     approval = decision.approval
     human_tasks.open_task(decision, "approve", outcomes=("reject",), assignee=decision.signatory, role=SIGNATORY,
-                          title=f"Decide on {approval.title} v{approval.subject_version}")
+                          title=f"Decide on {approval.title} v{approval.subject_version}", due_at=due_at)
     notify(recipient=decision.signatory, kind="approval_requested", key=f"decision:{decision.pk}:requested",
            subject=f"Your decision is requested: {approval.title} v{approval.subject_version}", chain=approval.chain,
            data={"approval": approval.pk, "decision": decision.pk, "sha256": approval.subject_sha256})
+
+
+def _next_due(approval: Approval):
+    """A later signatory in a sequence gets as much (calendar) time as the first one had."""
+    from workflow.models import Deadline
+
+    first = Deadline.objects.filter(task_id__isnull=False, subject_type=ContentType.objects.get_for_model(Decision),
+                                    subject_id__in=approval.decisions.values("pk")).order_by("pk").first()
+    if first is None:
+        return None
+    from django.utils import timezone
+
+    return timezone.now() + (first.due_at - first.opened_at)
 
 
 def supersede(*, approval: Approval, actor, reason: str) -> Approval:
@@ -103,7 +117,7 @@ def decide(*, decision: Decision, actor, approve: bool, comment: str = "") -> De
     if approval.state == Approval.State.OPEN and approval.policy == rules.SEQUENTIAL and decision.state == "approved":
         following = approval.decisions.filter(position__gt=decision.position, state="pending").order_by("position")
         if following.exists():
-            _ask(following.first())
+            _ask(following.first(), due_at=_next_due(approval))
     return decision
 
 
