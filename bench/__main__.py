@@ -10,7 +10,16 @@ PostgreSQL when ``DATABASE_URL`` points at one), prints a table and writes ``var
   transaction each (the baseline);
 * ``transition_overhead_ratio``: perform's time per transition / the bare one's (goal <= 2);
 * ``task_transitions_per_s``: ``perform`` on a model whose steps are human tasks
-  (``Implementation`` suspend/resume: each step also closes one task and opens the next).
+  (``Implementation`` suspend/resume: each step also closes one task and opens the next);
+* ``reminder_sweep_s_100k``: one ``workflow.deadlines.sweep`` over 100,000 open deadlines (due
+  days spread from two weeks overdue to three months ahead, so that about 15% owe a reminder
+  or an escalation now; ``reminder_messages`` outbox rows are written; goal < 2 s on PostgreSQL);
+* ``reminder_duplicates``: after those rows are removed, three sweeps at the same instant run
+  concurrently (threads with their own connections; one after another on SQLite): the number
+  of ``(key, channel)`` pairs queued more than once (must be 0), and
+  ``reminder_concurrent_created`` the rows they created together (must equal
+  ``reminder_messages``). Delivery is not part of the measurement: the task the sweep queues
+  after commit (``deliver_notifications``) is replaced by a no-op here.
 """
 
 from __future__ import annotations
@@ -55,6 +64,91 @@ def _subjects():
     return BenchItem.objects.create(), BenchItem.objects.create(), implementation, coordinator
 
 
+#: Open deadlines of the sweep measurement, and the instant of the sweeps (a Wednesday, Almaty).
+SWEEP_DEADLINES = 100_000
+SWEEP_NOW = dt.datetime(2024, 11, 20, 10, 0, tzinfo=dt.timezone(dt.timedelta(hours=5)))
+
+
+def _deadlines(n: int) -> None:
+    """``n`` open deadlines in bulk: 200 responsible users (90%) or the queue of a role with five
+    holders (10%); escalation to a named user or to the coordinators; due days every working day
+    from about two weeks before :data:`SWEEP_NOW` to about three months after it."""
+    from django.contrib.auth import get_user_model
+
+    from processes.rounds.actors import ensure_user
+    from workflow import calendar
+    from workflow.models import Deadline
+
+    users = get_user_model()
+    users.objects.bulk_create([users(username=f"bench-{i}", email=f"bench-{i}@example.kz", password="!")
+                               for i in range(200)], batch_size=5000)
+    people = list(users.objects.filter(username__startswith="bench-").order_by("pk"))
+    for i in range(5):
+        ensure_user(f"bench-queue-{i}", "expert")
+    start = SWEEP_NOW.date() - dt.timedelta(days=14)
+    due_days = [calendar.due_at(start, k) for k in range(80)]  # about 10 of them are before SWEEP_NOW
+    rows = (Deadline(chain=f"BENCH/{i % 1000}", label=f"Bench step {i}", due_at=due_days[i % len(due_days)],
+                     responsible=None if i % 10 == 0 else people[i % len(people)],
+                     role="expert" if i % 10 == 0 else "", escalate_to=people[(i * 7) % len(people)] if i % 2 else None,
+                     reminder_offsets=[-2, 0], escalate_every=2, language=("ru", "kk", "en")[i % 3])
+            for i in range(n))
+    Deadline.objects.bulk_create(rows, batch_size=5000)
+
+
+def _sweep_figures() -> dict:
+    """Time one sweep over :data:`SWEEP_DEADLINES` deadlines, then three concurrent ones."""
+    import threading
+    from unittest import mock
+
+    from django.db import connection
+    from django.db.models import Count
+
+    from workflow.deadlines import sweep
+    from workflow.models import Notification
+
+    _deadlines(SWEEP_DEADLINES)
+    ours = Notification.objects.filter(key__startswith="deadline:")
+    with mock.patch("workflow.deadlines._queue_delivery"):
+        start = time.perf_counter()
+        first = sweep(now=SWEEP_NOW)
+        sweep_s = time.perf_counter() - start
+        assert first.created == ours.count()
+        ours.delete()
+        results, errors = [], []
+
+        def run():
+            try:
+                results.append(sweep(now=SWEEP_NOW).created)
+            except Exception as exc:  # noqa: BLE001 - re-raised below
+                errors.append(exc)
+            finally:
+                if threading.current_thread() is not threading.main_thread():
+                    connection.close()
+
+        start = time.perf_counter()
+        if connection.vendor == "sqlite":  # one in-memory database: the sweeps run one after another
+            for _ in range(3):
+                run()
+        else:
+            threads = [threading.Thread(target=run) for _ in range(3)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+        concurrent_s = time.perf_counter() - start
+    if errors:
+        raise errors[0]
+    duplicates = ours.values("key", "channel").annotate(n=Count("pk")).filter(n__gt=1).count()
+    return {
+        "reminder_sweep_s_100k": round(sweep_s, 2),
+        "reminder_messages": first.created,
+        "reminder_owed": len(first.owed),
+        "reminder_concurrent_s": round(concurrent_s, 2),
+        "reminder_concurrent_created": sum(results),
+        "reminder_duplicates": duplicates,
+    }
+
+
 def _time(n: int, step) -> float:
     start = time.perf_counter()
     for i in range(n):
@@ -97,10 +191,12 @@ def main(argv=None) -> int:
             "transition_overhead_ratio": round(audited_s / bare_s, 2),
             "task_transitions_per_s": round(tasks_n / tasks_s, 1),
         }
+        figures.update(_sweep_figures())
     finally:
         connection.creation.destroy_test_db(connection.settings_dict["NAME"], verbosity=0)
     vendor = connection.vendor
-    print(f"{'metric':<28} {'value':>12}  (database: {vendor}, {n} transitions each)")
+    print(f"{'metric':<28} {'value':>12}  (database: {vendor}, {n} transitions each, "
+          f"{SWEEP_DEADLINES:,} deadlines swept)")
     print("-" * 60)
     for name, value in figures.items():
         print(f"{name:<28} {value:>12}")

@@ -22,7 +22,7 @@ from processes.selection.models import ScoreSheet
 from processes.submission.models import Application
 from workflow import permissions
 from workflow import tasks as human_tasks
-from workflow.models import AuditEntry
+from workflow.models import AuditEntry, Notification
 
 #: Roles that see every case of every round.
 STAFF_ROLES = (
@@ -216,3 +216,46 @@ def inbox_rows(*, user) -> list[InboxRow]:
 def visible_task(*, user, pk: int):
     """The open task ``pk`` if ``user`` may act on it (in their inbox, or any for coordinators)."""
     return human_tasks.visible_tasks(user).filter(pk=pk).first()
+
+
+# -- notifications -------------------------------------------------------------------------------
+
+#: Roles that may see every outbox row of every user and channel (``/notifications/?all=1``):
+#: auditors (whether and when a reminder was sent) and coordinators; administrators (superusers)
+#: hold every role (``permissions.has_role``).
+NOTIFICATION_OVERSEERS = (permissions.COORDINATOR, permissions.AUDITOR)
+
+
+def oversees_notifications(*, user) -> bool:
+    """True when ``user`` may list every notification (:data:`NOTIFICATION_OVERSEERS`)."""
+    return permissions.has_role(user, *NOTIFICATION_OVERSEERS)
+
+
+def own_notifications(*, user) -> QuerySet[Notification]:
+    """``user``'s in-app notifications, newest first."""
+    return (Notification.objects.filter(recipient_id=user.pk, channel=Notification.Channel.IN_APP)
+            .order_by("-created_at", "-pk"))
+
+
+def all_notifications(*, case: str = "", status: str = "") -> QuerySet[Notification]:
+    """Every outbox row of every channel, newest first; ``case`` (a case reference) and
+    ``status`` filter when given (an unknown status is ignored)."""
+    queryset = Notification.objects.select_related("recipient").order_by("-created_at", "-pk")
+    if case:
+        queryset = queryset.filter(chain=case)
+    if status in Notification.Status.values:
+        queryset = queryset.filter(status=status)
+    return queryset
+
+
+def own_notification(*, user, pk: int) -> Notification | None:
+    """The in-app notification ``pk`` if it is ``user``'s own, else ``None``."""
+    return own_notifications(user=user).filter(pk=pk).first()
+
+
+def visible_cases_by_ref(*, user, refs) -> dict[str, Case]:
+    """``{ref: case}`` of the cases among ``refs`` that ``user`` may see (one query)."""
+    refs = {ref for ref in refs if ref}
+    if not refs:
+        return {}
+    return {c.ref: c for c in visible_cases(user=user).filter(ref__in=refs)}

@@ -16,4 +16,6 @@ urlpatterns = [
     path("inbox/tasks/<int:pk>/claim/", views.task_claim, name="task-claim"),
     path("inbox/tasks/<int:pk>/unassign/", views.task_unassign, name="task-unassign"),
     path("inbox/tasks/<int:pk>/complete/", views.task_complete, name="task-complete"),
+    path("notifications/", views.notifications, name="notifications"),
+    path("notifications/<int:pk>/read/", views.notification_read, name="notification-read"),
 ]

@@ -26,6 +26,7 @@ from documents.storage import ChecksumMismatch, StorageError, ascii_slug, read_v
 from processes.rounds.models import Case, Round
 from workflow import tasks as human_tasks
 from workflow.exceptions import WorkflowError
+from workflow.models import Notification
 from workflow.transitions import available_transitions
 
 from . import selectors
@@ -223,3 +224,60 @@ def task_complete(request, pk: int):
     messages.success(request, _("Task “%(title)s” done: %(transition)s.") % {
         "title": human_tasks.task_data(task)["title"], "transition": task.data.get("outcome", "")})
     return redirect("portal:inbox")
+
+
+# -- notifications -----------------------------------------------------------------------------
+
+#: Rows per page of the notifications list.
+NOTIFICATIONS_PER_PAGE = 50
+
+
+@require_safe
+@login_required
+def notifications(request):
+    """The user's in-app notifications, newest first, read or unread.
+
+    With ``?all=1`` auditors and coordinators (``selectors.NOTIFICATION_OVERSEERS``) see every
+    outbox row of every user and channel with its delivery status, attempts, last error and
+    sent time (``?case=`` and ``?status=`` filter); anybody else gets 403. Times are shown in
+    Asia/Almaty.
+    """
+    from django.core.paginator import Paginator
+
+    show_all = request.GET.get("all") == "1"
+    if show_all and not selectors.oversees_notifications(user=request.user):
+        raise PermissionDenied
+    case_ref = request.GET.get("case", "").strip() if show_all else ""
+    status = request.GET.get("status", "") if show_all else ""
+    rows = (selectors.all_notifications(case=case_ref, status=status) if show_all
+            else selectors.own_notifications(user=request.user))
+    page = Paginator(rows, NOTIFICATIONS_PER_PAGE).get_page(request.GET.get("page"))
+    rows = list(page.object_list)
+    cases = selectors.visible_cases_by_ref(user=request.user, refs=[n.chain for n in rows])
+    for row in rows:
+        row.case = cases.get(row.chain)  # linked only when the user may see the case
+    return render(request, "portal/notifications.html", {
+        "page": page,
+        "rows": rows,
+        "show_all": show_all,
+        "may_see_all": selectors.oversees_notifications(user=request.user),
+        "case_ref": case_ref,
+        "status": status if status in Notification.Status.values else "",
+        "statuses": Notification.Status.choices,
+        "tz": DEFAULT_TIMEZONE,
+        "is_staff_viewer": selectors.is_staff_viewer(user=request.user),
+    })
+
+
+@require_POST
+@login_required
+def notification_read(request, pk: int):
+    """Mark one of the user's own in-app notifications read (404 for anybody else's)."""
+    from django.utils import timezone
+
+    notification = selectors.own_notification(user=request.user, pk=pk)
+    if notification is None:
+        raise Http404(_("No such notification of yours."))
+    if notification.read_at is None:
+        Notification.objects.filter(pk=notification.pk, read_at__isnull=True).update(read_at=timezone.now())
+    return redirect("portal:notifications")

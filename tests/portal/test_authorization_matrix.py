@@ -179,6 +179,27 @@ class Ctx:
         return self.tasks["other" if self.user is None else ownership]
 
 
+#: Roles that may list every notification (``?all=1``): selectors.NOTIFICATION_OVERSEERS, the superuser.
+NOTIFICATION_OVERSEERS = {"coordinator", "auditor", "admin"}
+
+
+def notification_of(ctx: Ctx, own: str):
+    """An unread in-app notification: the user's own, or signatory2's ("other"; also for anonymous)."""
+    from workflow.models import Notification
+
+    owner = ctx.user if own == "own" and ctx.user is not None else user("signatory2")
+    row, _ = Notification.objects.get_or_create(
+        key=f"matrix:{owner.username}", channel=Notification.Channel.IN_APP,
+        defaults={"recipient": owner, "kind": "matrix", "subject": "Matrix", "chain": "TC-2017/A1"})
+    return row
+
+
+def notification_snapshot(ctx: Ctx, own: str):
+    from workflow.models import Notification
+
+    return Notification.objects.filter(pk=notification_of(ctx, own).pk).values_list("read_at", flat=True).get()
+
+
 def login(client, role: str):
     if role != "anonymous":
         client.force_login(user(role))
@@ -312,7 +333,20 @@ MATRIX: dict[str, Endpoint] = {
     "portal:inbox": Endpoint(
         expect={"GET": page(), "POST": method_not_allowed},
         build=lambda ctx, own: (reverse("portal:inbox"), {})),
+    # own: the user's in-app notifications; other: every notification (?all=1, overseers only)
+    "portal:notifications": Endpoint(
+        expect={"GET": page(lambda role, own: 200 if own == "own" or role in NOTIFICATION_OVERSEERS else 403),
+                "POST": method_not_allowed},
+        ownerships=OWNED,
+        build=lambda ctx, own: (reverse("portal:notifications") + ("" if own == "own" else "?all=1"), {})),
     # -- portal POST endpoints -----------------------------------------------------------------
+    # own notifications only, whatever the role: another user's is 404, even for an auditor
+    "portal:notification-read": Endpoint(
+        expect={"GET": method_not_allowed,
+                "POST": page(lambda role, own: 302 if own == "own" else 404)},
+        ownerships=OWNED,
+        build=lambda ctx, own: (reverse("portal:notification-read", args=[notification_of(ctx, own).pk]), {}),
+        snapshot=notification_snapshot, changed=lambda before, after: before is None and after is not None),
     "portal:case-transition": Endpoint(
         expect={"GET": method_not_allowed, "POST": transition_expected},
         ownerships=OWNED,

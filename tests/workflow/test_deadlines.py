@@ -173,3 +173,42 @@ def test_tasks_with_a_limit_get_a_deadline_that_closes_with_them(sample_round):
     assert deadline.due_at == calendar.due_at(opened, limit)
     assert not Deadline.objects.filter(closed_at__isnull=True, chain__startswith="TC-2017").exclude(
         subject_type__model="case").exists()
+
+
+def test_created_counts_only_rows_inserted_now_when_some_were_queued_before(deadline):
+    key = f"deadline:{deadline.pk}:escalation:1:{deadline.escalate_to_id}"
+    Notification.objects.create(key=key, channel="in_app", recipient=deadline.escalate_to, kind="deadline_escalation",
+                                subject="queued by an earlier sweep")
+    result = sweep(now=at("2017-03-28"))
+    assert result.created == 1  # only the e-mail row is new
+    assert set(Notification.objects.filter(key=key).values_list("channel", flat=True)) == {"in_app", "email"}
+    email = Notification.objects.get(key=key, channel="email")
+    assert (email.kind, email.chain, email.language, email.status, email.attempts) == (
+        "deadline_escalation", "TC-T/A1", "en", "pending", 0)
+    assert email.subject == "Overdue: Score A1, due 2017-03-27"
+    assert email.data == {"deadline": deadline.pk, "occurrence": 1, "at": at("2017-03-28").isoformat()}
+
+
+def test_the_batched_sweep_matches_the_per_deadline_rule(people, monkeypatch):
+    """Across batch borders, every deadline owes what ``occurrences`` and ``_recipients`` say."""
+    from workflow import deadlines
+
+    owner, boss = people
+    ensure_user("coord-2", "coordinator")
+    made = []
+    for i in range(7):
+        due = calendar.due_at(dt.date(2017, 3, 1), 3 + 2 * i)
+        made.append(open_deadline(
+            chain=f"B/{i}", label=f"Step {i}", due_at=due, responsible=owner if i % 3 else None,
+            role="" if i % 3 else "coordinator", escalate_to=boss if i % 2 else None,
+            reminder_offsets=(-3, -1, 0) if i == 4 else deadlines.DEFAULT_OFFSETS, escalate_every=1 + i % 3))
+    now = at("2017-03-22", 10)
+    expected = sorted((d.pk, occ.kind, occ.occurrence, user.username) for d in made
+                      for occ in deadlines.occurrences(d, now) for user in deadlines._recipients(d, occ.kind))
+    monkeypatch.setattr(deadlines, "SWEEP_BATCH", 2)
+    dry = sweep(now=now, dry_run=True)
+    assert sorted(dry.owed) == expected and dry.created == 0 and not _deadline_rows().exists()
+    result = sweep(now=now)
+    assert sorted(result.owed) == expected and len(expected) > 7
+    assert result.created == 2 * len(expected) == _deadline_rows().count()
+    assert sweep(now=now).created == 0
