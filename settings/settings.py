@@ -182,4 +182,8 @@ LOGGING = {
 }
 
 # Kelisim's own settings.
+# Reminders, in working days relative to the due day (-2: two working days before; 0: on the
+# day), and the working days between escalations once work is overdue.
+KELISIM_REMINDER_OFFSETS = tuple(int(x) for x in env_list("KELISIM_REMINDER_OFFSETS", "-2,0"))
+KELISIM_ESCALATE_EVERY = int(os.environ.get("KELISIM_ESCALATE_EVERY", "2"))
 KELISIM_DOCUMENT_LANGUAGE = os.environ.get("KELISIM_DOCUMENT_LANGUAGE", "ru")

@@ -65,13 +65,17 @@ def _at(day: dt.date) -> dt.datetime:
 
 
 def open_deadline(*, chain: str, label: str, due_at: dt.datetime, subject=None, task_id=None, responsible=None,
-                  role: str = "", escalate_to=None, reminder_offsets=DEFAULT_OFFSETS, escalate_every: int = 2,
+                  role: str = "", escalate_to=None, reminder_offsets=None, escalate_every: int | None = None,
                   language: str = "ru") -> Deadline:
     """Open a deadline (``due_at`` aware, normally ``calendar.due_at(...)``); return it.
 
     Raises ``ValueError`` for a naive ``due_at``, ``escalate_every`` < 1, or neither a
     responsible person nor a role to remind.
     """
+    if reminder_offsets is None:
+        reminder_offsets = getattr(settings, "KELISIM_REMINDER_OFFSETS", DEFAULT_OFFSETS)
+    if escalate_every is None:
+        escalate_every = getattr(settings, "KELISIM_ESCALATE_EVERY", 2)
     if timezone.is_naive(due_at):
         raise ValueError("due_at must be timezone-aware")
     if escalate_every < 1:

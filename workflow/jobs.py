@@ -7,17 +7,24 @@ keys, row locks), so a redelivery sends nothing twice.
 from celery import shared_task
 
 
+def _when(now: str | None):
+    import datetime as dt
+
+    return dt.datetime.fromisoformat(now) if now else None
+
+
 @shared_task(acks_late=True, ignore_result=True)
-def sweep_deadlines() -> int:
-    """Queue the reminders and escalations due now; return how many rows were created."""
+def sweep_deadlines(now: str | None = None) -> int:
+    """Queue the reminders and escalations due at ``now`` (ISO with offset; default the real
+    time, which beat uses); return how many rows were created."""
     from .deadlines import sweep
 
-    return sweep().created
+    return sweep(now=_when(now)).created
 
 
 @shared_task(acks_late=True, ignore_result=True)
-def deliver_notifications() -> int:
-    """Send the pending e-mail notifications; return how many were sent."""
+def deliver_notifications(now: str | None = None) -> int:
+    """Send the pending e-mail notifications due at ``now``; return how many were sent."""
     from .deadlines import deliver
 
-    return deliver().sent
+    return deliver(now=_when(now)).sent
