@@ -2,22 +2,38 @@
 
 Every file is written once under a unique ASCII key and recorded with its sha256 and size;
 every read recomputes the sha256 and refuses a mismatch.
+
+The storage is Django's ``default`` storage, chosen by ``STORAGE_URL`` (see
+``settings/storage_url.py`` and ``docs/storage.md``): the file system in embedded mode, or
+an S3-compatible server (MinIO) through django-storages' ``S3Storage``.
+
+"Checksum" always means Kelisim's own sha256 of the bytes, computed while streaming them in
+chunks; an S3 ETag (an MD5, or an MD5 of part MD5s with a ``-N`` suffix after a multipart
+upload) is never trusted as a checksum.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import re
+import unicodedata
 import uuid
+from collections.abc import Iterator
+from urllib.parse import quote
 
-from django.core.files.base import ContentFile
+from django.core.files.base import ContentFile, File
 from django.core.files.storage import default_storage
 from django.db import transaction
+from django.utils.http import content_disposition_header
 
 from .models import Document, DocumentVersion
 
 security_log = logging.getLogger("kelisim.security")
+
+#: Bytes read at a time when hashing or streaming a stored file (1 MiB).
+CHUNK_SIZE = 1024 * 1024
 
 
 class StorageError(Exception):
@@ -44,10 +60,51 @@ def storage_key_for(document: Document, number: int, extension: str) -> str:
     return f"{owner}/{ascii_slug(document.stage)}/{kind}-{document.language}-v{number}-{token}.{ascii_slug(extension)}"
 
 
+def _is_s3(storage=None) -> bool:
+    return bool(getattr(storage or default_storage, "bucket_name", None))
+
+
+def storage_name() -> str:
+    """A description of the default storage for messages, never containing a secret.
+
+    ``S3 bucket 'kelisim' at http://127.0.0.1:9000`` or ``file storage /srv/kelisim/media``.
+    """
+    if _is_s3():
+        return f"S3 bucket {default_storage.bucket_name!r} at {default_storage.endpoint_url or 'AWS'}"
+    location = getattr(default_storage, "location", None)
+    if location:
+        return f"file storage {location}"
+    return type(default_storage._wrapped).__name__
+
+
+def _hash_stream(content: File) -> tuple[str, int]:
+    """Return ``(sha256 hex, size in bytes)`` of ``content``, read chunk by chunk."""
+    digest = hashlib.sha256()
+    size = 0
+    for chunk in content.chunks(CHUNK_SIZE):
+        if isinstance(chunk, str):  # a text-mode File; storage would write it encoded as UTF-8
+            chunk = chunk.encode()
+        digest.update(chunk)
+        size += len(chunk)
+    return digest.hexdigest(), size
+
+
+class _Payload(File):
+    """The bytes to write, labelled with the content type recorded for the version.
+
+    S3Storage sends ``content_type`` as the object's ``Content-Type``; the file system
+    ignores it.
+    """
+
+    def __init__(self, source, name: str, content_type: str):
+        super().__init__(source, name=name)
+        self.content_type = content_type
+
+
 def store_version(
     *,
     document: Document,
-    content: bytes,
+    content,
     extension: str,
     content_type: str,
     original_name: str,
@@ -57,54 +114,207 @@ def store_version(
 ) -> DocumentVersion:
     """Write ``content`` as the next version of ``document`` and return the version row.
 
+    ``content`` is ``bytes`` or a Django ``File``/``UploadedFile`` (anything with
+    ``.chunks()``; it must be seekable). A file is never held in memory whole: its sha256
+    and size are computed in a first pass over 1 MiB chunks, then the storage backend
+    streams it (S3: a multipart upload above the transfer threshold). The recorded sha256
+    is of the bytes we sent, never the S3 ETag.
+
     The file is written first; if recording the row fails, the file is deleted again, so a
-    failed step leaves storage as it was. Raises :class:`StorageError` when storage fails.
+    failed step leaves storage as it was. Raises :class:`StorageError` (naming the storage)
+    when the storage cannot be written.
     """
+    if isinstance(content, (bytes, bytearray, memoryview)):
+        raw = bytes(content)
+        sha256, size = hashlib.sha256(raw).hexdigest(), len(raw)
+        payload = _Payload(ContentFile(raw).file, "upload", content_type)
+    elif hasattr(content, "chunks"):
+        sha256, size = _hash_stream(content)
+        payload = _Payload(content, "upload", content_type)
+    else:
+        raise TypeError(f"content must be bytes or a django File, not {type(content).__name__}")
     with transaction.atomic():
         locked = Document.objects.select_for_update().get(pk=document.pk)
         number = (locked.versions.order_by("-number").values_list("number", flat=True).first() or 0) + 1
         key = storage_key_for(document, number, extension)
         try:
-            saved_key = default_storage.save(key, ContentFile(content))
+            saved_key = default_storage.save(key, payload)
         except Exception as exc:  # storage backends raise many kinds of errors
-            raise StorageError(f"could not write {key}: {exc}") from exc
+            _delete_quietly(key)
+            raise StorageError(f"could not write {key} to {storage_name()}: {exc}") from exc
         try:
             return DocumentVersion.objects.create(
                 document=document,
                 number=number,
                 storage_key=saved_key,
                 original_name=original_name,
-                sha256=hashlib.sha256(content).hexdigest(),
-                size=len(content),
+                sha256=sha256,
+                size=size,
                 content_type=content_type,
                 template_name=template_name,
                 template_version=template_version,
                 created_by=created_by,
             )
         except Exception:
-            default_storage.delete(saved_key)
+            _delete_quietly(saved_key)
             raise
+
+
+def _delete_quietly(key: str) -> None:
+    """Delete ``key`` if it can be deleted; a failed cleanup must not hide the first error."""
+    try:
+        default_storage.delete(key)
+    except Exception:  # the storage may be the thing that failed
+        logging.getLogger(__name__).warning("could not delete %s after a failed write", key)
+
+
+def stream_object(key: str, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
+    """Yield the bytes stored under ``key`` in chunks of at most ``chunk_size`` bytes.
+
+    On S3 the object body is streamed from the GET response (S3Storage's own file object
+    would first download the whole object into a temporary buffer). Raises
+    ``FileNotFoundError`` when there is no such object; other storage errors pass through.
+    """
+    if _is_s3():
+        from botocore.exceptions import ClientError
+
+        name = default_storage._normalize_name(key)
+        try:
+            body = default_storage.bucket.Object(name).get()["Body"]
+        except ClientError as err:
+            if err.response.get("Error", {}).get("Code") in ("NoSuchKey", "404") or \
+                    err.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404:
+                raise FileNotFoundError(f"no object {key}") from err
+            raise
+        try:
+            yield from body.iter_chunks(chunk_size)
+        finally:
+            body.close()
+        return
+    with default_storage.open(key, "rb") as handle:
+        while chunk := handle.read(chunk_size):
+            yield chunk
+
+
+def _refuse(version: DocumentVersion, digest: str, size: int) -> ChecksumMismatch:
+    security_log.error(
+        "checksum mismatch for %s (%s): recorded sha256 %s size %s, found sha256 %s size %s",
+        version, version.storage_key, version.sha256, version.size, digest, size,
+    )
+    return ChecksumMismatch(
+        f"{version}: stored bytes do not match the recorded sha256 "
+        f"(recorded {version.sha256[:12]}..., found {digest[:12]}...); the file was changed"
+    )
+
+
+def iter_verified_chunks(version: DocumentVersion, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
+    """Yield the stored bytes of ``version`` in chunks of at most ``chunk_size`` bytes.
+
+    The sha256 and size are checked before the *last* chunk is released: one chunk is held
+    back, so a consumer that gets every chunk without an exception got exactly the recorded
+    bytes. Trade-off: the chunks before the last one have already been handed out when a
+    mismatch is found, so a streamed HTTP response is cut short (the client sees a truncated
+    download) rather than refused with a status code; use :func:`read_verified` when the whole
+    file must be checked before anything is sent. Raises :class:`StorageError` and
+    :class:`ChecksumMismatch` (logged to ``kelisim.security``).
+    """
+    digest = hashlib.sha256()
+    size = 0
+    held = None
+    chunks = stream_object(version.storage_key, chunk_size)
+    try:
+        while True:
+            try:
+                chunk = next(chunks, b"")
+            except FileNotFoundError as exc:
+                raise StorageError(f"{version}: stored object {version.storage_key} is missing "
+                                   f"from {storage_name()}") from exc
+            except Exception as exc:  # e.g. botocore errors: the storage cannot be reached
+                raise StorageError(f"{version}: could not read {version.storage_key} from "
+                                   f"{storage_name()}: {exc}") from exc
+            if not chunk:
+                break
+            digest.update(chunk)
+            size += len(chunk)
+            if held is not None:
+                yield held
+            held = chunk
+    finally:
+        chunks.close()
+    found = digest.hexdigest()
+    if found != version.sha256 or size != version.size:
+        raise _refuse(version, found, size)
+    if held is not None:
+        yield held
 
 
 def read_verified(version: DocumentVersion) -> bytes:
     """Return the stored bytes of ``version`` after checking their sha256 and size.
 
-    Raises :class:`StorageError` when the object is missing and :class:`ChecksumMismatch`
-    (also logged to ``kelisim.security``) when the bytes differ from what was recorded.
+    Raises :class:`StorageError` when the object is missing or the storage cannot be read
+    and :class:`ChecksumMismatch` (also logged to ``kelisim.security``) when the bytes differ
+    from what was recorded.
     """
-    try:
-        with default_storage.open(version.storage_key, "rb") as handle:
-            content = handle.read()
-    except (FileNotFoundError, OSError) as exc:
-        raise StorageError(f"{version}: stored object {version.storage_key} is missing") from exc
-    digest = hashlib.sha256(content).hexdigest()
-    if digest != version.sha256 or len(content) != version.size:
-        security_log.error(
-            "checksum mismatch for %s (%s): recorded %s, found %s",
-            version, version.storage_key, version.sha256, digest,
-        )
-        raise ChecksumMismatch(
-            f"{version}: stored bytes do not match the recorded sha256 "
-            f"(recorded {version.sha256[:12]}..., found {digest[:12]}...); the file was changed"
-        )
-    return content
+    return b"".join(iter_verified_chunks(version))
+
+
+def stored_digest(key: str) -> tuple[str, int]:
+    """Stream the object stored under ``key`` and return its ``(sha256 hex, size in bytes)``.
+
+    Compares and logs nothing (``verify_storage`` reports the result). Raises
+    ``FileNotFoundError`` when the object is missing and other exceptions from the storage.
+    """
+    digest = hashlib.sha256()
+    size = 0
+    for chunk in stream_object(key):
+        digest.update(chunk)
+        size += len(chunk)
+    return digest.hexdigest(), size
+
+
+def ascii_filename(version) -> str:
+    """An ASCII name for ``version`` for clients that ignore ``filename*``.
+
+    The original name if it is plain ASCII; otherwise one built from the owner, kind,
+    language and version number (e.g. ``TC-2017-A1-diagnosis_report-ru-v1.docx``).
+    """
+    name = version.original_name
+    if name and name.isascii() and name.isprintable():
+        return name
+    document = version.document
+    extension = os.path.splitext(name)[1] or os.path.splitext(version.storage_key)[1]
+    kind = document.kind + (f"-{document.key}" if document.key else "")
+    stem = ascii_slug(f"{document.owner_ref}-{kind}-{document.language}-v{version.number}")
+    ascii_extension = unicodedata.normalize("NFKD", extension).encode("ascii", "ignore").decode()
+    return stem + ascii_extension
+
+
+def attachment_header(version) -> str:
+    """``Content-Disposition`` with an ASCII ``filename`` and RFC 5987 ``filename*=UTF-8''...``.
+
+    E.g. ``attachment; filename="TC-2017-A1-...-v1.docx"; filename*=UTF-8''%D3%A8...docx``
+    (RFC 6266 section 4.3: clients that understand ``filename*`` prefer it).
+    """
+    fallback = content_disposition_header(True, ascii_filename(version))
+    return f"{fallback}; filename*=UTF-8''{quote(version.original_name or ascii_filename(version), safe='')}"
+
+
+def presigned_url(version: DocumentVersion, expires: int = 300) -> str | None:
+    """A time-limited URL from which the client downloads ``version`` directly, or ``None``.
+
+    For S3 storage: a presigned ``GET`` valid ``expires`` seconds whose response carries
+    ``Content-Disposition`` (:func:`attachment_header`, so the original name in any script
+    survives) and the recorded ``Content-Type``. The bytes fetched this way are not re-hashed
+    by Kelisim (S3 serves them); the portal view verifies first, then redirects. For file
+    storage: ``None`` (the portal view serves the file itself).
+    """
+    if not _is_s3():
+        return None
+    return default_storage.url(
+        version.storage_key,
+        parameters={
+            "ResponseContentDisposition": attachment_header(version),
+            "ResponseContentType": version.content_type or "application/octet-stream",
+        },
+        expire=expires,
+    )
