@@ -14,6 +14,8 @@ Variables (all optional in embedded mode):
 ``MEDIA_ROOT``          where the file storage keeps documents (default ``var/media``).
 ``EMAIL_FILE_PATH``     where the file e-mail backend writes (default ``var/mail``).
 ``TIME_ZONE``           default ``Asia/Almaty`` (the programme's official time zone).
+``KELISIM_SOFFICE``     the LibreOffice program for PDF renditions (default ``soffice`` on PATH).
+``KELISIM_PDF_TIMEOUT`` seconds one PDF conversion may take (default 120).
 """
 
 from __future__ import annotations
@@ -187,3 +189,7 @@ LOGGING = {
 KELISIM_REMINDER_OFFSETS = tuple(int(x) for x in env_list("KELISIM_REMINDER_OFFSETS", "-2,0"))
 KELISIM_ESCALATE_EVERY = int(os.environ.get("KELISIM_ESCALATE_EVERY", "2"))
 KELISIM_DOCUMENT_LANGUAGE = os.environ.get("KELISIM_DOCUMENT_LANGUAGE", "ru")
+# PDF renditions (documents/pdf.py, docs/pdf.md): the LibreOffice program and the seconds one
+# conversion may take; the Celery task's soft/hard time limits are this plus 30/60 s.
+KELISIM_SOFFICE = os.environ.get("KELISIM_SOFFICE", "soffice")
+KELISIM_PDF_TIMEOUT = float(os.environ.get("KELISIM_PDF_TIMEOUT", "120"))
