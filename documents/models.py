@@ -78,3 +78,64 @@ class DocumentVersion(models.Model):
         if self.signed:
             raise SignedVersionError(f"{self} is signed and cannot be deleted")
         return super().delete(*args, **kwargs)
+
+
+class Rendition(models.Model):
+    """Another format of one :class:`DocumentVersion`, made by a background job (docs/pdf.md).
+
+    Today the only format is PDF, made by LibreOffice headless (``documents.pdf``). A
+    rendition is derived data, not a version: it never takes a version number, is never
+    signed or approved, and its source (the ``.docx`` version) is never changed by making
+    it. Its file is written once to the default storage under ``storage_key`` with its
+    ``sha256`` and ``size`` (bytes), and read back through ``documents.storage.read_verified``
+    like a version. One row per (source, format): asking again returns the same row.
+
+    ``status``: ``pending`` (queued) -> ``running`` (a worker claimed it at ``started_at``;
+    ``attempts`` counts the claims) -> ``done`` (file stored) or ``failed`` (``error`` says
+    why; the row may be requested again, which queues it anew).
+    """
+
+    class Format(models.TextChoices):
+        PDF = "pdf", "PDF"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "pending"
+        RUNNING = "running", "running"
+        DONE = "done", "done"
+        FAILED = "failed", "failed"
+
+    source = models.ForeignKey(DocumentVersion, on_delete=models.PROTECT, related_name="renditions")
+    format = models.CharField(max_length=10, choices=Format.choices, default=Format.PDF)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    requested_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True, help_text="when the current attempt began")
+    finished_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    error = models.TextField(blank=True, help_text="why the last attempt failed")
+    storage_key = models.CharField(max_length=500, blank=True)
+    sha256 = models.CharField(max_length=64, blank=True)
+    size = models.PositiveBigIntegerField(null=True, blank=True, help_text="bytes")
+
+    class Meta:
+        ordering = ["source", "format"]
+        constraints = [
+            models.UniqueConstraint(fields=["source", "format"], name="rendition_unique_per_format"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source} as {self.format}"
+
+    @property
+    def content_type(self) -> str:
+        """The MIME type of the rendition's file."""
+        return {"pdf": "application/pdf"}[self.format]
+
+    @property
+    def file_name(self) -> str:
+        """A download name: the source's original name with the format's extension."""
+        stem = self.source.original_name.rsplit(".", 1)[0] if "." in self.source.original_name else \
+            self.source.original_name
+        return f"{stem}.{self.format}"
