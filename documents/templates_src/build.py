@@ -15,8 +15,15 @@ Template rules (the app relies on them):
 * placeholders are ``{{ var }}``, table row loops ``{%tr for r in LIST %}`` /
   ``{%tr endfor %}`` (each in its own row), paragraph loops ``{%p ... %}`` and inline
   ``{% if %}``; no filters -- the app passes strings/numbers that are already formatted;
-* every placeholder and tag is written as one single run so docxtpl sees it unbroken;
-* the variables used are exactly the context contract (see ``tests/documents/test_templates.py``).
+* every placeholder and tag is written as one single run; a placeholder that Word later splits
+  into several runs of one paragraph still renders (docxtpl's ``patch_xml`` joins it; the
+  rendered value takes the formatting of the run holding ``{{``), see ``docs/documents.md``;
+* multi-line values need nothing in the template: a ``\n`` in a value becomes a line break;
+* every run uses :data:`FONT` (document defaults, all styles; no theme fonts);
+* header: round code and document number; footer: document number and "page N of M"
+  (PAGE / NUMPAGES fields); tables are numbered by a caption "Table N – ...";
+* the variables used are exactly the context contract (see ``tests/documents/test_templates.py``
+  and ``docs/documents.md``).
 
 Bump :data:`TEMPLATE_VERSION` whenever the layout or wording changes.
 """
@@ -37,8 +44,9 @@ from docx.enum.text import WD_ALIGN_PARAGRAPH, WD_TAB_ALIGNMENT
 from docx.oxml import OxmlElement
 from docx.oxml.ns import qn
 from docx.shared import Cm, Pt
+from lxml import etree
 
-TEMPLATE_VERSION = "2017.1"
+TEMPLATE_VERSION = "2017.2"
 
 LANGS = ("ru", "kk", "en")
 KINDS = (
@@ -51,11 +59,18 @@ KINDS = (
     "approval_sheet",
     "support_coordination_sheet",
     "monitoring_report",
+    "training_attendance_list",
+    "training_certificate",
+    "briefing_note",
 )
 
 OUT_DIR = Path(__file__).resolve().parent.parent / "docx"
 
-FONT = "Times New Roman"
+#: The font of every template: metric-compatible with Times New Roman and has every Kazakh
+#: letter (ә ғ қ ң ө ұ ү һ і). Debian ships it in ``fonts-liberation2`` (bookworm; in
+#: ``fonts-liberation`` from trixie on); Word without it substitutes :data:`FONT_ALT_NAME`.
+FONT = "Liberation Serif"
+FONT_ALT_NAME = "Times New Roman"
 BODY_PT = 12
 TABLE_PT = 10
 PAGE_W_CM, PAGE_H_CM = 21.0, 29.7
@@ -208,6 +223,35 @@ LABELS: dict[str, dict] = {
             "sig_leader": "Руководитель проекта кластера",
             "sig_operator": "Представитель оператора",
         },
+        "training_attendance_list": {
+            "title": "Лист регистрации участников обучения",
+            "t_module": "Сведения об обучающем модуле",
+            "rows": ["Наименование модуля", "Тема", "Сроки проведения", "Продолжительность, академических часов"],
+            "table": "Список участников обучения",
+            "cols": ["№", "Ф.И.О.", "Организация", "Проект кластера", "Присутствие", "Подпись"],
+            "totals": "**Зарегистрировано:** {{ registered }}; **присутствовали:** {{ attended }}",
+            "sig_trainer": "Тренер",
+            "sig_operator": "Представитель оператора",
+        },
+        "training_certificate": {
+            "title": "Сертификат",
+            "certify": "Настоящий сертификат удостоверяет, что",
+            "completed": "прошёл(-ла) обучение по модулю «{{ module.title }}» ({{ module.topic }}) в период "
+            "с {{ module.starts_on }} по {{ module.ends_on }} в объёме {{ module.hours }} академических часов "
+            "в рамках конкурсного отбора «{{ doc.round_title }}».",
+            "sig": "Руководитель оператора",
+        },
+        "briefing_note": {
+            "title": "Информационно-аналитическая справка",
+            "addressee": "**Для:** {{ note.addressee }}",
+            "subject": "**Тема:** {{ note.title }}",
+            "h_summary": "1. Суть вопроса",
+            "h_clusters": "2. Проекты кластеров, отобранные по итогам конкурсного отбора",
+            "table": "Отобранные проекты кластеров",
+            "cols": ["№", "Рег. номер", "Наименование проекта кластера", "Регион", "Балл", "Текущий этап"],
+            "h_partner": "3. Позиция партнёра",
+            "sig": "Подготовил: представитель оператора",
+        },
     },
     "kk": {
         "page": "{PAGE}-бет (барлығы {NUMPAGES})",
@@ -344,6 +388,35 @@ LABELS: dict[str, dict] = {
             "sig_leader": "Кластер жобасының басшысы",
             "sig_operator": "Оператордың өкілі",
         },
+        "training_attendance_list": {
+            "title": "Оқуға қатысушыларды тіркеу парағы",
+            "t_module": "Оқу модулі туралы мәліметтер",
+            "rows": ["Модульдің атауы", "Тақырыбы", "Өткізу мерзімі", "Ұзақтығы, академиялық сағат"],
+            "table": "Оқуға қатысушылардың тізімі",
+            "cols": ["№", "Т.А.Ә.", "Ұйым", "Кластер жобасы", "Қатысуы", "Қолы"],
+            "totals": "**Тіркелгендер:** {{ registered }}; **қатысқандар:** {{ attended }}",
+            "sig_trainer": "Тренер",
+            "sig_operator": "Оператордың өкілі",
+        },
+        "training_certificate": {
+            "title": "Сертификат",
+            "certify": "Осы сертификат",
+            "completed": "«{{ doc.round_title }}» конкурстық іріктеуі аясында «{{ module.title }}» "
+            "({{ module.topic }}) модулі бойынша {{ module.starts_on }} – {{ module.ends_on }} аралығында "
+            "{{ module.hours }} академиялық сағат көлемінде оқудан өткенін растайды.",
+            "sig": "Оператордың басшысы",
+        },
+        "briefing_note": {
+            "title": "Ақпараттық-талдамалық анықтама",
+            "addressee": "**Кімге:** {{ note.addressee }}",
+            "subject": "**Тақырыбы:** {{ note.title }}",
+            "h_summary": "1. Мәселенің мәні",
+            "h_clusters": "2. Конкурстық іріктеу қорытындысы бойынша іріктелген кластер жобалары",
+            "table": "Іріктелген кластер жобалары",
+            "cols": ["№", "Тіркеу нөмірі", "Кластер жобасының атауы", "Өңір", "Балл", "Ағымдағы кезең"],
+            "h_partner": "3. Серіктестің ұстанымы",
+            "sig": "Дайындаған: оператордың өкілі",
+        },
     },
     "en": {
         "page": "Page {PAGE} of {NUMPAGES}",
@@ -479,6 +552,35 @@ LABELS: dict[str, dict] = {
             "sig_leader": "Cluster project leader",
             "sig_operator": "Operator representative",
         },
+        "training_attendance_list": {
+            "title": "Training Attendance List",
+            "t_module": "Training module",
+            "rows": ["Module", "Topic", "Dates", "Duration, academic hours"],
+            "table": "Participants of the training",
+            "cols": ["No.", "Name", "Organisation", "Cluster project", "Attendance", "Signature"],
+            "totals": "**Registered:** {{ registered }}; **attended:** {{ attended }}",
+            "sig_trainer": "Trainer",
+            "sig_operator": "Operator representative",
+        },
+        "training_certificate": {
+            "title": "Certificate",
+            "certify": "This is to certify that",
+            "completed": "has completed the training module “{{ module.title }}” ({{ module.topic }}) from "
+            "{{ module.starts_on }} to {{ module.ends_on }}, {{ module.hours }} academic hours, within the "
+            "competitive selection “{{ doc.round_title }}”.",
+            "sig": "Head of the operator",
+        },
+        "briefing_note": {
+            "title": "Briefing Note",
+            "addressee": "**To:** {{ note.addressee }}",
+            "subject": "**Subject:** {{ note.title }}",
+            "h_summary": "1. Summary",
+            "h_clusters": "2. Cluster projects selected in the competitive selection",
+            "table": "Selected cluster projects",
+            "cols": ["No.", "Ref.", "Cluster project name", "Region", "Score", "Current stage"],
+            "h_partner": "3. Position of the partner",
+            "sig": "Prepared by: operator representative",
+        },
     },
 }
 
@@ -602,6 +704,7 @@ class Builder:
         self._styles()
         self._page()
         self._core_properties()
+        self._compat()
 
     # -- setup ---------------------------------------------------------------------------
 
@@ -693,11 +796,22 @@ class Builder:
         fp = footer.paragraphs[0]
         fp.style = self.doc.styles["Footer"]
         fp.alignment = CENTER
+        add_runs(fp, f"{self.L['no']} {{{{ doc.number }}}} · ")
         for piece in _FIELD_RE.split(self.L["page"]):
             if piece in ("{PAGE}", "{NUMPAGES}"):
                 add_field(fp, piece[1:-1])
             elif piece:
                 fp.add_run(piece)
+
+    def _compat(self) -> None:
+        # a value's "\n" becomes a line break (<w:br/>): do not stretch the words of the line
+        # before it in a justified paragraph (Word: "Don't expand character spaces on a line
+        # ending with Shift+Return"; LibreOffice reads the same setting)
+        compat = self.doc.settings.element.find(qn("w:compat"))
+        if compat is None:
+            compat = OxmlElement("w:compat")
+            self.doc.settings.element.append(compat)
+        compat.insert(0, OxmlElement("w:doNotExpandShiftReturn"))  # first in CT_Compat's sequence
 
     def _core_properties(self) -> None:
         # docxtpl renders author/comments/identifier/language/subject/title as jinja: keep them static
@@ -760,6 +874,14 @@ class Builder:
         t.autofit = False
         tblpr = t._tbl.tblPr
         set_child(tblpr, "w:tblW", w=int(TEXT_W_CM * 567), type="dxa")
+        margins = OxmlElement("w:tblCellMar")  # 0.1 cm left/right: "No." fits a 0.9 cm column
+        for side in ("left", "right"):
+            set_child(margins, f"w:{side}", w=57, type="dxa")
+        look = tblpr.find(qn("w:tblLook"))  # CT_TblPr order: ..., tblLayout, tblCellMar, tblLook
+        if look is not None:
+            look.addprevious(margins)
+        else:
+            tblpr.append(margins)
         for i, (_, w, _) in enumerate(columns):
             t.columns[i].width = Cm(w)
 
@@ -825,7 +947,21 @@ class Builder:
     def legal_basis(self) -> None:
         self.p(self.L["legal_basis"])
 
+    def _font_table(self) -> None:
+        """Declare :data:`FONT` in ``word/fontTable.xml`` as a serif font with :data:`FONT_ALT_NAME`
+        as its alternative, so Word on a machine without it substitutes that font."""
+        part = next(p for p in self.doc.part.package.parts if str(p.partname) == "/word/fontTable.xml")
+        fonts = etree.fromstring(part.blob)
+        font = etree.SubElement(fonts, qn("w:font"))
+        font.set(qn("w:name"), FONT)
+        for tag, value in (("w:altName", FONT_ALT_NAME), ("w:panose1", "02020603050405020304"),
+                           ("w:charset", "CC"), ("w:family", "roman"), ("w:pitch", "variable")):
+            etree.SubElement(font, qn(tag)).set(qn("w:val"), value)
+        fonts.insert(0, font)
+        part._blob = etree.tostring(fonts, encoding="UTF-8", standalone=True)
+
     def save(self, path: Path) -> bool:
+        self._font_table()
         buf = io.BytesIO()
         self.doc.save(buf)
         return write_deterministic(buf.getvalue(), path)
@@ -978,8 +1114,8 @@ def build_development_plan(b: Builder) -> None:
     b.heading(K["h_actions"])
     c = K["cols"]
     b.table(K["table"],
-            [(c[0], 0.9, CENTER), (c[1], 4.6, LEFT), (c[2], 2.8, LEFT), (c[3], 1.9, CENTER),
-             (c[4], 2.3, RIGHT), (c[5], 2.6, LEFT), (c[6], 1.9, CENTER)],
+            [(c[0], 0.9, CENTER), (c[1], 4.2, LEFT), (c[2], 2.8, LEFT), (c[3], 1.9, CENTER),
+             (c[4], 2.3, RIGHT), (c[5], 2.6, LEFT), (c[6], 2.3, CENTER)],
             loop=("a in actions", ["{{ a.number }}", "{{ a.measure }}", "{{ a.responsible }}", "{{ a.deadline }}",
                                    "{{ a.budget_kzt }}", "{{ a.kpi }}", "{{ a.target }}"]))
     b.p(K["total"], space_before=6)
@@ -1034,6 +1170,56 @@ def build_monitoring_report(b: Builder) -> None:
     b.body("{{ summary }}")
     b.signature(K["sig_leader"])
     b.signature(K["sig_operator"])
+
+
+def build_training_attendance_list(b: Builder) -> None:
+    K = b.K
+    b.preamble()
+    values = ["{{ module.title }}", "{{ module.topic }}", "{{ module.starts_on }} – {{ module.ends_on }}",
+              "{{ module.hours }}"]
+    b.kv_table(K["t_module"], list(zip(K["rows"], values)))
+    c = K["cols"]
+    b.table(K["table"],
+            [(c[0], 0.9, CENTER), (c[1], 3.8, LEFT), (c[2], 3.6, LEFT), (c[3], 3.6, LEFT), (c[4], 2.6, CENTER),
+             (c[5], 2.5, LEFT)],
+            loop=("a in attendees", ["{{ a.number }}", "{{ a.name }}", "{{ a.organisation }}", "{{ a.cluster }}",
+                                     "{{ a.attended }}", ""]))
+    b.p(K["totals"], space_before=6)
+    b.signature(K["sig_trainer"])
+    b.signature(K["sig_operator"])
+
+
+def build_training_certificate(b: Builder) -> None:
+    K = b.K
+    b.preamble()
+    b.p("")
+    b.p(K["certify"], align=CENTER, space_before=12)
+    b.p("{{ participant.name }}", style="Kelisim Title")
+    b.p("{{ participant.organisation }}", align=CENTER)
+    b.p("{{ participant.cluster }}", align=CENTER)
+    b.p("")
+    b.body(K["completed"])
+    b.signature(K["sig"], space_before=36)
+    b.p(b.L["seal"], space_before=6)
+
+
+def build_briefing_note(b: Builder) -> None:
+    K = b.K
+    b.preamble()
+    b.p(K["addressee"])
+    b.p(K["subject"])
+    b.heading(K["h_summary"])
+    b.body("{{ note.body }}")
+    b.heading(K["h_clusters"])
+    c = K["cols"]
+    b.table(K["table"],
+            [(c[0], 1.1, CENTER), (c[1], 2.4, CENTER), (c[2], 5.3, LEFT), (c[3], 3.4, LEFT), (c[4], 1.6, CENTER),
+             (c[5], 3.2, LEFT)],
+            loop=("c in clusters", ["{{ c.number }}", "{{ c.ref }}", "{{ c.name }}", "{{ c.region }}",
+                                    "{{ c.score }}", "{{ c.stage }}"]))
+    b.heading(K["h_partner"])
+    b.body("{{ note.partner_comments }}")
+    b.signature(K["sig"], space_before=24)
 
 
 BUILDERS = {kind: globals()[f"build_{kind}"] for kind in KINDS}
