@@ -12,6 +12,8 @@ Variables (all optional in embedded mode):
 ``ALLOWED_HOSTS``       comma-separated (default ``127.0.0.1,localhost``).
 ``CELERY_BROKER_URL``   ``redis://...`` or ``amqp://...``; unset means eager (in-process) tasks.
 ``MEDIA_ROOT``          where the file storage keeps documents (default ``var/media``).
+``STORAGE_URL``         ``file:///ABSOLUTE/PATH`` or ``s3://KEY:SECRET@HOST:PORT/BUCKET[?secure=0]``
+                        (MinIO/S3); default ``file://<MEDIA_ROOT>`` (see docs/storage.md).
 ``EMAIL_FILE_PATH``     where the file e-mail backend writes (default ``var/mail``).
 ``TIME_ZONE``           default ``Asia/Almaty`` (the programme's official time zone).
 ``KELISIM_SOFFICE``     the LibreOffice program for PDF renditions (default ``soffice`` on PATH).
@@ -24,6 +26,8 @@ import os
 from pathlib import Path
 
 import dj_database_url
+
+from .storage_url import parse_storage_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("KELISIM_VAR_DIR", BASE_DIR / "var")).resolve()
@@ -149,11 +153,11 @@ STATIC_ROOT = VAR_DIR / "static"
 WHITENOISE_USE_FINDERS = True
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
 MEDIA_URL = "media/"
+# Documents go to STORAGE_URL (settings/storage_url.py, docs/storage.md): file:///ABSOLUTE/PATH
+# or s3://ACCESS_KEY:SECRET_KEY@HOST:PORT/BUCKET[?secure=0]; unset means file://<MEDIA_ROOT>.
+STORAGE_URL = os.environ.get("STORAGE_URL", "") or MEDIA_ROOT.resolve().as_uri()
 STORAGES = {
-    "default": {
-        "BACKEND": "django.core.files.storage.FileSystemStorage",
-        "OPTIONS": {"location": str(MEDIA_ROOT)},
-    },
+    "default": parse_storage_url(STORAGE_URL),
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 
