@@ -22,6 +22,7 @@ from django.db import transaction
 from workflow.tasks import follow_up
 from workflow.transitions import perform
 
+from processes.advisory import services as advisory
 from processes.advisory.models import AdvisoryMaterial
 from processes.diagnosis.models import Diagnosis
 from processes.diagnosis.services import record_assessment
@@ -43,6 +44,7 @@ from processes.submission.services import (
 )
 from processes.support.services import conclude_coordination, propose_measure, record_position
 from processes.training.models import Attendance, TrainingModule
+from processes.training.services import complete_module
 
 # -- scripted experts --------------------------------------------------------------------------
 
@@ -360,13 +362,13 @@ class CycleRunner:
         note, _ = AdvisoryMaterial.objects.get_or_create(
             round=self.round, kind=AdvisoryMaterial.Kind.BRIEFING_NOTE,
             defaults={"title": f"Briefing note on the results of {self.round.code}",
-                      "body": "Selected pilot clusters, their diagnosis and development plans."})
-        if note.state == "draft":
-            perform(note, "circulate", actor=self.coordinator)
+                      "body": "Selected pilot clusters.\nTheir diagnosis and development plans."})
+        if note.state == "draft":  # the briefing note document, version 1
+            advisory.circulate(material=note, actor=self.coordinator)
         if note.state == "circulated":
             perform(note, "comment", actor=self.actors.partner, comment="The partner supports the proposals.")
-        if note.state == "commented":
-            perform(note, "finalise", actor=self.coordinator)
+        if note.state == "commented":  # version 2, with the partner's comments
+            advisory.finalise(material=note, actor=self.coordinator)
         module, _ = TrainingModule.objects.get_or_create(
             round=self.round, title="Cluster management basics",
             defaults={"topic": "Six areas of cluster management", "starts_on": dt.date(self.plan_year, 2, 1),
@@ -380,7 +382,7 @@ class CycleRunner:
             perform(module, "start", actor=self.coordinator)
         if module.state == "in_progress":
             module.attendances.update(attended=True)
-            perform(module, "complete", actor=self.coordinator)
+            complete_module(module=module, actor=self.coordinator)  # attendance list and certificates
 
 
 def run_cycle(rnd: Round) -> CycleResult:

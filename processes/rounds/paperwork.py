@@ -30,11 +30,18 @@ TITLES = {
                                    "en": "Support measure coordination sheet"},
     "monitoring_report": {"ru": "Квартальный отчёт о мониторинге", "kk": "Тоқсандық мониторинг есебі",
                           "en": "Quarterly monitoring report"},
+    "training_attendance_list": {"ru": "Лист регистрации участников обучения",
+                                 "kk": "Оқуға қатысушыларды тіркеу парағы", "en": "Training attendance list"},
+    "training_certificate": {"ru": "Сертификат об обучении", "kk": "Оқу туралы сертификат",
+                             "en": "Training certificate"},
+    "briefing_note": {"ru": "Информационно-аналитическая справка", "kk": "Ақпараттық-талдамалық анықтама",
+                      "en": "Briefing note"},
 }
 
 CODES = {"application_receipt": "RCP", "score_sheet": "SCR", "selection_minutes": "MIN", "decision_notice": "DEC",
          "diagnosis_report": "DGN", "development_plan": "PLN", "approval_sheet": "APR",
-         "support_coordination_sheet": "SUP", "monitoring_report": "MON"}
+         "support_coordination_sheet": "SUP", "monitoring_report": "MON", "training_attendance_list": "ATT",
+         "training_certificate": "CRT", "briefing_note": "BRF"}
 
 
 #: Outcome words as they are printed in documents (state value -> text per language). The UI
@@ -52,6 +59,24 @@ OUTCOMES = {
     "declined": {"ru": "не согласовано", "kk": "келісілмеді", "en": "declined"},
     "in_force": {"ru": "действует", "kk": "қолданыста", "en": "in force"},
 }
+
+
+#: Case stages as they are printed in documents (case state -> text per language).
+STAGES = {
+    "submission": {"ru": "подача заявки", "kk": "өтінім беру", "en": "submission"},
+    "selection": {"ru": "конкурсный отбор", "kk": "конкурстық іріктеу", "en": "selection"},
+    "diagnosis": {"ru": "диагностика", "kk": "диагностика", "en": "diagnosis"},
+    "planning": {"ru": "разработка плана развития", "kk": "даму жоспарын әзірлеу", "en": "development planning"},
+    "support": {"ru": "согласование мер поддержки", "kk": "қолдау шараларын келісу", "en": "support coordination"},
+    "implementation": {"ru": "реализация плана", "kk": "жоспарды іске асыру", "en": "implementation"},
+    "closed": {"ru": "завершён", "kk": "аяқталды", "en": "closed"},
+    "suspended": {"ru": "приостановлен", "kk": "тоқтатылды", "en": "suspended"},
+}
+
+
+def stage_text(state: str, language: str) -> str:
+    """The document wording of the case state ``state`` in ``language`` (the state itself if unknown)."""
+    return STAGES.get(state, {}).get(language, state.replace("_", " "))
 
 
 def outcome(state: str, language: str) -> str:
