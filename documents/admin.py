@@ -1,7 +1,7 @@
 """Admin for documents: read-only browsing of documents and their checksummed versions.
 
 Files are written only by ``documents.storage.store_version`` (which records sha256 and
-size); the admin never edits or deletes them. Each version links to the portal download,
+size) and PDF renditions only by ``documents.pdf``; the admin never edits or deletes them. Each version links to the portal download,
 which verifies the checksum before serving the bytes.
 """
 
@@ -12,7 +12,7 @@ from django.utils.translation import gettext_lazy as _
 
 from workflow.admin import ReadOnlyAdminMixin, ReadOnlyTabularInline
 
-from .models import Document, DocumentVersion
+from .models import Document, DocumentVersion, Rendition
 
 
 class DocumentVersionInline(ReadOnlyTabularInline):
@@ -42,3 +42,21 @@ class DocumentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     readonly_fields = ("owner_ref", "stage", "kind", "key", "language", "title", "created_at")
     fields = readonly_fields
     inlines = [DocumentVersionInline]
+
+
+@admin.register(Rendition)
+class RenditionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """PDF renditions and their job status: what failed and why (docs/pdf.md)."""
+
+    list_display = ("source", "format", "status", "attempts", "requested_by", "requested_at", "finished_at",
+                    "short_error")
+    list_filter = ("status", "format")
+    search_fields = ("source__document__owner_ref", "source__document__kind", "error")
+    list_select_related = ("source__document", "requested_by")
+    fields = ("source", "format", "status", "attempts", "requested_by", "requested_at", "started_at",
+              "finished_at", "error", "storage_key", "sha256", "size")
+    readonly_fields = fields
+
+    @admin.display(description=_("error"))
+    def short_error(self, obj):
+        return obj.error[:120]

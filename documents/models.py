@@ -74,6 +74,13 @@ class DocumentVersion(models.Model):
                 raise SignedVersionError(f"{self} is signed and cannot be changed")
         super().save(*args, **kwargs)
 
+    @property
+    def is_docx(self) -> bool:
+        """True when this version is a Word .docx file (which ``documents.pdf`` can convert)."""
+        from .render import DOCX_CONTENT_TYPE
+
+        return self.content_type == DOCX_CONTENT_TYPE
+
     def delete(self, *args, **kwargs):
         if self.signed:
             raise SignedVersionError(f"{self} is signed and cannot be deleted")

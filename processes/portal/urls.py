@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import actions, views
+from . import actions, pdf_views, views
 
 app_name = "portal"
 
@@ -8,6 +8,8 @@ urlpatterns = [
     path("", views.case_list, name="case-list"),
     path("cases/<int:pk>/", views.case_detail, name="case-detail"),
     path("documents/versions/<int:pk>/download/", views.document_download, name="document-download"),
+    path("documents/versions/<int:pk>/pdf/", pdf_views.pdf_request, name="document-pdf"),
+    path("documents/renditions/<int:pk>/download/", pdf_views.rendition_download, name="rendition-download"),
     path("rounds/<str:code>/", views.round_detail, name="round-detail"),
     path("cases/<int:pk>/transitions/<slug:name>/", actions.case_transition, name="case-transition"),
     path("cases/bulk/", actions.bulk_transition, name="case-bulk"),

@@ -462,3 +462,136 @@ def test_real_conversion_end_to_end(docx_version, user, settings, django_capture
     text = " ".join(pdf_text(path).split())
     assert "<Қазақ>" in text and "хабарлама" in text.lower()
     assert unchanged(docx_version)
+
+
+# -- the portal: coordinators ask for a PDF, whoever sees the .docx downloads it ----------------
+
+
+@pytest.fixture
+def portal(db, fake_soffice, monkeypatch):
+    """Demo users; the conversion job runs inline when the request's transaction commits."""
+    from django.core.management import call_command
+
+    from documents import jobs
+
+    call_command("create_demo_users", stdout=io.StringIO())
+    monkeypatch.setattr(jobs.convert_to_pdf, "delay", lambda rendition_id: jobs.convert_to_pdf(rendition_id))
+    return fake_soffice
+
+
+def case_version(number: str = "A1"):
+    from documents.models import DocumentVersion
+
+    return (DocumentVersion.objects.filter(document__owner_ref=f"TC-2017/{number}", content_type=DOCX_CONTENT_TYPE)
+            .select_related("document").order_by("pk").first())
+
+
+def as_user(client, username: str):
+    from django.contrib.auth import get_user_model
+
+    client.force_login(get_user_model().objects.get(username=username))
+    return client
+
+
+def page_messages(response) -> str:
+    return " ".join(str(m) for m in response.context["messages"])
+
+
+def test_coordinator_gets_a_pdf_from_the_case_page(portal, client, django_capture_on_commit_callbacks):
+    from django.urls import reverse
+
+    from processes.rounds.models import Case
+
+    version = case_version()
+    case_page = reverse("portal:case-detail", args=[Case.objects.get(ref=version.document.owner_ref).pk])
+    as_user(client, "coordinator")
+    assert reverse("portal:document-pdf", args=[version.pk]).encode() in client.get(case_page).content  # button
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:  # the job runs after the commit
+        response = client.post(reverse("portal:document-pdf", args=[version.pk]), follow=True)
+    assert response.redirect_chain[-1] == (case_page, 302)
+    assert "is being made" in page_messages(response) and len(callbacks) == 1
+    rendition = Rendition.objects.get(source=version)
+    assert rendition.status == Rendition.Status.DONE
+    download = reverse("portal:rendition-download", args=[rendition.pk])
+    assert download.encode() in client.get(case_page).content
+    pdf_response = client.get(download)
+    assert pdf_response.status_code == 200 and pdf_response["Content-Type"] == "application/pdf"
+    assert pdf_response.content.startswith(b"%PDF-")
+    assert pdf_response["X-Content-SHA256"] == hashlib.sha256(pdf_response.content).hexdigest() == rendition.sha256
+    assert ".pdf" in pdf_response["Content-Disposition"]
+    assert unchanged_bytes(version)
+    # asking again: the PDF is ready, nothing is converted again
+    with django_capture_on_commit_callbacks(execute=True):
+        again = client.post(reverse("portal:document-pdf", args=[version.pk]), follow=True)
+    assert "is ready" in page_messages(again) and portal.runs() == 1
+    # the applicant of the case downloads it too (it may download the .docx)
+    assert as_user(client, "applicant-a1").get(download).status_code == 200
+
+
+def unchanged_bytes(version) -> bool:
+    fresh = type(version).objects.get(pk=version.pk)
+    return fresh.sha256 == version.sha256 == hashlib.sha256(read_verified(fresh)).hexdigest()
+
+
+def test_a_failed_conversion_is_a_message_with_the_reason(portal, client, monkeypatch):
+    from django.urls import reverse
+
+    portal("exit3")
+    version = case_version()
+    as_user(client, "coordinator")
+    # embedded mode: the request commits and the eager job runs before the view answers
+    monkeypatch.setattr("django.db.transaction.on_commit", lambda func, *args, **kwargs: func())
+    response = client.post(reverse("portal:document-pdf", args=[version.pk]), follow=True)
+    text = page_messages(response)
+    assert "could not be made: LibreOffice exited with code 3: boom: no display" in text
+    assert "The Word file is unchanged" in text
+    assert b"Try PDF again" in response.content
+    assert Rendition.objects.get(source=version).status == Rendition.Status.FAILED
+    assert unchanged_bytes(version)
+
+
+@pytest.mark.parametrize("username", ["auditor", "applicant-a1", "expert1"])
+def test_only_coordinators_may_ask(portal, client, username):
+    from django.urls import reverse
+
+    version = case_version()
+    response = as_user(client, username).post(reverse("portal:document-pdf", args=[version.pk]))
+    assert response.status_code == 403
+    assert not Rendition.objects.filter(source=version).exists()
+    assert portal.runs() == 0
+
+
+def test_a_version_that_is_not_word_is_400(portal, client):
+    from django.urls import reverse
+
+    version = case_version()
+    scan = store_version(document=version.document, content=b"%PDF-1.4\n%%EOF\n", extension="pdf",
+                         content_type="application/pdf", original_name="scan.pdf")
+    response = as_user(client, "coordinator").post(reverse("portal:document-pdf", args=[scan.pk]))
+    assert response.status_code == 400 and "is not a Word .docx file" in response.content.decode()
+    assert not Rendition.objects.filter(source=scan).exists()
+
+
+@pytest.mark.parametrize("name", ["document-pdf", "rendition-download"])
+def test_unknown_and_huge_ids_are_404(portal, client, name):
+    from django.urls import reverse
+
+    as_user(client, "coordinator")
+    for pk in (10**6, 2**63 + 1):
+        url = reverse(f"portal:{name}", args=[pk])
+        response = client.post(url) if name == "document-pdf" else client.get(url)
+        assert response.status_code == 404, pk
+
+
+def test_a_pdf_not_done_is_404_and_a_changed_pdf_is_409(portal, client, media_root, restore_file):
+    from django.urls import reverse
+
+    version = case_version()
+    rendition = new_rendition(version, None)
+    as_user(client, "coordinator")
+    assert client.get(reverse("portal:rendition-download", args=[rendition.pk])).status_code == 404
+    done = pdf.run_rendition(rendition.pk)
+    path = restore_file(Path(media_root) / done.storage_key)
+    path.write_bytes(path.read_bytes().replace(b"%PDF-1.4", b"%PDF-1.5"))
+    response = client.get(reverse("portal:rendition-download", args=[rendition.pk]))
+    assert response.status_code == 409 and "no longer matches its recorded sha256" in response.content.decode()

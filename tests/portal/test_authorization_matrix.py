@@ -44,7 +44,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from viewflow.workflow.models import Task
 from viewflow.workflow.status import STATUS
 
-from documents.models import Document, DocumentVersion
+from documents.models import Document, DocumentVersion, Rendition
 from processes.rounds.actors import ensure_user
 from processes.rounds.models import Case
 from workflow import tasks as human_tasks
@@ -109,6 +109,9 @@ def _one_object_per_admin_model():
     SolarSchedule.objects.create(event="sunrise", latitude=43.25, longitude=76.95)
     ClockedSchedule.objects.create(clocked_time=dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc))
     PeriodicTask.objects.create(name="matrix", task="kelisim.noop", interval=interval, enabled=False)
+    if not Rendition.objects.exists():
+        round_paper = DocumentVersion.objects.filter(document__owner_ref="TC-2017").order_by("pk").first()
+        Rendition.objects.create(source=round_paper, status=Rendition.Status.FAILED, error="matrix")
 
 
 def user(username):
@@ -303,6 +306,45 @@ def decided(before, after) -> bool:
     return after[0] == "approved" and after[2] > before[2]
 
 
+#: Roles that may ask for a PDF of a document version they see (coordinators; the superuser).
+PDF_REQUESTERS = {"coordinator", "partner", "admin"}
+
+
+def pdf_request_expected(role, own) -> Expected:
+    if role == "anonymous":
+        return LOGIN
+    if not sees_case(role, own):
+        return 404
+    return 302 if role in PDF_REQUESTERS else 403
+
+
+def pdf_snapshot(ctx: Ctx, own: str):
+    version = version_of(case_number(ctx.role, own))
+    return (list(Rendition.objects.filter(source=version).values_list("status", flat=True)),
+            AuditEntry.objects.filter(chain=version.document.owner_ref).count())
+
+
+def pdf_requested(before, after) -> bool:
+    return before[0] == [] and after[0] == ["pending"]  # converted after commit: the cell never commits
+
+
+def done_rendition(number: str) -> Rendition:
+    """A PDF rendition of the case's first version, stored like a real one."""
+    import hashlib
+
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+
+    version = version_of(number)
+    content = b"%PDF-1.4\n%matrix\n%%EOF\n"
+    key = default_storage.save(f"matrix/{version.pk}.pdf", ContentFile(content))
+    rendition, _ = Rendition.objects.update_or_create(
+        source=version, format=Rendition.Format.PDF,
+        defaults={"status": Rendition.Status.DONE, "storage_key": key, "size": len(content),
+                  "sha256": hashlib.sha256(content).hexdigest()})
+    return rendition
+
+
 MATRIX: dict[str, Endpoint] = {
     # -- authentication and language -----------------------------------------------------------
     "login": Endpoint(
@@ -327,6 +369,12 @@ MATRIX: dict[str, Endpoint] = {
         ownerships=OWNED,
         build=lambda ctx, own: (reverse("portal:document-download",
                                         args=[version_of(case_number(ctx.role, own)).pk]), {})),
+    # a PDF follows its source version: whoever may download the .docx may download the PDF
+    "portal:rendition-download": Endpoint(
+        expect={"GET": page(lambda role, own: 200 if sees_case(role, own) else 404), "POST": method_not_allowed},
+        ownerships=OWNED,
+        build=lambda ctx, own: (reverse("portal:rendition-download",
+                                        args=[done_rendition(case_number(ctx.role, own)).pk]), {})),
     "portal:round-detail": Endpoint(
         expect={"GET": page(lambda role, own: 200 if role in STAFF_VIEWERS else 403), "POST": method_not_allowed},
         build=lambda ctx, own: (reverse("portal:round-detail", args=["TC-2017"]), {})),
@@ -353,6 +401,13 @@ MATRIX: dict[str, Endpoint] = {
         build=lambda ctx, own: (reverse("portal:case-transition",
                                         args=[case(case_number(ctx.role, own)).pk, "suspend"]), {"comment": "m"}),
         snapshot=case_snapshot, changed=moved_to_suspended),
+    # a PDF of a document version: coordinators (operator, partner) of a case they see
+    "portal:document-pdf": Endpoint(
+        expect={"GET": method_not_allowed, "POST": pdf_request_expected},
+        ownerships=OWNED,
+        build=lambda ctx, own: (reverse("portal:document-pdf",
+                                        args=[version_of(case_number(ctx.role, own)).pk]), {}),
+        snapshot=pdf_snapshot, changed=pdf_requested),
     "portal:case-bulk": Endpoint(
         expect={"GET": method_not_allowed, "POST": transition_expected},
         ownerships=OWNED,
@@ -378,7 +433,7 @@ MATRIX: dict[str, Endpoint] = {
 
 ADMIN_VIEWS = ("changelist", "add", "change", "delete", "history")
 #: Records that nobody may add, change or delete through the admin (asserted explicitly).
-READ_ONLY_HISTORY = (AuditEntry, AuditChain, Document)
+READ_ONLY_HISTORY = (AuditEntry, AuditChain, Document, Rendition)
 #: Generic admin plumbing that is not a page of its own.
 EXEMPT = {
     "admin:jsi18n": "the admin's JavaScript catalogue: static translations, no data",
