@@ -21,6 +21,7 @@ import re
 import unicodedata
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from urllib.parse import quote
 
 from django.core.files.base import ContentFile, File
@@ -318,3 +319,184 @@ def presigned_url(version: DocumentVersion, expires: int = 300) -> str | None:
         },
         expire=expires,
     )
+
+
+# -- verify_storage ------------------------------------------------------------------------------
+
+class StorageUnreachable(StorageError):
+    """The storage as a whole cannot be reached (S3 server down, bucket or directory absent)."""
+
+
+@dataclass
+class StorageProblem:
+    """One finding of :func:`verify_storage`: ``kind`` is missing, corrupted or orphaned."""
+
+    kind: str
+    key: str
+    record_id: int | None = None
+    version: str = ""
+    detail: str = ""
+
+    def line(self) -> str:
+        """``missing KEY (VERSION)``, ``corrupted KEY (VERSION): DETAIL`` or ``orphaned KEY (DETAIL)``."""
+        if self.kind == "orphaned":
+            return f"orphaned {self.key} ({self.detail})"
+        text = f"{self.kind} {self.key} ({self.version})"
+        return f"{text}: {self.detail}" if self.detail else text
+
+
+@dataclass
+class StorageReport:
+    """Outcome of :func:`verify_storage`: counts and problems, missing first."""
+
+    storage: str
+    records_checked: int = 0
+    objects_listed: int = 0
+    problems: list[StorageProblem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def count(self, kind: str) -> int:
+        return sum(1 for problem in self.problems if problem.kind == kind)
+
+
+def _unreachable(exc: Exception) -> StorageUnreachable:
+    return StorageUnreachable(f"cannot reach {storage_name()}: {exc}")
+
+
+def _probe() -> bool:
+    """Check that the storage answers. Return False for a file storage directory that does
+    not exist (fine while nothing is recorded: a fresh installation). Raises
+    :class:`StorageUnreachable`."""
+    if _is_s3():
+        try:
+            default_storage.connection.meta.client.head_bucket(Bucket=default_storage.bucket_name)
+        except Exception as exc:  # botocore: EndpointConnectionError, ClientError 403/404, ...
+            raise _unreachable(exc) from exc
+        return True
+    location = getattr(default_storage, "location", None)
+    if location is None:
+        raise StorageUnreachable(f"cannot list {storage_name()}: only file and S3 storage are supported")
+    return os.path.isdir(location)
+
+
+def list_stored_keys(prefix: str = "") -> Iterator[tuple[str, int]]:
+    """Yield ``(key, size in bytes)`` for every object in the default storage under ``prefix``.
+
+    File storage: a recursive walk of its location (keys with ``/``); S3: a paginated
+    ``list_objects_v2`` of the bucket (under the storage's ``location``, if any).
+    """
+    if _is_s3():
+        base = default_storage.location.rstrip("/") + "/" if default_storage.location else ""
+        paginator = default_storage.connection.meta.client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=default_storage.bucket_name, Prefix=base + prefix):
+            for entry in page.get("Contents", ()):
+                yield entry["Key"][len(base):], entry["Size"]
+        return
+    root = default_storage.location
+    start = os.path.join(root, os.path.dirname(prefix)) if prefix else root
+    def fail(error: OSError) -> None:  # os.walk ignores unreadable directories by default
+        if not (isinstance(error, FileNotFoundError) and error.filename == start):
+            raise error
+
+    for directory, subdirectories, files in os.walk(start, onerror=fail):
+        subdirectories.sort()
+        for name in sorted(files):
+            path = os.path.join(directory, name)
+            key = os.path.relpath(path, root).replace(os.sep, "/")
+            if key.startswith(prefix):
+                yield key, os.path.getsize(path)
+
+
+def _recorded_files(prefix: str):
+    """Every row that names a stored object: document versions, then finished renditions."""
+    from . import models
+
+    yield from (DocumentVersion.objects.select_related("document").filter(storage_key__startswith=prefix)
+                .order_by("pk").iterator(chunk_size=1000))
+    rendition = getattr(models, "Rendition", None)
+    if rendition is not None:
+        yield from (rendition.objects.select_related("source__document").exclude(storage_key="")
+                    .filter(storage_key__startswith=prefix).order_by("pk").iterator(chunk_size=1000))
+
+
+def _known_keys(keys: list[str]) -> set[str]:
+    from . import models
+
+    known = set(DocumentVersion.objects.filter(storage_key__in=keys).values_list("storage_key", flat=True))
+    rendition = getattr(models, "Rendition", None)
+    if rendition is not None:
+        known |= set(rendition.objects.filter(storage_key__in=keys).values_list("storage_key", flat=True))
+    return known
+
+
+def check_prefix(prefix: str) -> str:
+    """Return ``prefix`` if it is a usable storage key prefix, else raise ``ValueError``.
+
+    A prefix is ASCII, printable, relative (no leading ``/``) and has no ``..`` segment,
+    e.g. ``TC-2017/`` or ``TC-2017/A1/``.
+    """
+    if not prefix.isascii() or not prefix.isprintable():
+        raise ValueError(f"prefix {prefix!r} must be printable ASCII (storage keys are)")
+    if prefix.startswith("/") or ".." in prefix.split("/") or "\\" in prefix:
+        raise ValueError(f"prefix {prefix!r} must be a relative key prefix without '..' (e.g. TC-2017/)")
+    return prefix
+
+
+def verify_storage(*, prefix: str = "", batch: int = 1000) -> StorageReport:
+    """Check every recorded file against its stored object, then every stored object.
+
+    Recorded files are :class:`DocumentVersion` rows and finished renditions. One whose
+    object is absent is *missing*; one whose streamed sha256 or size differs from the
+    recorded ones is *corrupted* (also logged to ``kelisim.security``); an object named by no
+    row is *orphaned*. Only keys starting with ``prefix`` are considered (``""``: all). A
+    file storage directory that does not exist is unreachable once anything is recorded.
+    Objects are hashed in 1 MiB chunks, never read whole. Raises ``ValueError`` for a bad
+    prefix and :class:`StorageUnreachable` when the storage cannot be reached (before or
+    during the walk).
+    """
+    check_prefix(prefix)
+    report = StorageReport(storage=storage_name())
+    exists = _probe()
+    for record in _recorded_files(prefix):
+        report.records_checked += 1
+        if not exists:  # a file storage directory that is not there (not mounted?)
+            raise StorageUnreachable(f"{storage_name()} does not exist, but {record} is recorded in it")
+        try:
+            digest, size = stored_digest(record.storage_key)
+        except FileNotFoundError:
+            report.problems.append(StorageProblem("missing", record.storage_key, record.pk, str(record)))
+            continue
+        except Exception as exc:
+            raise _unreachable(exc) from exc
+        if digest != record.sha256 or size != record.size:
+            security_log.error(
+                "verify_storage: checksum mismatch for %s (%s): recorded sha256 %s size %s, found sha256 %s size %s",
+                record, record.storage_key, record.sha256, record.size, digest, size,
+            )
+            report.problems.append(StorageProblem(
+                "corrupted", record.storage_key, record.pk, str(record),
+                f"recorded sha256 {record.sha256} size {record.size}, found sha256 {digest} size {size}"))
+    if exists:
+        pending: list[tuple[str, int]] = []
+
+        def flush() -> None:
+            known = _known_keys([key for key, _ in pending])
+            report.problems.extend(StorageProblem("orphaned", key, detail=f"{size} bytes")
+                                   for key, size in pending if key not in known)
+            pending.clear()
+
+        try:
+            for key, size in list_stored_keys(prefix):
+                report.objects_listed += 1
+                pending.append((key, size))
+                if len(pending) >= batch:
+                    flush()
+        except Exception as exc:
+            raise _unreachable(exc) from exc
+        flush()
+    order = {"missing": 0, "corrupted": 1, "orphaned": 2}
+    report.problems.sort(key=lambda problem: (order[problem.kind], problem.key))
+    return report
