@@ -20,6 +20,11 @@ PostgreSQL when ``DATABASE_URL`` points at one), prints a table and writes ``var
   ``reminder_concurrent_created`` the rows they created together (must equal
   ``reminder_messages``). Delivery is not part of the measurement: the task the sweep queues
   after commit (``deliver_notifications``) is replaced by a no-op here.
+* ``render_docs_per_s``, ``plain_docxtpl_docs_per_s``, ``render_speedup``: Kelisim's cached
+  renderer against a plain docxtpl render that opens the template file for every document,
+  on the same mix of documents (every kind and language), after checking that both give the
+  same text (``render_outputs_validated`` documents compared; goal: speed-up >= 3); see
+  ``bench/render.py`` (``--render-docs`` documents per renderer; no database involved).
 """
 
 from __future__ import annotations
@@ -159,6 +164,7 @@ def _time(n: int, step) -> float:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--transitions", type=int, default=2000, help="transitions per measurement (even)")
+    parser.add_argument("--render-docs", type=int, default=360, help="documents per renderer (bench/render.py)")
     args = parser.parse_args(argv)
     connection = _setup()
     from django.db import transaction
@@ -192,6 +198,9 @@ def main(argv=None) -> int:
             "task_transitions_per_s": round(tasks_n / tasks_s, 1),
         }
         figures.update(_sweep_figures())
+        from bench.render import render_figures
+
+        figures.update(render_figures(args.render_docs))
     finally:
         connection.creation.destroy_test_db(connection.settings_dict["NAME"], verbosity=0)
     vendor = connection.vendor

@@ -312,3 +312,17 @@ def test_every_kind_has_a_title_and_a_code():
     assert all(set(TITLES[k]) == set(LANGS) for k in KINDS)
     assert len(set(CODES.values())) == len(CODES)
     assert all(re.fullmatch(r"[A-Z]{3}", c) for c in CODES.values())
+
+
+def test_bench_contexts_cover_every_template_variable():
+    """``bench/render.py`` renders every kind and language with a full context."""
+    from docxtpl import DocxTemplate
+
+    from bench import render as bench
+
+    from .test_templates import KINDS
+
+    assert set(bench.KINDS) == set(KINDS) and set(bench.LANGS) == set(LANGS)
+    for kind in KINDS:
+        used = DocxTemplate(str(template_path(kind, "ru"))).get_undeclared_template_variables()
+        assert used <= set(bench.context(kind)), (kind, used - set(bench.context(kind)))
