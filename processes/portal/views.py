@@ -9,20 +9,23 @@ complete a task, and every state change goes through ``workflow.tasks`` and thus
 
 from __future__ import annotations
 
-import os
-import unicodedata
-from urllib.parse import quote
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST, require_safe
 
-from documents.storage import ChecksumMismatch, StorageError, ascii_slug, read_verified
+# ascii_filename and attachment_header live in documents.storage (also used for presigned S3
+# URLs); they are imported here so ``processes.portal.views.attachment_header`` keeps working.
+from documents.storage import (  # noqa: F401
+    ChecksumMismatch,
+    StorageError,
+    ascii_filename,
+    attachment_header,
+    read_verified,
+)
 from processes.rounds.models import Case, Round
 from workflow import tasks as human_tasks
 from workflow.exceptions import WorkflowError
@@ -84,29 +87,6 @@ def round_detail(request, code: str):
         "tz": rnd.timezone or DEFAULT_TIMEZONE,
         "is_staff_viewer": True,
     })
-
-
-def ascii_filename(version) -> str:
-    """An ASCII name for ``version`` for clients that ignore ``filename*``.
-
-    The original name if it is plain ASCII; otherwise one built from the owner, kind,
-    language and version number (e.g. ``TC-2017-A1-diagnosis_report-ru-v1.docx``).
-    """
-    name = version.original_name
-    if name and name.isascii() and name.isprintable():
-        return name
-    document = version.document
-    extension = os.path.splitext(name)[1] or os.path.splitext(version.storage_key)[1]
-    kind = document.kind + (f"-{document.key}" if document.key else "")
-    stem = ascii_slug(f"{document.owner_ref}-{kind}-{document.language}-v{version.number}")
-    ascii_extension = unicodedata.normalize("NFKD", extension).encode("ascii", "ignore").decode()
-    return stem + ascii_extension
-
-
-def attachment_header(version) -> str:
-    """``Content-Disposition`` with an ASCII ``filename`` and RFC 5987 ``filename*=UTF-8''...``."""
-    fallback = content_disposition_header(True, ascii_filename(version))
-    return f"{fallback}; filename*=UTF-8''{quote(version.original_name or ascii_filename(version), safe='')}"
 
 
 def _problem(request, status: int, title: str, message: str) -> HttpResponse:
