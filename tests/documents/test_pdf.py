@@ -170,6 +170,10 @@ mode = os.environ.get("KELISIM_FAKE_SOFFICE_MODE", "pdf")
 if mode == "pdf":
     for path in inputs:
         (outdir / (path.stem + ".pdf")).write_bytes(b"%PDF-1.4\\n% fake of " + path.read_bytes()[:16] + b"\\n%%EOF\\n")
+elif mode == "slowpdf":  # a conversion that takes a while: concurrent runs overlap
+    time.sleep(1)
+    for path in inputs:
+        (outdir / (path.stem + ".pdf")).write_bytes(b"%PDF-1.4\\n% slow\\n%%EOF\\n")
 elif mode == "sleep":
     child = subprocess.Popen(["sleep", "60"])
     pathlib.Path(os.environ["KELISIM_FAKE_SOFFICE_PID"]).write_text(str(child.pid))
@@ -595,3 +599,53 @@ def test_a_pdf_not_done_is_404_and_a_changed_pdf_is_409(portal, client, media_ro
     path.write_bytes(path.read_bytes().replace(b"%PDF-1.4", b"%PDF-1.5"))
     response = client.get(reverse("portal:rendition-download", args=[rendition.pk]))
     assert response.status_code == 409 and "no longer matches its recorded sha256" in response.content.decode()
+
+
+# -- concurrent runs on PostgreSQL -------------------------------------------------------------
+
+CI_REQUIRES_POSTGRES = IN_CI and os.environ.get("DATABASE_URL", "").startswith("postgres")
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_runs_of_one_rendition_make_one_pdf(fake_soffice, django_user_model):
+    """Four workers get the same rendition at once (a redelivery while the first still runs):
+    one converts, the others see its claim and leave; one PDF, one audit entry."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connection
+
+    from documents.services import generate_document
+    from workflow.models import AuditEntry
+
+    if connection.vendor != "postgresql":
+        if CI_REQUIRES_POSTGRES:
+            pytest.fail("CI=true with a postgres DATABASE_URL, but the connection is not PostgreSQL")
+        pytest.skip("real concurrent connections need PostgreSQL (DATABASE_URL=postgres://...)")
+    fake_soffice("slowpdf")
+    requester = django_user_model.objects.create(username="pdf-racer")
+    version = generate_document(owner_ref="PDF-RACE-1", stage="selection", kind="decision_notice", language="kk",
+                                title="Race", context=sample_context("decision_notice"), actor=requester)
+    rendition = new_rendition(version, requester)
+    barrier = threading.Barrier(4)
+
+    def worker(_):
+        from django.db import connection as own
+
+        try:
+            barrier.wait(timeout=30)
+            return pdf.run_rendition(rendition.pk).status
+        finally:
+            own.close()
+
+    with ThreadPoolExecutor(4) as pool:
+        statuses = list(pool.map(worker, range(4)))
+    assert fake_soffice.runs() == 1
+    assert statuses.count("done") == 1 and statuses.count("running") == 3, statuses
+    rendition.refresh_from_db()
+    assert (rendition.status, rendition.attempts) == (Rendition.Status.DONE, 1)
+    assert read_verified(rendition).startswith(b"%PDF-")
+    assert AuditEntry.objects.filter(chain="PDF-RACE-1", transition="pdf_rendered").count() == 1
+    prefix = Path(default_storage.path(rendition.storage_key)).parent
+    assert [p.name for p in prefix.glob("*.pdf")] == [Path(rendition.storage_key).name]
