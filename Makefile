@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 SAMPLE := samples/pilot-selection-2017.json
 
-.PHONY: venv demo serve test test-postgres bench templates clean help
+.PHONY: venv messages demo serve test test-postgres bench templates clean help
 
 help:
 	@echo "make demo   - install, migrate SQLite, run the 2017 cycle, create demo users, serve on 127.0.0.1:$(PORT)"
@@ -21,7 +21,15 @@ $(VENV)/.installed: pyproject.toml requirements/constraints.txt
 
 venv: $(VENV)/.installed
 
-demo: venv
+# Interface translations: locale/*/LC_MESSAGES/django.po are the sources, the .mo files are built.
+MO := $(patsubst %.po,%.mo,$(wildcard locale/*/LC_MESSAGES/django.po))
+locale/%/LC_MESSAGES/django.mo: locale/%/LC_MESSAGES/django.po
+	@command -v msgfmt >/dev/null || { echo "msgfmt not found: install GNU gettext (Debian: apt-get install gettext)" >&2; exit 1; }
+	msgfmt --check-format -o $@ $<
+
+messages: $(MO)
+
+demo: venv messages
 	$(PY) manage.py migrate --noinput -v 0
 	$(PY) manage.py run_cycle $(SAMPLE)
 	$(PY) manage.py verify_audit
@@ -29,10 +37,10 @@ demo: venv
 	@echo "Kelisim is serving on http://127.0.0.1:$(PORT)/ (Ctrl-C stops it)"
 	$(PY) manage.py runserver 127.0.0.1:$(PORT) --noreload
 
-serve: venv
+serve: venv messages
 	$(PY) manage.py runserver 127.0.0.1:$(PORT) --noreload
 
-test: venv
+test: venv messages
 	$(PY) manage.py makemigrations --check --dry-run -v 0
 	$(PY) -m pytest $(PYTEST_ARGS)
 

@@ -16,6 +16,17 @@ REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "samples" / "pilot-selection-2017.json"
 
 
+def pytest_sessionstart(session):
+    """Compile the translation catalogues (``make messages``) when a .mo is missing or stale,
+    so that a bare ``pytest`` tests the same translations as ``make test``."""
+    import subprocess
+
+    for po in sorted(REPO.glob("locale/*/LC_MESSAGES/django.po")):
+        mo = po.with_suffix(".mo")
+        if not mo.exists() or mo.stat().st_mtime < po.stat().st_mtime:
+            subprocess.run(["msgfmt", "--check-format", "-o", str(mo), str(po)], check=True)
+
+
 @pytest.fixture(scope="session")
 def media_root(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("media")

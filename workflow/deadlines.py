@@ -21,17 +21,21 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
+import hashlib
 import json
 import logging
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.mail import send_mail
+from django.core.mail import EmailMessage
+from django.core.exceptions import ObjectDoesNotExist
 from django.db import connection, transaction
 from django.db.models import Q, TextField
 from django.db.models.functions import Cast
 from django.utils import timezone, translation
+from django.utils.translation import gettext_noop
 
 from . import calendar, permissions
 from .models import Deadline, Notification
@@ -66,11 +70,13 @@ def _at(day: dt.date) -> dt.datetime:
 
 def open_deadline(*, chain: str, label: str, due_at: dt.datetime, subject=None, task_id=None, responsible=None,
                   role: str = "", escalate_to=None, reminder_offsets=None, escalate_every: int | None = None,
-                  language: str = "ru") -> Deadline:
+                  language: str = "ru", on_expiry: str = "") -> Deadline:
     """Open a deadline (``due_at`` aware, normally ``calendar.due_at(...)``); return it.
 
-    Raises ``ValueError`` for a naive ``due_at``, ``escalate_every`` < 1, or neither a
-    responsible person nor a role to remind.
+    ``on_expiry`` (opt-in, needs ``subject``) names the transition :func:`expire` takes on
+    ``subject`` once ``due_at`` has passed. Raises ``ValueError`` for a naive ``due_at``,
+    ``escalate_every`` < 1, neither a responsible person nor a role to remind, or
+    ``on_expiry`` without a subject.
     """
     if reminder_offsets is None:
         reminder_offsets = getattr(settings, "KELISIM_REMINDER_OFFSETS", DEFAULT_OFFSETS)
@@ -82,12 +88,14 @@ def open_deadline(*, chain: str, label: str, due_at: dt.datetime, subject=None, 
         raise ValueError("escalate_every must be at least 1 working day")
     if responsible is None and not role:
         raise ValueError("a deadline needs a responsible person or a role to remind")
+    if on_expiry and subject is None:
+        raise ValueError("an expiry rule (on_expiry) needs the subject it acts on")
     from django.contrib.contenttypes.models import ContentType
 
     return Deadline.objects.create(
         chain=chain, label=label[:300], due_at=due_at, task_id=task_id, responsible=responsible, role=role,
         escalate_to=escalate_to, reminder_offsets=list(reminder_offsets), escalate_every=escalate_every,
-        language=language,
+        language=language, on_expiry=on_expiry,
         subject_type=ContentType.objects.get_for_model(subject) if subject is not None else None,
         subject_id=subject.pk if subject is not None else None)
 
@@ -149,35 +157,66 @@ def _recipients(deadline: Deadline, kind: str) -> list:
 
 
 class _Recipients:
-    """:func:`_recipients` for a whole sweep: ``(pk, username)`` pairs, with each role's active
-    holders queried once per sweep and named users looked up in bulk."""
+    """:func:`_recipients` for a whole sweep: ``(pk, username, language)`` triples (language is
+    the person's :class:`~workflow.models.UserPreference`, ``""`` when they chose none), with
+    each role's active holders queried once per sweep and named users looked up in bulk."""
 
     def __init__(self):
-        self._names: dict[int, str] = {}
-        self._roles: dict[str, list[tuple[int, str]]] = {}
+        self._names: dict[int, tuple[int, str, str]] = {}
+        self._roles: dict[str, list[tuple[int, str, str]]] = {}
+
+    @staticmethod
+    def _rows(query) -> list[tuple[int, str, str]]:
+        model = get_user_model()
+        return [(pk, name, lang or "") for pk, name, lang in
+                query.values_list("pk", model.USERNAME_FIELD, "kelisim_preference__language")]
 
     def load(self, user_ids) -> None:
-        """Fetch the usernames of ``user_ids`` not known yet (one query)."""
+        """Fetch the usernames and languages of ``user_ids`` not known yet (one query)."""
         missing = {pk for pk in user_ids if pk is not None and pk not in self._names}
         if missing:
-            model = get_user_model()
-            self._names.update(model.objects.filter(pk__in=missing).values_list("pk", model.USERNAME_FIELD))
+            self._names.update((row[0], row) for row in self._rows(get_user_model().objects.filter(pk__in=missing)))
 
-    def _role(self, role: str) -> list[tuple[int, str]]:
+    def _role(self, role: str) -> list[tuple[int, str, str]]:
         if role not in self._roles:
-            model = get_user_model()
-            self._roles[role] = list(model.objects.filter(is_active=True, groups__name=role).order_by("pk")
-                                     .values_list("pk", model.USERNAME_FIELD))
+            self._roles[role] = self._rows(get_user_model().objects.filter(is_active=True, groups__name=role)
+                                           .order_by("pk"))
         return self._roles[role]
 
-    def __call__(self, row: dict, kind: str) -> list[tuple[int, str]]:
+    def __call__(self, row: dict, kind: str) -> list[tuple[int, str, str]]:
         if kind == "escalation":
             if row["escalate_to_id"]:
-                return [(row["escalate_to_id"], self._names[row["escalate_to_id"]])]
+                return [self._names[row["escalate_to_id"]]]
             return self._role(permissions.COORDINATOR)
         if row["responsible_id"]:
-            return [(row["responsible_id"], self._names[row["responsible_id"]])]
+            return [self._names[row["responsible_id"]]]
         return self._role(row["role"])
+
+
+#: Subject lines (msgids); the label is a msgid too when it is one of the catalogued titles.
+SUBJECTS = {
+    "reminder": gettext_noop("Reminder: %(label)s (%(case)s), due %(date)s"),
+    "escalation": gettext_noop("Overdue: %(label)s (%(case)s), due %(date)s"),
+}
+
+
+@functools.lru_cache(maxsize=4096)
+def _subject_parts(kind: str, label: str, due_day: dt.date, language: str) -> tuple[str, str, str]:
+    from django.utils.formats import date_format
+    from django.utils.translation import gettext
+
+    with translation.override(language):
+        return (gettext(SUBJECTS[kind]), gettext(label) if label else "",
+                date_format(due_day, "SHORT_DATE_FORMAT"))
+
+
+def compose_subject(kind: str, label: str, case: str, due_day: dt.date, language: str) -> str:
+    """The subject of a ``kind`` (reminder or escalation) message about ``label`` of ``case``
+    due on ``due_day`` (Almaty date), in ``language`` (kk, ru or en): the subject line and
+    ``label`` are translated through the project's catalogues (``locale/``; an uncatalogued
+    label stays as it is), the date is formatted for that language. At most 300 characters."""
+    template, text, date = _subject_parts(kind, label, due_day, language)
+    return (template % {"label": text, "case": case or "-", "date": date})[:300]
 
 
 @dataclasses.dataclass
@@ -248,17 +287,18 @@ def sweep(*, now: dt.datetime | None = None, dry_run: bool = False) -> SweepResu
             batch = []
             for row, occs in owed:
                 for occ in occs:
-                    for user_pk, username in recipients(row, occ.kind):
+                    for user_pk, username, preferred in recipients(row, occ.kind):
                         result.owed.append((row["pk"], occ.kind, occ.occurrence, username))
                         if dry_run:
                             continue
                         key = f"deadline:{row['pk']}:{occ.kind}:{occ.occurrence}:{user_pk}"
-                        subject = (f"{'Reminder' if occ.kind == 'reminder' else 'Overdue'}: {row['label']}, due "
-                                   f"{row['due_at'].astimezone(zone):%Y-%m-%d}")[:300]
+                        language = preferred or row["language"]
+                        subject = compose_subject(occ.kind, row["label"], row["chain"],
+                                                  row["due_at"].astimezone(zone).date(), language)
                         data = {"deadline": row["pk"], "occurrence": occ.occurrence, "at": occ.at.isoformat()}
                         for channel in CHANNELS:
                             batch.append((key, channel, user_pk, f"deadline_{occ.kind}", row["chain"], subject,
-                                          data, row["language"]))
+                                          data, language))
             if batch:
                 result.created += _insert_new(batch)
         if result.created:
@@ -328,6 +368,70 @@ def _insert_new(rows: list[tuple]) -> int:
     return inserted
 
 
+@dataclasses.dataclass
+class ExpiryResult:
+    """What :func:`expire` did: ``taken`` (deadline id, transition) and ``refused``
+    (deadline id, transition, reason) for rules whose transition was not possible."""
+
+    taken: list = dataclasses.field(default_factory=list)
+    refused: list = dataclasses.field(default_factory=list)
+
+
+def expire(*, now: dt.datetime | None = None, dry_run: bool = False) -> ExpiryResult:
+    """Apply the opt-in expiry rules: every open deadline with ``on_expiry`` whose ``due_at``
+    is before ``now`` gets that transition taken on its subject, once.
+
+    Each rule runs in its own transaction: the deadline row is locked (``SKIP LOCKED`` where
+    supported, so concurrent sweeps never take it twice), the transition goes through
+    :func:`workflow.transitions.perform` as the system actor
+    (:func:`workflow.permissions.system_actor`) with the deadline in the audit entry's data,
+    and ``expired_at``/``expiry_result`` record the outcome. A transition that is no longer
+    possible (the work was done meanwhile, a condition fails) is recorded as refused and not
+    retried; the deadline then keeps reminding and escalating. With ``dry_run`` nothing is
+    written and ``taken`` lists what would be tried.
+    """
+    from django.contrib.contenttypes.models import ContentType
+
+    from .exceptions import WorkflowError
+    from .permissions import system_actor
+    from .transitions import perform
+
+    now = now or timezone.now()
+    result = ExpiryResult()
+    due = (Deadline.objects.filter(closed_at__isnull=True, expired_at__isnull=True, due_at__lt=now)
+           .exclude(on_expiry=""))
+    for pk, transition_name in list(due.order_by("due_at", "pk").values_list("pk", "on_expiry")):
+        if dry_run:
+            result.taken.append((pk, transition_name))
+            continue
+        with transaction.atomic():
+            rows = due.filter(pk=pk)
+            if connection.features.has_select_for_update_skip_locked:
+                rows = rows.select_for_update(skip_locked=True)
+            deadline = rows.first()
+            if deadline is None:  # taken by a concurrent sweep, or closed meanwhile
+                continue
+            due_day = deadline.due_at.astimezone(_zone()).date()
+            try:
+                subject = ContentType.objects.get_for_id(deadline.subject_type_id).get_object_for_this_type(
+                    pk=deadline.subject_id)
+                with transaction.atomic():
+                    perform(subject, deadline.on_expiry, actor=system_actor(),
+                            comment=f"Deadline missed: {deadline.label} was due {due_day:%Y-%m-%d} "
+                                    f"(expiry rule of deadline {deadline.pk}).",
+                            data={"deadline": deadline.pk, "due_at": deadline.due_at.isoformat(),
+                                  "rule": "on_expiry"})
+            except (WorkflowError, ObjectDoesNotExist, AttributeError) as exc:
+                outcome = f"not taken: {exc}"[:500]
+                result.refused.append((pk, transition_name, outcome))
+                log.warning("expiry rule of deadline %s (%s) not taken: %s", pk, transition_name, exc)
+            else:
+                outcome = f"took {transition_name}"
+                result.taken.append((pk, transition_name))
+            Deadline.objects.filter(pk=pk).update(expired_at=now, expiry_result=outcome)
+    return result
+
+
 def _queue_delivery():
     from .jobs import deliver_notifications
 
@@ -366,8 +470,7 @@ def deliver(*, now: dt.datetime | None = None, limit: int = 500) -> DeliveryResu
                 continue
             row.attempts += 1
             try:
-                with translation.override(row.language):
-                    send_mail(row.subject, _body(row), settings.DEFAULT_FROM_EMAIL, [row.recipient.email])
+                send_email(row)
             except Exception as exc:  # any backend error: record and retry later
                 row.last_error = f"{type(exc).__name__}: {exc}"[:2000]
                 if row.attempts >= MAX_ATTEMPTS:
@@ -382,6 +485,23 @@ def deliver(*, now: dt.datetime | None = None, limit: int = 500) -> DeliveryResu
                 result.sent += 1
             row.save(update_fields=["attempts", "status", "sent_at", "last_error", "next_attempt_at"])
     return result
+
+
+def message_id(row: Notification) -> str:
+    """The e-mail ``Message-ID`` of outbox row ``row``: derived from its idempotency key, so a
+    message sent again after a crash between sending and recording (e-mail delivery is
+    at-least-once) carries the same id and mail systems recognise it as the same message."""
+    digest = hashlib.sha256(f"{row.key}|{row.channel}".encode()).hexdigest()[:32]
+    domain = getattr(settings, "KELISIM_MESSAGE_ID_DOMAIN", "kelisim.local")
+    return f"<{digest}@{domain}>"
+
+
+def send_email(row: Notification) -> None:
+    """Send ``row`` as an e-mail in its language (``row.language``) through Django's e-mail
+    backend, with a stable :func:`message_id`. Raises whatever the backend raises."""
+    with translation.override(row.language):
+        EmailMessage(row.subject, _body(row), settings.DEFAULT_FROM_EMAIL, [row.recipient.email],
+                     headers={"Message-ID": message_id(row)}).send()
 
 
 def _body(row: Notification) -> str:

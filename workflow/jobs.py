@@ -16,10 +16,14 @@ def _when(now: str | None):
 @shared_task(acks_late=True, ignore_result=True)
 def sweep_deadlines(now: str | None = None) -> int:
     """Queue the reminders and escalations due at ``now`` (ISO with offset; default the real
-    time, which beat uses); return how many rows were created."""
-    from .deadlines import sweep
+    time, which beat uses), then apply the opt-in expiry rules due by then
+    (``workflow.deadlines.expire``); return how many outbox rows were created."""
+    from .deadlines import expire, sweep
 
-    return sweep(now=_when(now)).created
+    when = _when(now)
+    created = sweep(now=when).created
+    expire(now=when)
+    return created
 
 
 @shared_task(acks_late=True, ignore_result=True)

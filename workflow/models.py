@@ -166,7 +166,9 @@ class Deadline(models.Model):
     ``reminder_offsets`` (working days relative to the due day: ``-2`` two working days before,
     ``0`` on the day); from one working day overdue an escalation goes to ``escalate_to``
     (or the coordinators), repeated every ``escalate_every`` working days until the work is
-    closed. Reminders never change any state.
+    closed. Reminders never change any state. Only an opt-in expiry rule (``on_expiry``, set
+    from a round's ``expiry_rules``) takes a transition, once, when the due time has passed
+    (``workflow.deadlines.expire``).
     """
 
     chain = models.CharField(max_length=200, db_index=True, help_text="the case (audit chain) concerned")
@@ -187,6 +189,12 @@ class Deadline(models.Model):
     language = models.CharField(max_length=5, default="ru")
     opened_at = models.DateTimeField(auto_now_add=True)
     closed_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    on_expiry = models.CharField(
+        max_length=50, blank=True,
+        help_text="opt-in: the transition taken on the subject once the deadline has passed (blank: none)")
+    expired_at = models.DateTimeField(null=True, blank=True, help_text="when the expiry rule was applied")
+    expiry_result = models.CharField(max_length=500, blank=True,
+                                     help_text="what the expiry rule did: the transition taken, or why not")
 
     class Meta:
         ordering = ["due_at"]
@@ -194,3 +202,14 @@ class Deadline(models.Model):
 
     def __str__(self) -> str:
         return f"{self.label} (due {self.due_at:%Y-%m-%d})"
+
+
+class UserPreference(models.Model):
+    """A person's own settings: ``language`` (kk, ru or en; blank: the case's language) in which
+    Kelisim writes to them (e-mail and in-app notifications)."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="kelisim_preference")
+    language = models.CharField(max_length=5, choices=settings.LANGUAGES, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.language or '-'})"

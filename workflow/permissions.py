@@ -66,3 +66,26 @@ def role_required(*roles: str, owner: Callable | None = None) -> Callable:
 
 #: The operator's and the partner's coordinators: who moves cases through the stages.
 coordinators = role_required(COORDINATOR, PARTNER_COORDINATOR)
+
+
+#: The username of the inactive account that imports and scheduled jobs act as.
+SYSTEM_USERNAME = "kelisim-system"
+
+
+def system_actor():
+    """The inactive user (``SYSTEM_USERNAME``, no usable password, so no login) that scheduled
+    jobs act as, holding the coordinator role so that opt-in rules (e.g. an expiry rule) pass
+    the same permission checks as a coordinator would. Inactive users are never reminded.
+    Created on first use."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+
+    user, created = get_user_model().objects.get_or_create(
+        username=SYSTEM_USERNAME, defaults={"is_active": False, "first_name": "Kelisim", "last_name": "system"})
+    if created:
+        user.set_unusable_password()
+        user.save(update_fields=["password"])
+    if COORDINATOR not in user_roles(user):
+        user.groups.add(Group.objects.get_or_create(name=COORDINATOR)[0])
+        user._kelisim_roles = None
+    return user

@@ -6,6 +6,7 @@ States (DESIGN.md): ``planned -> fieldwork -> draft_report -> discussion -> appr
 
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop
 from django_fsm import FSMField, transition
 
 from workflow.conditions import condition
@@ -23,10 +24,10 @@ class Diagnosis(StatefulModel):
 
     human_tasks = True
     task_plan = {
-        "planned": [("start_fieldwork", COORDINATOR, "Start the diagnosis fieldwork")],
-        "fieldwork": [("draft_report", COORDINATOR, "Assess the six areas and draft the report")],
-        "draft_report": [("open_discussion", COORDINATOR, "Discuss the diagnosis with the cluster")],
-        "discussion": [("approve", COORDINATOR, "Approve the diagnosis report", ("return_to_draft",))],
+        "planned": [("start_fieldwork", COORDINATOR, gettext_noop("Start the diagnosis fieldwork"))],
+        "fieldwork": [("draft_report", COORDINATOR, gettext_noop("Assess the six areas and draft the report"))],
+        "draft_report": [("open_discussion", COORDINATOR, gettext_noop("Discuss the diagnosis with the cluster"))],
+        "discussion": [("approve", COORDINATOR, gettext_noop("Approve the diagnosis report"), ("return_to_draft",))],
     }
 
     class State(models.TextChoices):

@@ -5,6 +5,7 @@ States (DESIGN.md): ``active -> reporting -> active ... -> completed | suspended
 
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop
 from django_fsm import FSMField, transition
 
 from workflow.conditions import condition
@@ -25,8 +26,8 @@ class Implementation(StatefulModel):
 
     human_tasks = True
     task_plan = {
-        "active": [("start_reporting", COORDINATOR, "Collect the quarterly monitoring report", ("complete",))],
-        "reporting": [("accept_report", COORDINATOR, "Check and accept the quarterly report", (),
+        "active": [("start_reporting", COORDINATOR, gettext_noop("Collect the quarterly monitoring report"), ("complete",))],
+        "reporting": [("accept_report", COORDINATOR, gettext_noop("Check and accept the quarterly report"), (),
                        "monitoring_report_after_quarter")],
     }
 

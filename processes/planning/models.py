@@ -8,6 +8,7 @@ the exact plan document version, under the policy the round sets for ``developme
 
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop
 from django_fsm import FSMField, transition
 
 from workflow.conditions import condition
@@ -30,11 +31,11 @@ class Plan(StatefulModel):
 
     human_tasks = True
     task_plan = {
-        "drafting": [("submit_for_review", COORDINATOR, "Draft the development plan")],
-        "review": [("send_for_signing", COORDINATOR, "Review the plan and send it for signing",
+        "drafting": [("submit_for_review", COORDINATOR, gettext_noop("Draft the development plan"))],
+        "review": [("send_for_signing", COORDINATOR, gettext_noop("Review the plan and send it for signing"),
                     ("request_revision",))],
-        "revision_requested": [("resubmit", COORDINATOR, "Revise the development plan")],
-        "resubmitted": [("send_for_signing", COORDINATOR, "Review the revised plan", ("request_revision",))],
+        "revision_requested": [("resubmit", COORDINATOR, gettext_noop("Revise the development plan"))],
+        "resubmitted": [("send_for_signing", COORDINATOR, gettext_noop("Review the revised plan"), ("request_revision",))],
     }
 
     class State(models.TextChoices):

@@ -25,12 +25,14 @@ from workflow.approvals.policy import ALL_OF, needed
 from .actors import system_user
 from .models import Criterion, Round, RoundSignatory
 
+EXPIRY_RULES = Round.EXPIRY_RULES
+
 TOP_LEVEL = {"about", "round", "criteria", "criteria_label", "applications", "documents_per_stage",
              "diagnosis_rubric", "reference_scores", "support_measure_proposal", "sources"}
 ROUND_FIELDS = {"code", "title_en", "title_ru", "title_kk", "organiser", "operator", "partner", "deciding_body",
                 "legal_basis", "support_act", "applications_open", "applications_close", "memorandum_signed",
                 "min_pilot_clusters", "max_selected", "excluded_sectors", "pass_mark", "review_working_days",
-                "calendar", "signatories", "language", "approval_policies"}
+                "calendar", "signatories", "language", "approval_policies", "expiry_rules"}
 CRITERION_FIELDS = {"code", "title_en", "title_ru", "title_kk", "weight"}
 APPLICATION_FIELDS = {"ref", "name_en", "name_ru", "name_kk", "region", "city", "sector", "status_label",
                       "members_named", "anchor_enterprises", "smes", "employees", "export_share_pct",
@@ -168,6 +170,21 @@ def parse_round_file(path: str | Path) -> tuple[dict, str]:
     limits.pop("label", None)
     for step, days in limits.items():
         _int(days, f"round.review_working_days.{step}", problems, low=1)
+    expiry_rules = _value(rnd.get("expiry_rules", {})) or {}
+    if not isinstance(expiry_rules, dict):
+        problems.append("round.expiry_rules must map a limit to a transition, e.g. {\"revision_reply\": \"lapse\"}")
+        expiry_rules = {}
+    expiry_rules = {k: v for k, v in expiry_rules.items() if k != "label"}
+    for limit, transition_name in expiry_rules.items():
+        allowed = EXPIRY_RULES.get(limit)
+        if allowed is None:
+            problems.append(f"round.expiry_rules.{limit}: no expiry rule exists for this limit (known: "
+                            f"{', '.join(sorted(EXPIRY_RULES))})")
+        elif transition_name not in allowed:
+            problems.append(f"round.expiry_rules.{limit}: {transition_name!r} is not allowed (allowed: "
+                            f"{', '.join(allowed)})")
+        elif not limits.get(limit):
+            problems.append(f"round.expiry_rules.{limit} needs round.review_working_days.{limit}")
     signatories = rnd.get("signatories", [])
     if not isinstance(signatories, list) or not signatories:
         problems.append("round.signatories must list at least one signatory (plans are signed by them)")
@@ -271,7 +288,7 @@ def parse_round_file(path: str | Path) -> tuple[dict, str]:
             "min_pilot_clusters": min_pilot or 0, "max_selected": max_selected, "pass_mark": pass_mark,
             "excluded_sectors": excluded, "review_working_days": limits,
             "timezone": (rnd.get("calendar") or {}).get("timezone", "Asia/Almaty"),
-            "language": language, "approval_policies": policies,
+            "language": language, "approval_policies": policies, "expiry_rules": expiry_rules,
         },
         "signatories": signatories,
         "criteria": criteria,

@@ -9,6 +9,7 @@ planning -> support -> implementation -> closed`` with off-ramps ``refused``,
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop
 from django_fsm import RETURN_VALUE, FSMField, transition
 
 from workflow.conditions import condition
@@ -53,6 +54,10 @@ class Round(StatefulModel):
     timezone = models.CharField(max_length=50, default="Asia/Almaty")
     diagnosis_areas = models.JSONField(default=list, blank=True)
     support_proposal = models.JSONField(default=dict, blank=True)
+    expiry_rules = models.JSONField(
+        default=dict, blank=True,
+        help_text='opt-in automatic transitions when a deadline passes: {"revision_reply": "lapse"} '
+                  '(see EXPIRY_RULES); empty: deadlines only remind and escalate')
     approval_policies = models.JSONField(
         default=dict, blank=True,
         help_text='per document kind: {"development_plan": {"policy": "all_of|quorum|sequential", '
@@ -68,6 +73,11 @@ class Round(StatefulModel):
     @property
     def audit_chain(self) -> str:
         return self.code
+
+    #: The opt-in expiry rules a round may set (``expiry_rules``): limit -> allowed transitions.
+    #: ``revision_reply``: an application returned for revision and not resubmitted by the end
+    #: of the limit's last working day lapses (``Application.lapse``: refused as late).
+    EXPIRY_RULES = {"revision_reply": ("lapse",)}
 
     def due_at(self, limit: str, *, start=None):
         """The end of the due working day ``review_working_days[limit]`` working days after
@@ -327,6 +337,11 @@ class Case(StatefulModel):
     #: The working-day limit (a ``Round.review_working_days`` key) of each stage.
     STAGE_LIMITS = {State.SELECTION: "commission_decision", State.DIAGNOSIS: "diagnosis",
                     State.PLANNING: "plan_drafting", State.SUPPORT: "support_coordination"}
+    #: The label (a msgid, translated in each recipient's language) of each stage deadline.
+    STAGE_LABELS = {State.SELECTION: gettext_noop("Complete the selection stage"),
+                    State.DIAGNOSIS: gettext_noop("Complete the diagnosis stage"),
+                    State.PLANNING: gettext_noop("Complete the planning stage"),
+                    State.SUPPORT: gettext_noop("Complete the support stage")}
 
     def after_transition(self, transition: str, *, actor, comment: str = "") -> None:
         """Keeps the stage deadline (closed on leaving a stage, opened on entering one with a
@@ -338,7 +353,7 @@ class Case(StatefulModel):
         limit = self.STAGE_LIMITS.get(self.state)
         due = self.round.due_at(limit) if limit else None
         if due is not None:
-            deadlines.open_deadline(chain=self.ref, label=f"{self.ref}: stage {self.state}", due_at=due, subject=self,
+            deadlines.open_deadline(chain=self.ref, label=self.STAGE_LABELS[self.state], due_at=due, subject=self,
                                     role=COORDINATOR, language=self.language)
 
         if transition == "suspend":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db import transaction
+from django.utils.translation import gettext_noop
 
 from workflow import audit
 from workflow.permissions import EXPERT
@@ -14,7 +15,7 @@ from processes.rounds.paperwork import format_number, generate
 from .models import EXPERTS_PER_APPLICATION, Score, ScoreSheet, Selection
 from .scoring import ranked
 
-SCORING_TASK_TITLE = "Score the application"
+SCORING_TASK_TITLE = gettext_noop("Score the application")
 #: The transitions that end an expert's scoring task (the task is opened on the first).
 SCORING_OUTCOMES = ("submit", "declare_conflict")
 

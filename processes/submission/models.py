@@ -6,6 +6,7 @@ accepted | refused | withdrawn``. Refusal reasons: excluded sector, incomplete, 
 
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop
 from django_fsm import FSMField, transition
 
 from workflow.conditions import condition
@@ -164,3 +165,40 @@ class Application(StatefulModel):
                                      State.RESUBMITTED], target=State.WITHDRAWN, permission=own_applicant)
     def withdraw(self):
         """The applicant withdraws the application."""
+
+    @transition(field=state, source=State.RETURNED_FOR_REVISION, target=State.REFUSED, permission=coordinators)
+    def lapse(self):
+        """The revision was not filed by its due date: refused as late. Taken only by the opt-in
+        expiry rule ``revision_reply: lapse`` of the round (``Round.expiry_rules``) through
+        ``workflow.deadlines.expire``, or by a coordinator."""
+        self.refusal_reason = RefusalReason.LATE
+        self.refusal_detail = "The revised application was not filed by its due date."
+
+    #: The deadline of an applicant's revision (``Round.review_working_days["revision_reply"]``).
+    REVISION_LIMIT = "revision_reply"
+    REVISION_LABEL = gettext_noop("Revise and resubmit the application")
+
+    def after_transition(self, transition: str, *, actor, comment: str = "") -> None:
+        """Returned for revision: the applicant gets a deadline (the round's ``revision_reply``
+        limit, in working days; with the round's opt-in expiry rule it lapses when missed).
+        Leaving that state closes it; a lapsed application refuses its case (same transaction)."""
+        from workflow import deadlines
+        from workflow.models import Deadline
+        from workflow.transitions import perform
+
+        if self.state == self.State.RETURNED_FOR_REVISION:
+            rnd = self.round
+            due = rnd.due_at(self.REVISION_LIMIT)
+            if due is not None and self.case.applicant_id is not None:
+                deadlines.open_deadline(
+                    chain=self.audit_chain, label=self.REVISION_LABEL, due_at=due, subject=self,
+                    responsible=self.case.applicant, language=self.case.language,
+                    on_expiry=(rnd.expiry_rules or {}).get(self.REVISION_LIMIT, ""))
+        else:
+            from django.contrib.contenttypes.models import ContentType
+            from django.utils import timezone
+
+            Deadline.objects.filter(subject_type=ContentType.objects.get_for_model(self), subject_id=self.pk,
+                                    label=self.REVISION_LABEL, closed_at__isnull=True).update(closed_at=timezone.now())
+        if transition == "lapse" and self.case.state == "submission":
+            perform(self.case, "refuse", actor=actor, comment=comment or self.refusal_detail)

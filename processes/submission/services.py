@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db import transaction
+from django.utils.translation import gettext_noop
 
 from workflow import audit
 from workflow.permissions import COORDINATOR
@@ -42,7 +43,7 @@ def create_application(*, round, values: dict, actor) -> Application:
 
 #: The transitions that end a completeness check (the task is opened on the first).
 COMPLETENESS_OUTCOMES = ("accept", "return_for_revision", "refuse")
-COMPLETENESS_TASK_TITLE = "Check completeness and eligibility"
+COMPLETENESS_TASK_TITLE = gettext_noop("Check completeness and eligibility")
 
 
 def open_completeness_task(*, application: Application):

@@ -7,6 +7,7 @@ objected``. A measure is agreed when every body agreed, declined when any object
 
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop
 from django_fsm import FSMField, transition
 
 from workflow.conditions import condition
@@ -23,8 +24,8 @@ class SupportMeasure(StatefulModel):
 
     human_tasks = True
     task_plan = {
-        "proposed": [("start_coordination", COORDINATOR, "Send the measure to the government bodies")],
-        "agreed": [("put_in_force", COORDINATOR, "Put the agreed measure in force")],
+        "proposed": [("start_coordination", COORDINATOR, gettext_noop("Send the measure to the government bodies"))],
+        "agreed": [("put_in_force", COORDINATOR, gettext_noop("Put the agreed measure in force"))],
     }
 
     class State(models.TextChoices):
@@ -83,7 +84,7 @@ class BodyPosition(StatefulModel):
     """One government body's position on a measure (recorded by a coordinator from its letter)."""
 
     human_tasks = True
-    task_plan = {"pending": [("agree", COORDINATOR, "Record the government body's position", ("lodge_objection",),
+    task_plan = {"pending": [("agree", COORDINATOR, gettext_noop("Record the government body's position"), ("lodge_objection",),
                               "support_coordination")]}
 
     class State(models.TextChoices):

@@ -74,3 +74,7 @@ def broker_url(request) -> str:
             pytest.fail(f"CI=true: {reason}", pytrace=False)
         pytest.skip(reason)
     return BROKERS[request.param]
+
+
+# The worker fixtures, shared by the worker and the beat tests.
+from .test_workers import celery_on_broker, worker  # noqa: E402,F401

@@ -9,6 +9,7 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+from django.utils import timezone
 from django.apps import apps
 from django_fsm import FSMFieldMixin
 
@@ -59,7 +60,8 @@ def _off_ramps(sample_round, round_file):
     """Take every off-ramp and loop that the straight sample cycle does not take."""
     coordinator = ensure_user("coordinator", "coordinator")
     # Applications: revision loop, withdrawal; cases: withdrawal.
-    rnd = import_round(round_file(lambda d: d["round"].update(code="TC-OFF"))).round
+    rnd = import_round(round_file(lambda d: (d["round"].update(code="TC-OFF", expiry_rules={"revision_reply": "lapse"}),
+                                             d["round"]["review_working_days"].update(revision_reply=10)))).round
     perform(rnd, "open_applications", actor=coordinator)
     a1, a2 = rnd.applications.get(ref="A1"), rnd.applications.get(ref="A2")
     perform(a1, "submit", actor=coordinator)
@@ -73,6 +75,17 @@ def _off_ramps(sample_round, round_file):
     a2.case.refresh_from_db()
     perform(a2, "withdraw", actor=applicant)
     perform(a2.case, "withdraw", actor=applicant)
+    # Applications: a revision not filed in time lapses by the round's opt-in expiry rule.
+    a3 = rnd.applications.get(ref="A3")
+    type(a3.case).objects.filter(pk=a3.case.pk).update(applicant=applicant)
+    a3.case.refresh_from_db()
+    perform(a3, "submit", actor=coordinator)
+    perform(a3, "return_for_revision", actor=coordinator, comment="budget annex missing")
+    from workflow.deadlines import expire
+
+    assert expire(now=timezone.now() + dt.timedelta(days=60)).taken
+    a3.refresh_from_db()
+    assert (a3.state, a3.case.state) == ("refused", "refused")
     # Score sheets: an expert declares a conflict of interest.
     from processes.selection.models import ScoreSheet
     from processes.selection.services import open_scoring

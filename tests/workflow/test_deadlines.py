@@ -117,7 +117,7 @@ def test_a_failing_mail_server_is_retried_with_backoff_then_marked_failed(deadli
     def broken(*args, **kwargs):
         raise ConnectionRefusedError("smtp down")
 
-    monkeypatch.setattr("workflow.deadlines.send_mail", broken)
+    monkeypatch.setattr("workflow.deadlines.send_email", broken)
     now = at("2017-03-18")
     assert deliver(now=now).retried == 1
     row = _deadline_rows().get(channel="email")
@@ -185,7 +185,7 @@ def test_created_counts_only_rows_inserted_now_when_some_were_queued_before(dead
     email = Notification.objects.get(key=key, channel="email")
     assert (email.kind, email.chain, email.language, email.status, email.attempts) == (
         "deadline_escalation", "TC-T/A1", "en", "pending", 0)
-    assert email.subject == "Overdue: Score A1, due 2017-03-27"
+    assert email.subject == "Overdue: Score A1 (TC-T/A1), due 27.03.2017"
     assert email.data == {"deadline": deadline.pk, "occurrence": 1, "at": at("2017-03-28").isoformat()}
 
 

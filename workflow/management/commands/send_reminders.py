@@ -1,8 +1,9 @@
 """``python manage.py send_reminders [--dry-run] [--at ISO]``: sweep deadlines, deliver e-mail.
 
 The embedded mode's replacement for Celery beat: queue the reminders and escalations due now
-(exactly once each) and send the pending e-mail notifications. ``--dry-run`` lists what
-would be queued and writes nothing. Exit 2 for a bad ``--at``.
+(exactly once each), apply the rounds' opt-in expiry rules (``workflow.deadlines.expire``)
+and send the pending e-mail notifications. ``--dry-run`` lists what would be queued or
+taken and writes nothing. Exit 2 for a bad ``--at``.
 """
 
 import datetime as dt
@@ -10,7 +11,7 @@ import datetime as dt
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from workflow.deadlines import deliver, sweep
+from workflow.deadlines import deliver, expire, sweep
 
 
 class Command(BaseCommand):
@@ -32,8 +33,14 @@ class Command(BaseCommand):
         result = sweep(now=now, dry_run=dry_run)
         for deadline_id, kind, occurrence, username in result.owed:
             self.stdout.write(f"{kind:<10} deadline {deadline_id} #{occurrence} -> {username}")
+        expired = expire(now=now, dry_run=dry_run)
+        for deadline_id, transition_name in expired.taken:
+            self.stdout.write(f"{'expiry':<10} deadline {deadline_id} -> {transition_name}")
+        for deadline_id, transition_name, reason in expired.refused:
+            self.stdout.write(f"{'expiry':<10} deadline {deadline_id} -> {transition_name} {reason}")
         if dry_run:
-            self.stdout.write(f"dry run: {len(result.owed)} message(s) due, nothing written")
+            self.stdout.write(f"dry run: {len(result.owed)} message(s) due, {len(expired.taken)} expiry rule(s) "
+                              "due, nothing written")
             return
         delivered = deliver(now=now)
         self.stdout.write(f"queued {result.created} new message row(s); e-mail sent {delivered.sent}, "
