@@ -206,7 +206,9 @@ def test_round_page_lists_the_selection_minutes_for_staff_only(coordinator_clien
     url = reverse("portal:round-detail", args=["TC-2017"])
     response = coordinator_client.get(url)
     assert response.status_code == 200
-    assert [d.kind for d in response.context["documents"]] == ["selection_minutes"]
+    kinds = [d.kind for d in response.context["documents"]]
+    assert kinds[0] == "selection_minutes"  # then the briefing note and the training papers
+    assert set(kinds) == {"selection_minutes", "briefing_note", "training_attendance_list", "training_certificate"}
     coordinator_client.force_login(user("applicant-a1"))
     assert coordinator_client.get(url).status_code == 403
 
