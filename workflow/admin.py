@@ -8,7 +8,7 @@ read-only everywhere in the admin: a state changes only through
 
 from django.contrib import admin
 
-from .models import AuditChain, AuditEntry
+from .models import AuditChain, AuditEntry, Deadline, UserPreference
 
 
 def fsm_field_names(model) -> list[str]:
@@ -96,3 +96,23 @@ def transition_action(name: str, description: str):
 
     action.__name__ = f"transition_{name}"
     return admin.action(description=description)(action)
+
+
+@admin.register(UserPreference)
+class UserPreferenceAdmin(admin.ModelAdmin):
+    """A person's language for e-mail and in-app notifications (blank: the case's language)."""
+
+    list_display = ("user", "language")
+    list_filter = ("language",)
+    search_fields = ("user__username", "user__email")
+
+
+@admin.register(Deadline)
+class DeadlineAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Deadlines are kept by the workflow (opened and closed with tasks and stages); read-only,
+    so that an auditor's view of reminders, escalations and expiry rules stays true."""
+
+    list_display = ("label", "chain", "due_at", "responsible", "role", "on_expiry", "closed_at", "expired_at")
+    list_filter = ("role", "on_expiry")
+    search_fields = ("chain", "label")
+    date_hierarchy = "due_at"

@@ -50,7 +50,7 @@ from processes.rounds.models import Case
 from workflow import tasks as human_tasks
 from workflow.approvals.models import Decision
 from workflow.approvals.services import Signatory, request_approval
-from workflow.models import AuditChain, AuditEntry
+from workflow.models import AuditChain, AuditEntry, UserPreference
 
 pytestmark = pytest.mark.django_db
 
@@ -82,6 +82,7 @@ def world(django_db_setup, django_db_blocker):
         call_command("create_demo_users", stdout=io.StringIO())
         noperm = get_user_model().objects.create_user("staff-noperm", password="x", is_staff=True)
         assert not noperm.user_permissions.exists() and not noperm.groups.exists()
+        UserPreference.objects.create(user=noperm, language="kk")  # an object for the admin cells
         staff_coordinator = ensure_user("staff-coordinator", "coordinator")
         staff_coordinator.is_staff = True
         staff_coordinator.save(update_fields=["is_staff"])
