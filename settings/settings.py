@@ -97,6 +97,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # 413 with a message for request bodies over the limits below (uploads: docs/uploads-and-dossiers.md).
+    "processes.portal.files.RequestSizeLimitMiddleware",
 ]
 
 ROOT_URLCONF = "settings.urls"
@@ -203,3 +205,13 @@ KELISIM_DOCUMENT_LANGUAGE = os.environ.get("KELISIM_DOCUMENT_LANGUAGE", "ru")
 # conversion may take; the Celery task's soft/hard time limits are this plus 30/60 s.
 KELISIM_SOFFICE = os.environ.get("KELISIM_SOFFICE", "soffice")
 KELISIM_PDF_TIMEOUT = float(os.environ.get("KELISIM_PDF_TIMEOUT", "120"))
+# Uploads and dossiers (documents/uploads.py, docs/uploads-and-dossiers.md): the largest upload
+# (bytes; larger ones get 413 before they are stored), the zip-bomb guard for Office files
+# (entries, total declared uncompressed bytes, uncompressed/compressed ratio per entry), and
+# the largest request body that is not a file upload (Django's DATA_UPLOAD_MAX_MEMORY_SIZE).
+KELISIM_UPLOAD_MAX_BYTES = int(os.environ.get("KELISIM_UPLOAD_MAX_BYTES", str(25 * 1024 * 1024)))
+KELISIM_ARCHIVE_MAX_ENTRIES = int(os.environ.get("KELISIM_ARCHIVE_MAX_ENTRIES", "1000"))
+KELISIM_ARCHIVE_MAX_UNCOMPRESSED_BYTES = int(os.environ.get("KELISIM_ARCHIVE_MAX_UNCOMPRESSED_BYTES",
+                                                            str(100 * 1024 * 1024)))
+KELISIM_ARCHIVE_MAX_RATIO = int(os.environ.get("KELISIM_ARCHIVE_MAX_RATIO", "100"))
+DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("KELISIM_REQUEST_BODY_MAX_BYTES", str(2 * 1024 * 1024)))

@@ -11,3 +11,6 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("", include("processes.portal.urls")),
 ]
+
+# A problem page with a message (413 for a too-large body) instead of Django's bare 400 page.
+handler400 = "processes.portal.files.bad_request"

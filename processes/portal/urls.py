@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import actions, pdf_views, views
+from . import actions, files, pdf_views, views
 
 app_name = "portal"
 
@@ -12,6 +12,8 @@ urlpatterns = [
     path("documents/renditions/<int:pk>/download/", pdf_views.rendition_download, name="rendition-download"),
     path("rounds/<str:code>/", views.round_detail, name="round-detail"),
     path("cases/<int:pk>/transitions/<slug:name>/", actions.case_transition, name="case-transition"),
+    path("cases/<int:pk>/attachments/", files.attachment_upload, name="case-attachment-upload"),
+    path("cases/<int:pk>/dossier/", files.case_dossier, name="case-dossier"),
     path("cases/bulk/", actions.bulk_transition, name="case-bulk"),
     path("decisions/<int:pk>/<slug:verdict>/", actions.decision, name="decision"),
     path("inbox/", views.inbox, name="inbox"),

@@ -307,6 +307,38 @@ def decided(before, after) -> bool:
     return after[0] == "approved" and after[2] > before[2]
 
 
+#: Roles that may attach files to any case they see (coordinators; the superuser holds every role).
+ATTACHERS = {"coordinator", "admin"}
+#: Roles that may download a case dossier (auditors, coordinators; the superuser).
+DOSSIER_READERS = {"coordinator", "auditor", "admin"}
+
+
+def attachment_expected(role, own) -> Expected:
+    if role == "anonymous":
+        return LOGIN
+    if not sees_case(role, own):
+        return 404
+    return 302 if role in ATTACHERS or (role, own) == ("applicant-a1", "own") else 403
+
+
+def attachment_request(ctx: Ctx, own: str):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    pdf = SimpleUploadedFile("matrix.pdf", b"%PDF-1.4\n%matrix\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n")
+    return reverse("portal:case-attachment-upload", args=[case(case_number(ctx.role, own)).pk]), {"file": pdf}
+
+
+def attachment_snapshot(ctx: Ctx, own: str):
+    c = case(case_number(ctx.role, own))
+    return (Document.objects.filter(owner_ref=c.ref, kind="attachment").count(),
+            DocumentVersion.objects.filter(document__owner_ref=c.ref).count(),
+            AuditEntry.objects.filter(chain=c.ref).count())
+
+
+def attached(before, after) -> bool:
+    return after == (before[0] + 1, before[1] + 1, before[2] + 1)
+
+
 #: Roles that may ask for a PDF of a document version they see (coordinators; the superuser).
 PDF_REQUESTERS = {"coordinator", "partner", "admin"}
 
@@ -402,6 +434,15 @@ MATRIX: dict[str, Endpoint] = {
         build=lambda ctx, own: (reverse("portal:case-transition",
                                         args=[case(case_number(ctx.role, own)).pk, "suspend"]), {"comment": "m"}),
         snapshot=case_snapshot, changed=moved_to_suspended),
+    # a PDF attached to the case: its applicant (own case) and coordinators; staff who only read get 403
+    "portal:case-attachment-upload": Endpoint(
+        expect={"GET": method_not_allowed, "POST": attachment_expected},
+        ownerships=OWNED, build=attachment_request, snapshot=attachment_snapshot, changed=attached),
+    # the case dossier (ZIP): auditors and coordinators only, whichever case; anybody else 403
+    "portal:case-dossier": Endpoint(
+        expect={"GET": page(lambda role, own: 200 if role in DOSSIER_READERS else 403), "POST": method_not_allowed},
+        ownerships=OWNED,
+        build=lambda ctx, own: (reverse("portal:case-dossier", args=[case(case_number(ctx.role, own)).pk]), {})),
     # a PDF of a document version: coordinators (operator, partner) of a case they see
     "portal:document-pdf": Endpoint(
         expect={"GET": method_not_allowed, "POST": pdf_request_expected},
