@@ -2,7 +2,9 @@
 
 Layout of ``dossier-<case>-<date>.zip`` (format ``kelisim-dossier/1``)::
 
-    documents/<stage>/<original name>   the current version of every document of the case
+    documents/<stage>/<original name>   the current version of every document of the case (a
+                                        name taken twice gets the document's key, e.g. the expert,
+                                        or " (2)")
     audit/entries.json                  every entry of the case's audit chain (with its
                                         canonical text, hash and previous hash)
     audit/entries.csv                   the same entries as a table (UTF-8 with BOM, for Excel)
@@ -154,7 +156,12 @@ def build_dossier(case, *, stream, generated_by=None, now: dt.datetime | None = 
             extension = version.storage_key.rpartition(".")[2] if "." in version.storage_key else "bin"
             name = _safe_member_name(version.original_name) or (
                 f"{ascii_slug(document.kind)}-{document.language}-v{version.number}.{extension}")
-            path = _unique(f"documents/{ascii_slug(document.stage)}/{name}", taken)
+            folder = f"documents/{ascii_slug(document.stage)}/"
+            if (folder + name).lower() in taken and document.key and document.kind != "attachment":
+                stem, dot, ext = name.rpartition(".")  # e.g. one score sheet per expert: name the expert
+                keyed = _safe_member_name(document.key)
+                name = f"{stem} [{keyed}].{ext}" if dot else f"{name} [{keyed}]"
+            path = _unique(folder + name, taken)
             digest, size = hashlib.sha256(), 0
             with archive.open(_zip_info(path, version.created_at), "w", force_zip64=version.size > 2 ** 31) as out:
                 for chunk in iter_verified_chunks(version):

@@ -88,6 +88,16 @@ def test_the_dossier_holds_every_current_version_the_audit_trail_and_a_manifest(
     assert csv_text[-1].split(",")[-2:] == [head.head_hash, entries[-1]["prev_hash"]]
 
 
+def test_two_papers_with_one_name_are_told_apart_by_their_key(built):
+    manifest = json.loads(members(built)["manifest.json"])
+    sheets = {item["document"]["key"]: item["path"] for item in manifest["files"]
+              if item.get("document", {}).get("kind") == "score_sheet"}
+    assert len(sheets) == 2 and len(set(sheets.values())) == 2
+    first, second = sorted(sheets.values(), key=len)
+    assert second == first.replace(".docx", f" [{second.split('[')[1].split(']')[0]}].docx")
+    assert second.split("[")[1].split("]")[0] in sheets
+
+
 def test_a_fresh_dossier_verifies(built, case):
     code, out, err = verify(built)
     assert code == 0, err
