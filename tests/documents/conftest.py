@@ -120,7 +120,6 @@ class _Switch:
         self.bucket = storages["default"]["OPTIONS"]["bucket_name"]
 
     def __enter__(self):
-        self.before = type(default_storage._wrapped if default_storage._wrapped is not None else None)
         self.override.enable()
         assert type(default_storage).__name__ == "DefaultStorage"
         assert default_storage.bucket_name == self.bucket, "the default storage was not switched to S3"
