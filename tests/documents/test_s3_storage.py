@@ -376,3 +376,59 @@ def test_the_2017_cycle_on_s3_stores_every_document_in_the_bucket(s3_storage, ro
         body = s3_storage.get(version.storage_key)
         assert hashlib.sha256(body).hexdigest() == version.sha256 and len(body) == version.size, version
     assert verify_chains().ok
+
+
+# -- the portal's upload and download on S3 (issue 5 and issue 7) --------------------------------
+
+@pytest.fixture
+def admin_client(client, sample_round):
+    client.force_login(get_user_model().objects.create_superuser("s3-upload-admin", "u@example.org", "pw"))
+    return client
+
+
+def _attach(client, case, content: bytes):
+    upload = SimpleUploadedFile(NAME, content, content_type="application/octet-stream")
+    return client.post(reverse("portal:case-attachment-upload", args=[case.pk]), {"file": upload})
+
+
+def test_a_kazakh_upload_goes_to_s3_and_comes_back_under_its_name(s3_storage, admin_client, sample_round):
+    from .uploadfiles import make_docx
+
+    case = sample_round.cases.get(number="A1")
+    content = make_docx("Өтінім №5: S3")
+    response = _attach(admin_client, case, content)
+    assert response.status_code == 302
+    version = DocumentVersion.objects.get(document__owner_ref=case.ref, document__kind="attachment")
+    assert version.original_name == NAME and version.storage_key.isascii()
+    assert s3_storage.keys() == {version.storage_key}
+    assert hashlib.sha256(s3_storage.get(version.storage_key)).hexdigest() == hashlib.sha256(content).hexdigest()
+    download = admin_client.get(reverse("portal:document-download", args=[version.pk]))
+    assert download.status_code == 200 and download.content == content
+    assert _filename_from(download["Content-Disposition"]) == NAME
+    with urllib.request.urlopen(presigned_url(version), timeout=10) as direct:
+        assert direct.read() == content
+        assert _filename_from(direct.headers["Content-Disposition"]) == NAME
+
+
+def test_an_upload_while_s3_is_down_answers_503_changes_nothing_and_succeeds_later(
+        s3_outage, admin_client, sample_round):
+    from .uploadfiles import make_docx
+
+    case = sample_round.cases.get(number="A1")
+    chain = list(AuditEntry.objects.filter(chain=case.ref).values_list("hash", flat=True))
+    documents = Document.objects.filter(owner_ref=case.ref).count()
+    content = make_docx("Өтінім №5: outage")
+    s3_outage.server.stop()
+    response = _attach(admin_client, case, content)
+    assert response.status_code == 503
+    assert "could not be stored" in response.content.decode() and "nothing was stored" in response.content.decode()
+    assert s3_outage.bucket in response.content.decode()  # the message names the storage
+    assert list(AuditEntry.objects.filter(chain=case.ref).values_list("hash", flat=True)) == chain
+    assert Document.objects.filter(owner_ref=case.ref).count() == documents
+    s3_outage.server.start()
+    assert s3_outage.keys() == set()
+    assert _attach(admin_client, case, content).status_code == 302
+    version = DocumentVersion.objects.get(document__owner_ref=case.ref, document__kind="attachment")
+    assert s3_outage.keys() == {version.storage_key}
+    assert AuditEntry.objects.filter(chain=case.ref).count() == len(chain) + 1
+    assert verify_chains([case.ref]).ok
