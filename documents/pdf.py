@@ -101,6 +101,17 @@ def _kill_group(process: subprocess.Popen) -> None:
         pass
 
 
+def _reap(process: subprocess.Popen) -> None:
+    """Kill ``process``'s group and collect it; a pipe held open by a process that left the
+    group does not block us for more than a few seconds."""
+    _kill_group(process)
+    try:
+        process.communicate(timeout=5)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def convert_files(inputs: list[Path], outdir: Path, *, timeout: float) -> dict[Path, Path]:
     """Convert the ``.docx`` files ``inputs`` to PDF with ONE LibreOffice run.
 
@@ -131,12 +142,10 @@ def convert_files(inputs: list[Path], outdir: Path, *, timeout: float) -> dict[P
         try:
             stdout, stderr = process.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
-            _kill_group(process)
-            process.communicate()
+            _reap(process)
             raise PdfConversionError(f"LibreOffice timed out after {timeout:g} s and was stopped") from None
         except BaseException:  # e.g. SoftTimeLimitExceeded or KeyboardInterrupt: leave nothing running
-            _kill_group(process)
-            process.communicate()
+            _reap(process)
             raise
         finally:
             _kill_group(process)  # helpers soffice may have left behind

@@ -340,6 +340,7 @@ def test_timeout_stops_libreoffice_and_everything_it_started(docx_version, user,
     rendition = pdf.run_rendition(new_rendition(docx_version, user).pk)
     assert rendition.status == Rendition.Status.FAILED
     assert rendition.error == "LibreOffice timed out after 1 s and was stopped"
+    assert fake_soffice.pid_file.exists(), "the fake soffice did not start within the 1 s timeout"
     child = int(fake_soffice.pid_file.read_text())
     for _ in range(100):  # SIGKILL is delivered asynchronously; wait for it, do not time it
         if _gone(child):
@@ -348,6 +349,38 @@ def test_timeout_stops_libreoffice_and_everything_it_started(docx_version, user,
     assert _gone(child), "the process soffice started is still running"
     assert unchanged(docx_version)
     assert any("timed out" in r.getMessage() and r.levelname == "WARNING" for r in caplog.records)
+
+
+def test_the_soft_time_limit_stops_libreoffice_and_fails_the_rendition(docx_version, user, fake_soffice):
+    """Celery's soft time limit raises SoftTimeLimitExceeded in the task (billiard does it from
+    a signal handler); here a timer signal does the same while soffice runs."""
+    import signal
+
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    def soft_limit(signum, frame):
+        if not fake_soffice.pid_file.exists():  # soffice has not started its helper yet: wait
+            signal.setitimer(signal.ITIMER_REAL, 0.2)
+            return
+        raise SoftTimeLimitExceeded()
+
+    fake_soffice("sleep")
+    previous = signal.signal(signal.SIGALRM, soft_limit)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 1.0)
+        rendition = pdf.run_rendition(new_rendition(docx_version, user).pk)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert rendition.status == Rendition.Status.FAILED
+    assert rendition.error == f"the conversion task exceeded its time limit of {pdf.soft_time_limit():g} s"
+    child = int(fake_soffice.pid_file.read_text())
+    for _ in range(100):
+        if _gone(child):
+            break
+        time.sleep(0.05)
+    assert _gone(child), "the process soffice started is still running"
+    assert unchanged(docx_version)
 
 
 @pytest.mark.parametrize("mode,reason", [
