@@ -212,11 +212,13 @@ def convert_docx_to_pdf(data: bytes, *, timeout: float) -> bytes:
 def request_pdf(*, version: DocumentVersion, user) -> Rendition:
     """Ask for a PDF of ``version``; return its :class:`Rendition` (one per version).
 
-    A new or failed rendition becomes ``pending`` and ``documents.jobs.convert_to_pdf`` is
-    queued when the current transaction commits (in embedded mode Celery is eager, so it runs
-    then, in this process). A pending one is queued again (the job is idempotent); a done one,
-    or one a worker is converting, is returned as it is. The caller checks that ``user`` may
-    ask. Raises :class:`NotConvertible` when ``version`` is not a Word ``.docx`` file.
+    A new, failed or pending rendition, or one whose worker died (a claim older than the
+    task's hard time limit), becomes ``pending`` and ``documents.jobs.convert_to_pdf`` is
+    queued when the current transaction commits; the job is idempotent, so queueing twice is
+    harmless. In embedded mode Celery is eager: the job runs at the commit, in this process,
+    and the returned row already shows the outcome. A done rendition, or one a worker is
+    converting, is returned as it is. The caller checks that ``user`` may ask. Raises
+    :class:`NotConvertible` when ``version`` is not a Word ``.docx`` file.
     """
     from .jobs import convert_to_pdf
 
@@ -237,6 +239,7 @@ def request_pdf(*, version: DocumentVersion, user) -> Rendition:
         rendition_id = rendition.pk
         transaction.on_commit(lambda: convert_to_pdf.delay(rendition_id))
     log.info("PDF of %s requested by %s (rendition %s)", version, user, rendition_id)
+    rendition.refresh_from_db()  # an eager job (embedded mode) has run at the commit
     return rendition
 
 
