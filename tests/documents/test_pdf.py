@@ -452,6 +452,20 @@ def test_a_running_rendition_is_left_to_its_run(docx_version, user, fake_soffice
     assert fake_soffice.runs() == 1
 
 
+def test_a_request_requeues_a_rendition_whose_worker_died(docx_version, user, fake_soffice, monkeypatch,
+                                                          django_capture_on_commit_callbacks):
+    from documents import jobs
+
+    queued = []
+    monkeypatch.setattr(jobs.convert_to_pdf, "delay", lambda rendition_id: queued.append(rendition_id))
+    rendition = new_rendition(docx_version, user)
+    long_ago = timezone.now() - dt.timedelta(seconds=pdf.hard_time_limit() + 1)
+    Rendition.objects.filter(pk=rendition.pk).update(status=Rendition.Status.RUNNING, started_at=long_ago, attempts=1)
+    with django_capture_on_commit_callbacks(execute=True):
+        again = pdf.request_pdf(version=docx_version, user=user)
+    assert again.status == Rendition.Status.PENDING and queued == [rendition.pk]
+
+
 def test_a_run_whose_claim_was_taken_over_keeps_no_pdf(docx_version, user, monkeypatch, media_root):
     rendition = new_rendition(docx_version, user)
 
