@@ -41,6 +41,159 @@ def create_application(*, round, values: dict, actor) -> Application:
     return application
 
 
+class ApplicationInvalid(ValueError):
+    """The application's values are refused; ``problems`` maps a field name (or ``""``) to a
+    human message. Views answer it with HTTP 400 and the messages."""
+
+    def __init__(self, problems: dict[str, str]):
+        self.problems = problems
+        super().__init__("; ".join(f"{k}: {v}" if k else v for k, v in problems.items()))
+
+
+#: Fields an applicant fills in (text limits from the round file's rules, counts >= 0).
+EDITABLE_TEXT = {"name_en": 300, "name_ru": 300, "name_kk": 300, "region": 200, "city": 200, "sector": 200}
+EDITABLE_FIELDS = tuple(EDITABLE_TEXT) + FIGURES
+MAX_COUNT = 2**31 - 1
+
+
+def clean_application_values(values: dict, *, partial: bool = False) -> dict:
+    """Check and normalise an applicant's ``values`` (field -> text or number); return the
+    cleaned dict of :data:`EDITABLE_FIELDS` present.
+
+    Text is stripped, control characters refused, lengths capped as in the round file;
+    counts (``anchor_enterprises``, ``smes``, ``employees``, ``research_partners``) are whole
+    numbers 0..2**31-1, ``export_share_pct`` a number 0..100 with at most 2 decimals; an empty
+    value clears a figure. Unless ``partial``, ``name_en`` is required. Raises
+    :class:`ApplicationInvalid` listing every problem; unknown fields are problems too.
+    """
+    from decimal import Decimal, InvalidOperation
+
+    problems: dict[str, str] = {}
+    cleaned: dict = {}
+    for key in sorted(set(values) - set(EDITABLE_FIELDS)):
+        problems[key] = "unknown field"
+    for key, limit in EDITABLE_TEXT.items():
+        if key not in values:
+            continue
+        text = values[key]
+        if text is None:
+            text = ""
+        if not isinstance(text, str):
+            problems[key] = "must be text"
+            continue
+        text = text.strip()
+        if any(ord(ch) < 32 for ch in text):
+            problems[key] = "control characters are not allowed"
+        elif len(text) > limit:
+            problems[key] = f"at most {limit} characters"
+        else:
+            cleaned[key] = text
+    for key in FIGURES:
+        if key not in values:
+            continue
+        raw = values[key]
+        if raw is None or (isinstance(raw, str) and not raw.strip()):
+            cleaned[key] = None
+            continue
+        if key == "export_share_pct":
+            try:
+                number = Decimal(str(raw).strip().replace(",", "."))
+            except InvalidOperation:
+                problems[key] = "must be a number from 0 to 100"
+                continue
+            if not number.is_finite() or not (0 <= number <= 100) or number != number.quantize(Decimal("0.01")):
+                problems[key] = "must be a number from 0 to 100 with at most 2 decimals"
+            else:
+                cleaned[key] = number
+            continue
+        if isinstance(raw, bool) or not (isinstance(raw, int) or (isinstance(raw, str) and raw.strip().isdigit())):
+            problems[key] = "must be a whole number >= 0"
+            continue
+        number = int(raw)
+        if not 0 <= number <= MAX_COUNT:
+            problems[key] = f"must be a whole number from 0 to {MAX_COUNT}"
+        else:
+            cleaned[key] = number
+    if not partial and not cleaned.get("name_en"):
+        problems.setdefault("name_en", "the cluster's name (English) is required")
+    if problems:
+        raise ApplicationInvalid(problems)
+    return cleaned
+
+
+@transaction.atomic
+def file_new_application(*, round, applicant, values: dict, language: str | None = None) -> Application:
+    """An applicant starts a new application to ``round``: a case numbered ``A<n>`` (the next
+    free number in the round) with ``applicant`` as its owner and a draft application holding
+    ``values`` (see :func:`clean_application_values`); the applicant then files it with
+    :func:`submit_application`. ``language`` (kk, ru or en; default the round's) is the case's
+    document language.
+
+    Raises :class:`ApplicationInvalid` for bad values, and when the round is not open for
+    applications (409 in the views: :class:`~workflow.exceptions.TransitionNotAllowed`).
+    Writes a ``case_created`` audit entry.
+    """
+    from django.conf import settings
+
+    from processes.rounds.models import Round
+    from workflow.exceptions import TransitionNotAllowed
+
+    cleaned = clean_application_values(values)
+    if language is not None and language not in dict(settings.LANGUAGES):
+        raise ApplicationInvalid({"language": "must be one of " + ", ".join(dict(settings.LANGUAGES))})
+    rnd = Round.objects.select_for_update().get(pk=round.pk)
+    if rnd.state != Round.State.OPEN:
+        raise TransitionNotAllowed(f"round {rnd.code} is not open for applications (it is {rnd.state})",
+                                   obj=rnd, transition="file_application")
+    numbers = [int(n[1:]) for n in Case.objects.filter(round=rnd).values_list("number", flat=True)
+               if n[:1] == "A" and n[1:].isdigit()]
+    ref = f"A{max(numbers, default=0) + 1}"
+    application = create_application(round=rnd, values={"ref": ref, **{k: v for k, v in cleaned.items()
+                                                                       if k in EDITABLE_TEXT}}, actor=applicant)
+    for key in FIGURES:
+        setattr(application, key, cleaned.get(key))
+    application.save()
+    case = application.case
+    Case.objects.filter(pk=case.pk).update(applicant=applicant, language=language or rnd.language)
+    case.refresh_from_db()
+    return application
+
+
+@transaction.atomic
+def update_application(*, application: Application, values: dict, actor) -> Application:
+    """Change the fields of a draft application, or of one returned for revision (the answer
+    to a request for revision, before :func:`resubmit_application`). Allowed for the case's
+    applicant and coordinators; writes an ``application_updated`` audit entry naming the
+    fields changed.
+
+    Raises :class:`ApplicationInvalid` for bad values,
+    :class:`~workflow.exceptions.TransitionPermissionDenied` (403) for anyone else, and
+    :class:`~workflow.exceptions.TransitionNotAllowed` (409) in any other state.
+    """
+    from workflow.exceptions import TransitionNotAllowed, TransitionPermissionDenied
+    from workflow.permissions import PARTNER_COORDINATOR, has_role
+
+    locked = Application.objects.select_for_update().select_related("case").get(pk=application.pk)
+    owner = locked.case.applicant_id is not None and locked.case.applicant_id == getattr(actor, "pk", None)
+    if not (owner or has_role(actor, COORDINATOR, PARTNER_COORDINATOR)):
+        raise TransitionPermissionDenied(f"{actor} may not change application {locked}", obj=locked,
+                                         transition="update")
+    if locked.state not in (Application.State.DRAFT, Application.State.RETURNED_FOR_REVISION):
+        raise TransitionNotAllowed(f"application {locked} cannot be changed in state {locked.state}",
+                                   obj=locked, transition="update")
+    cleaned = clean_application_values(values, partial=True)
+    changed = sorted(k for k, v in cleaned.items() if getattr(locked, k) != v)
+    for key in changed:
+        setattr(locked, key, cleaned[key])
+    if changed:
+        locked.save(update_fields=changed)
+        audit.append_entry(chain=locked.audit_chain, actor=actor, object_type="submission.application",
+                           object_id=str(locked.pk), object_repr=str(locked), transition="application_updated",
+                           from_state=locked.state, to_state=locked.state, data={"fields": changed})
+    application.refresh_from_db()
+    return application
+
+
 #: The transitions that end a completeness check (the task is opened on the first).
 COMPLETENESS_OUTCOMES = ("accept", "return_for_revision", "refuse")
 COMPLETENESS_TASK_TITLE = gettext_noop("Check completeness and eligibility")
