@@ -610,6 +610,12 @@ def test_only_coordinators_may_ask(portal, client, username):
     assert response.status_code == 403
     assert not Rendition.objects.filter(source=version).exists()
     assert portal.runs() == 0
+    # and the case page offers them no button they may not use
+    from processes.rounds.models import Case
+
+    page = client.get(reverse("portal:case-detail", args=[Case.objects.get(ref=version.document.owner_ref).pk]))
+    assert page.status_code in (200, 404)
+    assert reverse("portal:document-pdf", args=[version.pk]).encode() not in page.content
 
 
 def test_a_version_that_is_not_word_is_400(portal, client):

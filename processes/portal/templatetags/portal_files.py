@@ -29,3 +29,12 @@ def upload_limit() -> int:
 def attachments(documents) -> list:
     """The uploaded files among a case's ``documents`` (``kind == "attachment"``)."""
     return [d for d in documents if d.kind == files.uploads.ATTACHMENT_KIND]
+
+
+@register.filter
+def may_request_pdf(user) -> bool:
+    """``{% if request.user|may_request_pdf %}``: coordinators and partner coordinators (the
+    rule of ``portal:document-pdf``), so auditors are not offered a button they may not use."""
+    from processes.portal.pdf_views import may_request_pdf as rule
+
+    return rule(user)
