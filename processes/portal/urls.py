@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import actions, files, pdf_views, views
+from . import actions, files, language, pdf_views, views
 
 app_name = "portal"
 
@@ -22,4 +22,5 @@ urlpatterns = [
     path("inbox/tasks/<int:pk>/complete/", views.task_complete, name="task-complete"),
     path("notifications/", views.notifications, name="notifications"),
     path("notifications/<int:pk>/read/", views.notification_read, name="notification-read"),
+    path("i18n/set/", language.set_language, name="set-language"),
 ]

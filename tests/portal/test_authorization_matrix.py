@@ -204,6 +204,18 @@ def notification_snapshot(ctx: Ctx, own: str):
     return Notification.objects.filter(pk=notification_of(ctx, own).pk).values_list("read_at", flat=True).get()
 
 
+def saved_language(ctx: Ctx) -> str | None:
+    """The user's saved interface language (``None`` for anonymous or none saved)."""
+    if ctx.user is None:
+        return None
+    return UserPreference.objects.filter(user=ctx.user).values_list("language", flat=True).first()
+
+
+def other_language(ctx: Ctx) -> str:
+    """A language other than the one the user saved, so that a switch is a change."""
+    return "ru" if saved_language(ctx) == "kk" else "kk"
+
+
 def login(client, role: str):
     if role != "anonymous":
         client.force_login(user(role))
@@ -389,6 +401,11 @@ MATRIX: dict[str, Endpoint] = {
     "set_language": Endpoint(
         expect={"GET": lambda role, own: 302, "POST": lambda role, own: 302},
         build=lambda ctx, own: (reverse("set_language"), {"language": "en", "next": "/"})),
+    "portal:set-language": Endpoint(  # the switcher: also saves a logged-in user's preference
+        expect={"GET": method_not_allowed, "POST": lambda role, own: 302},
+        build=lambda ctx, own: (reverse("portal:set-language"), {"language": other_language(ctx), "next": "/"}),
+        snapshot=lambda ctx, own: saved_language(ctx),
+        changed=lambda before, after: after != before),
     # -- portal pages --------------------------------------------------------------------------
     "portal:case-list": Endpoint(
         expect={"GET": page(), "POST": method_not_allowed},
