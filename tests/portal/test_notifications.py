@@ -49,7 +49,7 @@ def test_a_user_sees_only_its_own_in_app_notifications_newest_first_in_almaty_ti
     assert [n.pk for n in response.context["rows"]] == [newer.pk, older.pk]
     html = response.content.decode()
     assert "Not yours" not in html
-    assert "2017-03-20 09:30" in html  # 03:30 UTC is 09:30 in Almaty (UTC+6 in 2017)
+    assert "20.03.2017 09:30" in html  # 03:30 UTC is 09:30 in Almaty (UTC+6 in 2017)
     assert html.count("Mark read") == 2 and reverse("portal:notifications") in html
 
 
@@ -108,7 +108,7 @@ def test_an_auditor_sees_whether_and_when_a_reminder_was_sent(client, people):
     html = response.content.decode()
     row = re.search(rf'<tr id="notification-{sent.pk}">(.*?)</tr>', html, re.S).group(1)
     assert "Reminder: Score A1" in row and "note-expert" in row and "e-mail" in row and "sent" in row
-    assert "2017-03-18 09:05:07" in row  # the sent time, in Almaty
+    assert "18.03.2017 09:05:07" in row  # the sent time, in Almaty
     failed_row = re.search(rf'<tr id="notification-{failed.pk}">(.*?)</tr>', html, re.S).group(1)
     assert "smtp down" in failed_row and ">5<" in failed_row
     only_sent = client.get(reverse("portal:notifications") + "?all=1&status=sent").context["rows"]
