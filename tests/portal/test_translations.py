@@ -1,0 +1,279 @@
+"""Interface translations (issue 6, item 4): complete and current catalogues, pages rendered in
+Kazakh and Russian with local dates, and the language switcher with the saved preference.
+
+The catalogues are ``locale/{kk,ru}/LC_MESSAGES/django.po`` (docs/i18n.md). "Complete": every
+entry has a translation (every plural form), none is fuzzy, and each keeps the placeholders of
+its msgid. "Current": ``makemessages`` run with the project's options on a copy of the sources
+finds no interface string the catalogues lack, and none they keep that the code no longer has.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import polib
+import pytest
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.test import override_settings
+from django.urls import reverse
+from django.utils import translation
+
+from processes.rounds.actors import ensure_user
+from processes.rounds.models import Case
+from workflow.models import AuditEntry, UserPreference
+
+ROOT = Path(__file__).resolve().parents[2]
+LANGUAGES = ("kk", "ru")
+#: The options of the catalogue update (docs/i18n.md); tests and the benchmark are not interface.
+MAKEMESSAGES_IGNORE = [".venv", "var", "tests", "bench", "api/tests"]
+#: Placeholders a translation must keep: %(name)s / %s style and {name} style.
+PLACEHOLDER = re.compile(r"%\([a-z_]+\)[sdif]|%[sdif]|\{[a-z_]*\}")
+
+
+def catalogue(language: str, root: Path = ROOT) -> polib.POFile:
+    return polib.pofile(str(root / "locale" / language / "LC_MESSAGES" / "django.po"))
+
+
+def keys(po: polib.POFile) -> set[tuple[str | None, str, str]]:
+    """The (context, msgid, plural msgid) of every live (not obsolete) entry."""
+    return {(entry.msgctxt, entry.msgid, entry.msgid_plural) for entry in po if not entry.obsolete}
+
+
+# -- complete --------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_every_entry_is_translated_and_none_is_fuzzy(language):
+    po = catalogue(language)
+    live = [entry for entry in po if not entry.obsolete]
+    assert len(live) > 200  # the catalogue was found and read
+    untranslated = [entry.msgid for entry in live if not entry.translated()]
+    fuzzy = [entry.msgid for entry in live if entry.fuzzy]
+    assert untranslated == [], f"{language}: {len(untranslated)} untranslated: {untranslated[:20]}"
+    assert fuzzy == [], f"{language}: fuzzy: {fuzzy[:20]}"
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_translations_keep_the_placeholders(language):
+    wrong = []
+    for entry in catalogue(language):
+        if entry.obsolete or not entry.translated():  # untranslated: the test above
+            continue
+        if entry.msgid_plural:
+            expected = set(PLACEHOLDER.findall(entry.msgid_plural)) | set(PLACEHOLDER.findall(entry.msgid))
+            for form in entry.msgstr_plural.values():
+                if not set(PLACEHOLDER.findall(form)) <= expected:
+                    wrong.append((entry.msgid, form))
+        elif sorted(PLACEHOLDER.findall(entry.msgstr)) != sorted(PLACEHOLDER.findall(entry.msgid)):
+            wrong.append((entry.msgid, entry.msgstr))
+    assert wrong == []
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_catalogue_compiles_with_format_checks(language, tmp_path):
+    po = ROOT / "locale" / language / "LC_MESSAGES" / "django.po"
+    result = subprocess.run(["msgfmt", "--check-format", "-o", str(tmp_path / "django.mo"), str(po)],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    header = catalogue(language).metadata
+    assert header["Language"] == language
+    assert header["Content-Type"] == "text/plain; charset=UTF-8"
+
+
+# -- current ---------------------------------------------------------------------------------------
+
+def _sources_only(directory: str, names: list[str]) -> set[str]:
+    """shutil.copytree filter: the directories and the files makemessages reads (.py, .html,
+    .txt), without the virtualenv, data, VCS and the catalogues themselves."""
+    skipped = {".venv", "var", ".git", "__pycache__", "node_modules", ".pytest_cache", "locale"}
+    ignored = set()
+    for name in names:
+        path = Path(directory) / name
+        if name in skipped or name.endswith(".egg-info"):
+            ignored.add(name)
+        elif path.is_file() and path.suffix not in {".py", ".html", ".txt"}:
+            ignored.add(name)
+    return ignored
+
+
+def test_the_catalogues_list_every_interface_string_of_the_code(tmp_path, monkeypatch):
+    """``makemessages`` on a copy of the sources (same options as docs/i18n.md) neither adds
+    nor retires an entry: the committed catalogues are current."""
+    copy = tmp_path / "src"
+    shutil.copytree(ROOT, copy, ignore=_sources_only)
+    for language in LANGUAGES:
+        target = copy / "locale" / language / "LC_MESSAGES"
+        target.mkdir(parents=True)
+        shutil.copy2(ROOT / "locale" / language / "LC_MESSAGES" / "django.po", target)
+    monkeypatch.chdir(copy)
+    with override_settings(LOCALE_PATHS=[copy / "locale"]):
+        call_command("makemessages", locale=list(LANGUAGES), ignore_patterns=list(MAKEMESSAGES_IGNORE),
+                     no_location=True, verbosity=0)
+    for language in LANGUAGES:
+        committed, fresh = keys(catalogue(language)), keys(catalogue(language, copy))
+        missing = sorted(msgid for _, msgid, _ in fresh - committed)
+        stale = sorted(msgid for _, msgid, _ in committed - fresh)
+        assert missing == [], (f"{language}: {len(missing)} interface strings are not in the catalogue "
+                               f"(run the makemessages command of docs/i18n.md and translate them): {missing[:20]}")
+        assert stale == [], f"{language}: entries the code no longer has (run makemessages): {stale[:20]}"
+
+
+def test_the_current_check_sees_a_new_string(tmp_path, monkeypatch):
+    """The check above can fail: a new wrapped string in a copy of the code is picked up."""
+    copy = tmp_path / "src"
+    shutil.copytree(ROOT / "processes" / "portal", copy / "processes" / "portal", ignore=_sources_only)
+    (copy / "processes" / "portal" / "probe.py").write_text(
+        'from django.utils.translation import gettext as _\n\nPROBE = _("A string nobody translated yet")\n')
+    (copy / "locale" / "kk" / "LC_MESSAGES").mkdir(parents=True)
+    shutil.copy2(ROOT / "locale" / "kk" / "LC_MESSAGES" / "django.po", copy / "locale" / "kk" / "LC_MESSAGES")
+    monkeypatch.chdir(copy)
+    with override_settings(LOCALE_PATHS=[copy / "locale"]):
+        call_command("makemessages", locale=["kk"], no_location=True, verbosity=0)
+    fresh = catalogue("kk", copy)
+    assert fresh.find("A string nobody translated yet") is not None
+    assert not fresh.find("A string nobody translated yet").translated()
+
+
+# -- pages -----------------------------------------------------------------------------------------
+
+class _Text(HTMLParser):
+    """The visible text nodes of a page (stripped, non-empty), outside <style> and <script>."""
+
+    def __init__(self):
+        super().__init__()
+        self.nodes: list[str] = []
+        self._skip = 0
+
+    def handle_starttag(self, tag, attrs):
+        self._skip += tag in ("style", "script")
+
+    def handle_endtag(self, tag):
+        self._skip -= tag in ("style", "script")
+
+    def handle_data(self, data):
+        if not self._skip and data.strip():
+            self.nodes.append(" ".join(data.split()))
+
+
+def text_nodes(response) -> list[str]:
+    parser = _Text()
+    parser.feed(response.content.decode())
+    return parser.nodes
+
+
+#: Strings of the base template and the case pages that must not stay in English.
+UI_STRINGS = ("Cases", "Inbox", "Notifications", "Log out", "Switch", "Language", "Round", "State")
+CASE_PAGE_STRINGS = ("History", "Documents", "Time", "Actor", "Available transitions")
+
+
+@pytest.fixture
+def coordinator(db):
+    return ensure_user("coordinator-i18n", "coordinator")
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_case_list_and_case_page_speak_the_cookie_language(client, coordinator, language):
+    client.force_login(coordinator)
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = language
+    case = Case.objects.get(ref="TC-2017/A1")
+    pages = {"list": client.get(reverse("portal:case-list")),
+             "case": client.get(reverse("portal:case-detail", args=[case.pk]))}
+    for name, response in pages.items():
+        assert response.status_code == 200, name
+        assert response["Content-Language"] == language
+        assert f'<html lang="{language}">' in response.content.decode()
+        nodes = set(text_nodes(response))
+        english = UI_STRINGS + (CASE_PAGE_STRINGS if name == "case" else ())
+        assert nodes & set(english) == set(), f"{name} page shows English words in {language}"
+        with translation.override(language):
+            translated = {translation.gettext(s) for s in english}
+        assert translated <= nodes, f"{name} page lacks {translated - nodes}"
+    history_times = [n for n in text_nodes(pages["case"]) if re.fullmatch(r"\d{2}\.\d{2}\.\d{4} \d{2}:\d{2}:\d{2}", n)]
+    assert history_times, "the audit history shows dd.mm.yyyy times"
+    assert not [n for n in text_nodes(pages["case"]) if re.search(r"\b\d{4}-\d{2}-\d{2}\b", n)]
+
+
+def test_dates_on_the_case_page_are_in_almaty_time(client, coordinator):
+    client.force_login(coordinator)
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "kk"
+    case = Case.objects.get(ref="TC-2017/A1")
+    first = AuditEntry.objects.filter(chain=case.ref).order_by("seq").first()
+    response = client.get(reverse("portal:case-detail", args=[case.pk]))
+    expected = first.created_at.astimezone(ZoneInfo("Asia/Almaty")).strftime("%d.%m.%Y %H:%M:%S")
+    assert expected in text_nodes(response)
+
+
+# -- the switcher and the saved preference --------------------------------------------------------
+
+def test_the_switcher_is_on_every_page_with_the_three_languages(client, coordinator):
+    for response in (client.get(reverse("login")), client.force_login(coordinator) or client.get(reverse("portal:case-list"))):
+        html = response.content.decode()
+        assert 'id="language-switcher"' in html and 'id="language-submit"' in html
+        assert f'action="{reverse("portal:set-language")}"' in html
+        for code, name in (("kk", "Қазақша"), ("ru", "Русский"), ("en", "English")):
+            assert re.search(rf'<option value="{code}" lang="{code}"[^>]*>{name}</option>', html)
+
+
+def test_switching_saves_the_preference_of_a_logged_in_user(client, coordinator):
+    client.force_login(coordinator)
+    url = reverse("portal:case-list")
+    response = client.post(reverse("portal:set-language"), {"language": "kk", "next": url})
+    assert response.status_code == 302 and response["Location"] == url
+    assert response.cookies[settings.LANGUAGE_COOKIE_NAME].value == "kk"
+    assert UserPreference.objects.get(user=coordinator).language == "kk"
+    page = client.get(url)
+    assert page["Content-Language"] == "kk"
+    client.post(reverse("portal:set-language"), {"language": "ru", "next": url})
+    assert UserPreference.objects.get(user=coordinator).language == "ru"
+
+
+def test_an_anonymous_switch_sets_only_the_cookie(client, db):
+    before = UserPreference.objects.count()
+    response = client.post(reverse("portal:set-language"), {"language": "ru", "next": reverse("login")})
+    assert response.status_code == 302
+    assert response.cookies[settings.LANGUAGE_COOKIE_NAME].value == "ru"
+    assert UserPreference.objects.count() == before
+    login_page = client.get(reverse("login"))
+    assert login_page["Content-Language"] == "ru"
+    with translation.override("ru"):
+        assert translation.gettext("Log in") in text_nodes(login_page)
+
+
+@pytest.mark.parametrize("language", ["", "de", "KK", "kk-x", "ru\n"])
+def test_an_unknown_language_is_refused_and_changes_nothing(client, coordinator, language):
+    client.force_login(coordinator)
+    UserPreference.objects.create(user=coordinator, language="ru")
+    response = client.post(reverse("portal:set-language"), {"language": language, "next": "/"})
+    assert response.status_code == 400
+    assert "Қазақша (kk)" in response.content.decode()
+    assert settings.LANGUAGE_COOKIE_NAME not in response.cookies
+    assert UserPreference.objects.get(user=coordinator).language == "ru"
+
+
+def test_get_is_not_a_switch(client):
+    assert client.get(reverse("portal:set-language"), {"language": "kk"}).status_code == 405
+
+
+def test_a_login_switches_to_the_saved_language(client, db):
+    person = get_user_model().objects.create_user("kk-speaker", password="a-long-test-password")
+    UserPreference.objects.create(user=person, language="kk")
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+    response = client.post(reverse("login"), {"username": "kk-speaker", "password": "a-long-test-password"})
+    assert response.status_code == 302
+    assert response.cookies[settings.LANGUAGE_COOKIE_NAME].value == "kk"
+    assert client.get(reverse("portal:case-list"))["Content-Language"] == "kk"
+
+
+def test_a_login_without_a_saved_language_keeps_the_browser_language(client, db):
+    get_user_model().objects.create_user("no-preference", password="a-long-test-password")
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "ru"
+    response = client.post(reverse("login"), {"username": "no-preference", "password": "a-long-test-password"})
+    assert response.status_code == 302
+    assert settings.LANGUAGE_COOKIE_NAME not in response.cookies
+    assert client.get(reverse("portal:case-list"))["Content-Language"] == "ru"
