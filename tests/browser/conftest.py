@@ -1,0 +1,203 @@
+"""Browser tests: Playwright drives Debian's Chromium against a Kelisim server process.
+
+Why a server process (``manage.py runserver --noreload``) and not pytest-django's
+``live_server``: the journeys are one story (the application the applicant files is the one
+the coordinator accepts and the expert scores), so their data must outlive a test, while a
+``live_server`` test is transactional and its database is flushed after every test, which
+would also wipe the session's 2017 cycle under later tests. Here the server gets a database
+of its own, built once per session by ``tests/browser/seed.py`` (migrate, ``run_cycle``,
+``create_demo_users``, an open round and a plan at signing): a fresh SQLite file in a
+temporary directory, or, when the suite runs on PostgreSQL (``DATABASE_URL=postgres://...``),
+a fresh database ``<test database name>_browser`` on the same server, dropped afterwards.
+The tests themselves use no Django database, so pytest-django's test ordering and flushes
+do not touch them, and Playwright's event loop never meets the ORM. Documents go to the
+server's temporary ``var`` directory; mail to files there.
+
+Chromium is Debian's (``/usr/bin/chromium``; Playwright's own browser builds cannot be
+downloaded here), launched with ``executable_path``. Without Chromium or Playwright the tests
+are skipped, except with ``CI=true``, where they fail.
+
+A failed test saves a full-page screenshot of its ``page`` to ``var/screenshots/<test>.png``
+(:mod:`tests.browser.screenshots`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+
+from .screenshots import pytest_runtest_makereport  # noqa: F401 - the screenshot hook
+
+REPO = Path(__file__).resolve().parents[2]
+IN_CI = os.environ.get("CI", "").lower() == "true"
+#: Debian's Chromium, headless; no sandbox (root in CI), no network of its own.
+CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+#: How long Playwright waits for an element or a navigation (ms) before failing a step.
+STEP_TIMEOUT_MS = 15_000
+#: How long the server may take to answer after it was started (s).
+SERVER_START_S = 60
+#: Environment variables of this process that must not reach the server (it gets its own).
+SERVER_ENV_DROP = ("DATABASE_URL", "TEST_DATABASE_NAME", "CELERY_BROKER_URL", "STORAGE_URL", "MEDIA_ROOT",
+                   "KELISIM_VAR_DIR", "DJANGO_SETTINGS_MODULE", "EMAIL_BACKEND", "EMAIL_FILE_PATH", "DEBUG")
+
+
+def missing(reason: str):
+    """Skip (or, with ``CI=true``, fail) for a missing browser requirement."""
+    if IN_CI:
+        pytest.fail(f"CI=true: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def chromium_path() -> str | None:
+    """Debian's Chromium: ``$KELISIM_CHROMIUM``, else ``chromium`` or ``chromium-browser`` on PATH."""
+    configured = os.environ.get("KELISIM_CHROMIUM")
+    if configured:
+        return configured if os.access(configured, os.X_OK) else None
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """A headless Debian Chromium driven by Playwright (sync API) for the session."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError as exc:
+        missing(f"Playwright for Python is not installed ({exc}); pip install -e '.[test]'")
+    executable = chromium_path()
+    if executable is None:
+        missing("Chromium is not installed (Debian: apt-get install chromium)")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture
+def page(browser):
+    """A fresh browser context (no cookies: a new visitor) and its page, English first."""
+    context = browser.new_context(accept_downloads=True, locale="en-US", viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(STEP_TIMEOUT_MS)
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+# -- the server ----------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def postgres_database(url: str) -> tuple[str, str]:
+    """For the suite's PostgreSQL ``url``: ``(name, url)`` of the server's own database,
+    ``<TEST_DATABASE_NAME or test_<name>>_browser`` on the same server."""
+    parts = urlsplit(url)
+    base = os.environ.get("TEST_DATABASE_NAME") or f"test_{parts.path.lstrip('/') or 'postgres'}"
+    name = f"{base}_browser"[:63]
+    return name, urlunsplit(parts._replace(path=f"/{name}"))
+
+
+def postgres_admin(url: str, sql: str) -> None:
+    """Run ``sql`` (CREATE/DROP DATABASE) outside a transaction on the database of ``url``."""
+    import psycopg
+
+    parts = urlsplit(url)
+    with psycopg.connect(host=parts.hostname, port=parts.port or 5432, user=parts.username,
+                         password=parts.password, dbname=parts.path.lstrip("/") or "postgres",
+                         autocommit=True) as conn:
+        conn.execute(sql)
+
+
+@dataclass
+class Server:
+    """The running Kelisim server: ``url(path)``, the seed's ``facts``, ``seed(*args)``."""
+
+    base_url: str
+    env: dict
+    log: Path
+    facts: dict = field(default_factory=dict)
+
+    def url(self, path: str) -> str:
+        return self.base_url + path
+
+    def seed(self, *args: str) -> dict:
+        """Run ``python -m tests.browser.seed ARGS`` on the server's database; return its JSON."""
+        done = subprocess.run([sys.executable, "-m", "tests.browser.seed", *args], cwd=REPO, env=self.env,
+                              capture_output=True, text=True, timeout=300)
+        if done.returncode != 0:
+            raise RuntimeError(f"seed {' '.join(args)} failed ({done.returncode}):\n{done.stderr[-4000:]}")
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
+    def log_tail(self, chars: int = 4000) -> str:
+        return self.log.read_text(encoding="utf-8", errors="replace")[-chars:] if self.log.exists() else ""
+
+
+@pytest.fixture(scope="session")
+def server(browser, tmp_path_factory):
+    """Seed a database of its own and serve Kelisim on a free port for the session.
+
+    Depends on ``browser`` so that nothing is built when the browser tests are skipped.
+    """
+    var = tmp_path_factory.mktemp("browser-server")
+    env = {k: v for k, v in os.environ.items() if k not in SERVER_ENV_DROP}
+    env.update(DJANGO_SETTINGS_MODULE="tests.browser.server_settings", KELISIM_VAR_DIR=str(var),
+               PYTHONUNBUFFERED="1")
+    suite_url = os.environ.get("DATABASE_URL", "")
+    pg_name = None
+    if suite_url.startswith(("postgres://", "postgresql://")):
+        pg_name, env["DATABASE_URL"] = postgres_database(suite_url)
+        postgres_admin(suite_url, f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)')
+        postgres_admin(suite_url, f'CREATE DATABASE "{pg_name}"')
+    port = free_port()
+    log = var / "server.log"
+    server = Server(base_url=f"http://127.0.0.1:{port}", env=env, log=log)
+    process = None
+    try:
+        server.facts = server.seed("setup")
+        with open(log, "wb") as out:
+            process = subprocess.Popen(
+                [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"],
+                cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + SERVER_START_S
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"the server exited with {process.returncode}:\n{server.log_tail()}")
+            try:
+                with urllib.request.urlopen(server.url("/accounts/login/"), timeout=5) as response:
+                    if response.status == 200:
+                        break
+            except (urllib.error.URLError, OSError):
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the server did not answer within {SERVER_START_S} s:\n{server.log_tail()}")
+            time.sleep(0.2)  # polling the port while the server starts (not in a journey)
+        yield server
+    finally:
+        if process is not None:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        if pg_name:
+            postgres_admin(suite_url, f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)')
