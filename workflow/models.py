@@ -62,7 +62,13 @@ class AuditEntry(models.Model):
             models.UniqueConstraint(fields=["chain", "seq"], name="audit_unique_chain_seq"),
             models.UniqueConstraint(fields=["chain", "prev_hash"], name="audit_no_fork"),
         ]
-        indexes = [models.Index(fields=["object_type", "object_id"])]
+        indexes = [
+            models.Index(fields=["object_type", "object_id"]),
+            # the auditor's history search (processes.portal.roles.auditor): by time, actor, transition
+            models.Index(fields=["created_at"], name="audit_time"),
+            models.Index(fields=["actor_username", "created_at"], name="audit_actor_time"),
+            models.Index(fields=["transition", "created_at"], name="audit_transition_time"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.chain}#{self.seq} {self.transition} {self.from_state}->{self.to_state}"

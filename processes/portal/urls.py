@@ -1,5 +1,6 @@
 from django.urls import path
 
+from .roles import applicant, auditor, coordinator, expert, signatory
 from . import actions, files, language, pdf_views, views
 
 app_name = "portal"
@@ -23,4 +24,16 @@ urlpatterns = [
     path("notifications/", views.notifications, name="notifications"),
     path("notifications/<int:pk>/read/", views.notification_read, name="notification-read"),
     path("i18n/set/", language.set_language, name="set-language"),
+    # the page each role works from (processes/portal/roles)
+    path("work/", coordinator.coordinator, name="coordinator"),
+    path("rounds/<str:code>/ranking/", coordinator.round_ranking, name="round-ranking"),
+    path("expert/", expert.expert, name="expert"),
+    path("expert/sheets/<int:pk>/", expert.score_sheet, name="score-sheet"),
+    path("approvals/", signatory.signatory, name="signatory"),
+    path("documents/versions/<int:pk>/preview/", signatory.document_preview, name="document-preview"),
+    path("rounds/<str:code>/apply/", applicant.application_new, name="application-new"),
+    path("cases/<int:pk>/application/", applicant.application_edit, name="application-edit"),
+    path("audit/", auditor.audit, name="audit"),
+    path("audit/verify/", auditor.audit_verify, name="audit-verify"),
+    path("audit/dossiers/verify/", auditor.dossier_verify, name="dossier-verify"),
 ]

@@ -41,6 +41,52 @@ def open_scoring(*, application, experts) -> Selection:
 
 
 @transaction.atomic
+def save_draft_scores(*, sheet: ScoreSheet, scores: dict[str, tuple[int | None, str]], actor) -> ScoreSheet:
+    """Keep an expert's work on a draft sheet without submitting it.
+
+    ``scores`` maps a criterion code to ``(value 0..10 or None, comment)``; ``None`` removes
+    that criterion's score (not scored yet). Only the sheet's own expert may save, and only
+    while the sheet is a draft. Writes a ``scores_saved`` audit entry naming the criteria
+    changed (none when nothing changed). Raises ``ValueError`` for an unknown criterion or a
+    value outside 0..10, :class:`~workflow.exceptions.TransitionPermissionDenied` (403) for
+    anyone else, :class:`~workflow.exceptions.TransitionNotAllowed` (409) once the sheet is
+    submitted or recused; on error nothing is kept.
+    """
+    from workflow.exceptions import TransitionNotAllowed, TransitionPermissionDenied
+
+    locked = ScoreSheet.objects.select_for_update().select_related("application__round").get(pk=sheet.pk)
+    if actor is None or locked.expert_id != getattr(actor, "pk", None):
+        raise TransitionPermissionDenied(f"{actor} may not change the score sheet {locked}: it is not theirs",
+                                         obj=locked, transition="save_scores", state=locked.state)
+    if locked.state != ScoreSheet.State.DRAFT:
+        raise TransitionNotAllowed(f"the score sheet {locked} is {locked.state}; only a draft can be changed",
+                                   obj=locked, transition="save_scores", state=locked.state)
+    criteria = {c.code: c for c in locked.application.round.criteria.all()}
+    existing = {s.criterion_id: s for s in locked.scores.all()}
+    changed = []
+    for code, (value, comment) in sorted(scores.items()):
+        if code not in criteria:
+            raise ValueError(f"unknown criterion {code!r}; the round has {', '.join(criteria)}")
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 10):
+            raise ValueError(f"score for {code} must be a whole number 0..10, got {value!r}")
+        criterion, current = criteria[code], existing.get(criteria[code].pk)
+        if value is None:
+            if current is not None:
+                current.delete()
+                changed.append(code)
+        elif current is None or (current.value, current.comment) != (value, comment):
+            Score.objects.update_or_create(sheet=locked, criterion=criterion,
+                                           defaults={"value": value, "comment": comment})
+            changed.append(code)
+    if changed:
+        audit.append_entry(chain=locked.audit_chain, actor=actor, object_type="selection.scoresheet",
+                           object_id=str(locked.pk), object_repr=str(locked), transition="scores_saved",
+                           from_state=locked.state, to_state=locked.state, data={"criteria": changed})
+    sheet.refresh_from_db()
+    return sheet
+
+
+@transaction.atomic
 def submit_score_sheet(*, sheet: ScoreSheet, scores: dict[str, tuple[int, str]], actor) -> ScoreSheet:
     """Record ``scores`` (criterion code -> (value 0..10, comment)) and submit the sheet.
 

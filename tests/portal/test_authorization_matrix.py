@@ -488,6 +488,165 @@ MATRIX: dict[str, Endpoint] = {
 }
 
 
+# -- the role pages (processes/portal/roles) -------------------------------------------------------
+
+def _cached(ctx: Ctx, key: str, make):
+    store = ctx.__dict__.setdefault("_role_pages", {})
+    if key not in store:
+        store[key] = make()
+    return store[key]
+
+
+def open_round(ctx: Ctx):
+    """A round open for applications (MATRIX-OPEN), opened by the coordinator."""
+    def make():
+        from processes.rounds.models import Round
+        from workflow.transitions import perform
+
+        rnd = Round.objects.create(code="MATRIX-OPEN", title_en="Matrix round", title_ru="Матрица", max_selected=1,
+                                   pass_mark=60, language="ru")
+        return perform(rnd, "open_applications", actor=user("coordinator"))
+    return _cached(ctx, "round", make)
+
+
+def draft_case(ctx: Ctx, own: str) -> Case:
+    """A draft application in the open round: applicant-a1's ("own") or another applicant's ("other")."""
+    def make():
+        from processes.submission.services import file_new_application
+
+        rnd = open_round(ctx)
+        filers = (("own", user("applicant-a1")), ("other", ensure_user("applicant-other", "applicant")))
+        return {o: file_new_application(round=rnd, applicant=u, values={"name_en": f"Matrix {o}"}).case
+                for o, u in filers}
+    return _cached(ctx, "drafts", make)[own]
+
+
+def sheet_of(ctx: Ctx, own: str):
+    """A draft score sheet on A9's application: the user's own, or expert2's ("other"; also for anonymous)."""
+    def make():
+        from processes.selection.models import ScoreSheet
+
+        application = case("A9").application
+        sheets = {"other": ScoreSheet.objects.create(application=application, expert=user("expert2"))}
+        if ctx.user is not None:
+            sheets["own"] = ScoreSheet.objects.create(application=application, expert=ctx.user)
+        return sheets
+    return _cached(ctx, "sheets", make)["other" if ctx.user is None else own]
+
+
+#: The coordinator's page: coordinators (operator, partner) and the superuser.
+WORKERS = {"coordinator", "partner", "admin"}
+#: The expert's pages, the signatory's page, the applicant's filing page, the auditor's pages
+#: (the superuser holds every role).
+SCORERS = {"expert1", "admin"}
+SIGNERS = {"signatory1", "admin"}
+FILERS = {"applicant-a1", "admin"}
+AUDITORS = {"auditor", "admin"}
+#: Who may change an application besides its applicant (update_application): coordinators.
+APPLICATION_EDITORS = {"coordinator", "partner", "admin"}
+
+
+def only(roles, success=200):
+    return page(lambda role, own: success if role in roles else 403)
+
+
+def application_edit_expected(success: int):
+    def expected(role, own) -> Expected:
+        if role == "anonymous":
+            return LOGIN
+        if role in APPLICATION_EDITORS:
+            return success
+        if role == "auditor":  # sees every case, changes nothing
+            return 403
+        return success if (role, own) == ("applicant-a1", "own") else 404
+    return expected
+
+
+def application_snapshot(ctx: Ctx, own: str):
+    c = draft_case(ctx, own)
+    return c.application.__class__.objects.get(pk=c.application.pk).name_en, AuditEntry.objects.filter(chain=c.ref).count()
+
+
+def sheet_expected(success: int):
+    def expected(role, own) -> Expected:
+        if role == "anonymous":
+            return LOGIN
+        if role not in SCORERS:
+            return 403
+        return success if own == "own" else 404
+    return expected
+
+
+def sheet_snapshot(ctx: Ctx, own: str):
+    sheet = sheet_of(ctx, own)
+    return sheet.scores.count(), AuditEntry.objects.filter(chain=case("A9").ref).count()
+
+
+def dossier_request(ctx: Ctx, own: str):
+    """A real dossier of A1, uploaded for checking against this installation."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from documents.dossier import build_dossier
+
+    stream = io.BytesIO()
+    build_dossier(case("A1"), stream=stream)
+    upload = SimpleUploadedFile("dossier-A1.zip", stream.getvalue(), content_type="application/zip")
+    return reverse("portal:dossier-verify"), {"file": upload, "database": "1"}
+
+
+MATRIX.update({
+    "portal:coordinator": Endpoint(
+        expect={"GET": only(WORKERS), "POST": method_not_allowed},
+        build=lambda ctx, own: (reverse("portal:coordinator"), {})),
+    "portal:round-ranking": Endpoint(
+        expect={"GET": only(STAFF_VIEWERS), "POST": method_not_allowed},
+        build=lambda ctx, own: (reverse("portal:round-ranking", args=["TC-2017"]), {})),
+    "portal:expert": Endpoint(
+        expect={"GET": only(SCORERS), "POST": method_not_allowed},
+        build=lambda ctx, own: (reverse("portal:expert"), {})),
+    # own: a draft sheet of the user's; other: expert2's (404 even for the superuser: a sheet is its expert's)
+    "portal:score-sheet": Endpoint(
+        expect={"GET": sheet_expected(200), "POST": sheet_expected(302)},
+        ownerships=OWNED,
+        build=lambda ctx, own: (reverse("portal:score-sheet", args=[sheet_of(ctx, own).pk]),
+                                {"action": "save", "score-C1": "7", "comment-C1": "matrix"}),
+        snapshot=sheet_snapshot,
+        changed=lambda before, after: after == (before[0] + 1, before[1] + 1)),
+    "portal:signatory": Endpoint(
+        expect={"GET": only(SIGNERS), "POST": method_not_allowed},
+        build=lambda ctx, own: (reverse("portal:signatory"), {})),
+    # the preview follows the download: whoever may download a version may read it
+    "portal:document-preview": Endpoint(
+        expect={"GET": page(lambda role, own: 200 if sees_case(role, own) else 404), "POST": method_not_allowed},
+        ownerships=OWNED,
+        build=lambda ctx, own: (reverse("portal:document-preview",
+                                        args=[version_of(case_number(ctx.role, own)).pk]), {})),
+    "portal:application-new": Endpoint(
+        expect={"GET": only(FILERS), "POST": only(FILERS, 302)},
+        build=lambda ctx, own: (reverse("portal:application-new", args=[open_round(ctx).code]),
+                                {"name_en": "Matrix new", "language": "kk"}),
+        snapshot=lambda ctx, own: Case.objects.filter(round__code="MATRIX-OPEN").count(),
+        changed=lambda before, after: after == before + 1),
+    # own: applicant-a1's draft; other: another applicant's draft (staff see both)
+    "portal:application-edit": Endpoint(
+        expect={"GET": application_edit_expected(200), "POST": application_edit_expected(302)},
+        ownerships=OWNED,
+        build=lambda ctx, own: (reverse("portal:application-edit", args=[draft_case(ctx, own).pk]),
+                                {"action": "save", "name_en": "Matrix changed"}),
+        snapshot=application_snapshot,
+        changed=lambda before, after: after == ("Matrix changed", before[1] + 1)),
+    "portal:audit": Endpoint(
+        expect={"GET": only(AUDITORS), "POST": method_not_allowed},
+        build=lambda ctx, own: (reverse("portal:audit") + "?case=TC-2017/A1", {})),
+    "portal:audit-verify": Endpoint(
+        expect={"GET": method_not_allowed, "POST": only(AUDITORS)},
+        build=lambda ctx, own: (reverse("portal:audit-verify"), {"case": "TC-2017/A1"})),
+    "portal:dossier-verify": Endpoint(
+        expect={"GET": only(DOSSIER_READERS), "POST": only(DOSSIER_READERS)},
+        build=dossier_request),
+})
+
+
 # -- the admin rows, by class ----------------------------------------------------------------------
 
 ADMIN_VIEWS = ("changelist", "add", "change", "delete", "history")

@@ -1,0 +1,227 @@
+"""The coordinator's page (``portal:coordinator``, ``work/``) and a round's ranking
+(``portal:round-ranking``, ``rounds/<code>/ranking/``).
+
+The work page lists the cases a coordinator (operator or partner) sees, overdue first: a case
+is overdue when its chain has an open :class:`workflow.models.Deadline` (not closed) whose
+``due_at`` has passed; then by the nearest open due date, round and number. Filters (GET):
+``round`` (a round code), ``state`` (a case state, i.e. the stage or an off-ramp),
+``overdue=1``, ``q`` (part of the reference or of the cluster's name in any language);
+``page``. Per case: the stage object's own state, the case transitions the user may take
+(each a POST to ``portal:case-transition``) and, for an application waiting for its
+completeness check, that task's outcomes (a POST to ``portal:task-complete``).
+
+Bulk actions: ticking cases and pressing "Show common actions" reloads the page with
+``selected=<id>`` (repeated); the server computes the transitions that the user may take on
+every selected case now (:func:`processes.portal.actions.common_transitions`) and offers only
+those, in a form posting to ``portal:case-bulk`` (all or nothing).
+
+Bad filter input (unknown round or state, a malformed id, a search over 100 characters) is
+answered 400 with the form's messages. Query count per page is constant (joined relations,
+one query each for the deadlines' annotations, the support measures and the open tasks).
+"""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib.auth.decorators import login_required
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
+from django.core.paginator import Paginator
+from django.db.models import Count, Exists, F, OuterRef, Q, Subquery
+from django.shortcuts import get_object_or_404, render
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django.views.decorators.http import require_safe
+
+from processes.rounds.models import Case, Round
+from processes.selection.models import Selection
+from processes.submission.models import Application, RefusalReason
+from workflow import tasks as human_tasks
+from workflow.models import Deadline
+from workflow.transitions import available_transitions
+
+from .. import selectors
+from ..actions import common_transitions
+from .common import COORDINATOR_ROLES, PER_PAGE, require_role
+
+#: Application states whose completeness check is awaited.
+AWAITING_CHECK = (Application.State.SUBMITTED, Application.State.RESUBMITTED)
+
+
+class WorkFilters(forms.Form):
+    """The coordinator page's filters; every field optional."""
+
+    round = forms.ChoiceField(required=False, label=_("Round"))
+    state = forms.ChoiceField(required=False, label=_("Stage / state"))
+    overdue = forms.BooleanField(required=False, label=_("Overdue only"))
+    q = forms.CharField(required=False, max_length=100, strip=True, label=_("Search"),
+                        widget=forms.TextInput(attrs={"placeholder": _("Reference or name")}))
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["round"].choices = [("", _("all rounds"))] + [
+            (code, code) for code in Round.objects.order_by("code").values_list("code", flat=True)]
+        self.fields["state"].choices = [("", _("all stages"))] + list(Case.State.choices)
+
+
+def _related(obj, name: str):
+    try:
+        return getattr(obj, name)
+    except ObjectDoesNotExist:
+        return None
+
+
+def stage_detail(case: Case) -> str:
+    """The state of the object the case's stage is about (e.g. the application's), as text."""
+    stage = case.state
+    if stage in (Case.State.SUBMISSION, Case.State.REFUSED, Case.State.WITHDRAWN):
+        obj = _related(case, "application")
+    elif stage in (Case.State.SELECTION, Case.State.NOT_SELECTED):
+        application = _related(case, "application")
+        obj = _related(application, "selection") if application is not None else None
+    elif stage == Case.State.SUPPORT:
+        measures = list(case.support_measures.all())
+        in_force = sum(1 for m in measures if m.state == "in_force")
+        return str(_("%(in_force)s of %(total)s measures in force") % {"in_force": in_force, "total": len(measures)})
+    elif stage == Case.State.SUSPENDED:
+        return str(_("suspended in %(stage)s") % {"stage": case.suspended_from or "?"})
+    else:
+        obj = _related(case, {"diagnosis": "diagnosis", "planning": "plan", "implementation": "implementation",
+                              "closed": "implementation"}.get(stage, ""))
+    if obj is None:
+        return ""
+    display = getattr(obj, "get_state_display", None)
+    return f"{obj._meta.verbose_name}: {display() if display else obj.state}"
+
+
+def work_queryset(*, user, filters: dict):
+    """The cases of the work page for ``user`` and the cleaned ``filters``, overdue first.
+
+    Each case carries ``overdue`` (bool) and ``next_due`` (the nearest open due date or None).
+    """
+    now = timezone.now()
+    open_deadlines = Deadline.objects.filter(chain=OuterRef("ref"), closed_at__isnull=True)
+    cases = (selectors.visible_cases(user=user)
+             .select_related("diagnosis", "plan", "implementation")
+             .prefetch_related("support_measures")
+             .annotate(overdue=Exists(open_deadlines.filter(due_at__lt=now)),
+                       next_due=Subquery(open_deadlines.order_by("due_at").values("due_at")[:1])))
+    if filters.get("round"):
+        cases = cases.filter(round__code=filters["round"])
+    if filters.get("state"):
+        cases = cases.filter(state=filters["state"])
+    if filters.get("overdue"):
+        cases = cases.filter(overdue=True)
+    if filters.get("q"):
+        text = filters["q"]
+        cases = cases.filter(Q(ref__icontains=text) | Q(name_en__icontains=text) | Q(name_ru__icontains=text)
+                             | Q(name_kk__icontains=text))
+    return cases.order_by("-overdue", F("next_due").asc(nulls_last=True), "round__code", "number", "pk")
+
+
+def _check_tasks(user, cases) -> dict[int, object]:
+    """``{application id: open completeness-check task}`` among ``cases`` that ``user`` may act on."""
+    ids = [c.application.pk for c in cases if _related(c, "application") is not None
+           and c.application.state in AWAITING_CHECK]
+    if not ids:
+        return {}
+    content_type = ContentType.objects.get_for_model(Application)
+    found = {}
+    for task in human_tasks.visible_tasks(user).filter(process__artifact_content_type=content_type,
+                                                       process__artifact_object_id__in=ids):
+        found.setdefault(int(task.process.artifact_object_id), task)
+    return found
+
+
+def _selected_ids(request) -> list[int] | None:
+    """The ``selected`` case ids of the query string, or None when one is malformed."""
+    try:
+        ids = sorted({int(v) for v in request.GET.getlist("selected")})
+    except ValueError:
+        return None
+    return ids if all(0 < i < 2**63 for i in ids) else None
+
+
+@require_safe
+@login_required
+def coordinator(request):
+    """The coordinator's work page (see the module docstring); 403 for other roles."""
+    require_role(request.user, *COORDINATOR_ROLES)
+    form = WorkFilters(request.GET or None)
+    status = 200
+    problems = []
+    if form.is_bound and not form.is_valid():
+        status = 400
+        filters = {}
+    else:
+        filters = form.cleaned_data if form.is_bound else {}
+    selected_ids = _selected_ids(request)
+    if selected_ids is None:
+        status, selected_ids = 400, []
+        problems.append(_("A selected case is not a valid case number."))
+    selected = []
+    if selected_ids:
+        selected = list(selectors.visible_cases(user=request.user).filter(pk__in=selected_ids))
+        if len(selected) != len(selected_ids):
+            status, selected = 400, []
+            problems.append(_("Some of the selected cases do not exist."))
+    cases = Case.objects.none() if form.errors else work_queryset(user=request.user, filters=filters)
+    page = Paginator(cases, PER_PAGE).get_page(request.GET.get("page"))
+    rows = list(page.object_list)
+    tasks = _check_tasks(request.user, rows)
+    chosen = {c.pk for c in selected}
+    lines = []
+    for case in rows:
+        options = available_transitions(case, request.user)
+        application = _related(case, "application")
+        lines.append({"case": case, "detail": stage_detail(case), "allowed": [o for o in options if o.allowed],
+                      "refused": [o for o in options if not o.allowed],
+                      "task": tasks.get(application.pk) if application is not None else None,
+                      "outcomes": human_tasks.outcomes_of(tasks[application.pk])
+                      if application is not None and application.pk in tasks else [],
+                      "selected": case.pk in chosen})
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(request, "portal/roles/coordinator.html", {
+        "form": form,
+        "page": page,
+        "lines": lines,
+        "problems": problems,
+        "selected": selected,
+        "common": common_transitions(selected, request.user) if selected else [],
+        "query": query.urlencode(),
+        "rounds": Round.objects.order_by("code"),
+        "refusal_reasons": RefusalReason.choices,
+        "now": timezone.now(),
+        "is_staff_viewer": True,
+    }, status=status)
+
+
+@require_safe
+@login_required
+def round_ranking(request, code: str):
+    """A round's ranking: each scored application with its score (0..100), rank, the pass mark
+    and the selection decision; staff only (403), 404 for an unknown round.
+
+    Order: rank (unranked last), then score descending, then the application reference.
+    """
+    if not selectors.is_staff_viewer(user=request.user):
+        raise PermissionDenied
+    rnd = get_object_or_404(Round, code=code)
+    selections = (Selection.objects.filter(round=rnd)
+                  .select_related("application__case")
+                  .annotate(sheets=Count("application__score_sheets",
+                                         filter=Q(application__score_sheets__state="submitted")))
+                  .order_by(F("rank").asc(nulls_last=True), F("score").desc(nulls_last=True), "application__ref"))
+    rows = []
+    for selection in selections:
+        rows.append({"selection": selection, "case": selection.application.case,
+                     "passes": selection.score is not None and selection.score >= rnd.pass_mark,
+                     "within_places": selection.rank is not None and selection.rank <= rnd.max_selected})
+    return render(request, "portal/roles/round_ranking.html", {
+        "round": rnd,
+        "rows": rows,
+        "criteria": rnd.criteria.order_by("position"),
+        "selected_count": sum(1 for r in rows if r["selection"].state == Selection.State.SELECTED),
+        "is_staff_viewer": True,
+    })
