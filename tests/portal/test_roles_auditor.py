@@ -1,0 +1,198 @@
+"""The auditor's pages: history search (``portal:audit``), the chain check (``portal:audit-verify``)
+and the check of an uploaded dossier (``portal:dossier-verify``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import zipfile
+import zoneinfo
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import override_settings
+from django.urls import reverse
+
+from documents.dossier import build_dossier
+from workflow.models import AuditEntry
+
+from .roles_support import as_user, case, people  # noqa: F401
+
+pytestmark = pytest.mark.django_db
+AUDIT = reverse("portal:audit")
+VERIFY = reverse("portal:audit-verify")
+DOSSIER = reverse("portal:dossier-verify")
+ALMATY = zoneinfo.ZoneInfo("Asia/Almaty")
+
+
+def listed(response) -> list[AuditEntry]:
+    return list(response.context["rows"])
+
+
+def test_search_by_case_actor_and_transition(people, client):
+    client = as_user(client, "auditor")
+    by_case = client.get(AUDIT, {"case": "TC-2017/A1"})
+    assert by_case.status_code == 200
+    expected = AuditEntry.objects.filter(chain="TC-2017/A1").count()
+    assert by_case.context["page"].paginator.count == expected
+    assert {e.chain for e in listed(by_case)} == {"TC-2017/A1"}
+    times = [e.created_at for e in listed(by_case)]
+    assert times == sorted(times, reverse=True)
+    decision = AuditEntry.objects.filter(object_type="approvals.decision", transition="approve").first()
+    found = client.get(AUDIT, {"actor": decision.actor_username, "transition": "approve",
+                               "case": decision.chain})
+    rows = listed(found)
+    assert decision.pk in {e.pk for e in rows}
+    assert all((e.actor_username, e.transition, e.chain) == (decision.actor_username, "approve", decision.chain)
+               for e in rows)
+    html = found.content.decode()
+    assert reverse("portal:case-detail", args=[case(decision.chain.split("/")[1]).pk]) in html
+    assert client.get(AUDIT, {"actor": "nobody-at-all"}).context["page"].paginator.count == 0
+
+
+def test_search_by_date_range_in_almaty_days(people, client):
+    entry = AuditEntry.objects.order_by("created_at").first()
+    day = entry.created_at.astimezone(ALMATY).date()
+    response = as_user(client, "auditor").get(AUDIT, {"date_from": day.isoformat(), "date_to": day.isoformat()})
+    assert response.status_code == 200
+    start = dt.datetime.combine(day, dt.time.min, ALMATY)
+    expected = AuditEntry.objects.filter(created_at__gte=start, created_at__lt=start + dt.timedelta(days=1)).count()
+    assert response.context["page"].paginator.count == expected > 0
+    later = as_user(client, "auditor").get(AUDIT, {"date_from": (day + dt.timedelta(days=400)).isoformat()})
+    assert later.context["page"].paginator.count == 0
+
+
+@pytest.mark.parametrize("query", [{"date_from": "yesterday"}, {"date_to": "2017-02-30"},
+                                   {"date_from": "2018-01-02", "date_to": "2018-01-01"},
+                                   {"actor": "x" * 151}, {"case": "c" * 201}])
+def test_bad_search_input_is_400_with_a_message(people, client, query):
+    response = as_user(client, "auditor").get(AUDIT, query)
+    assert response.status_code == 400
+    assert 'id="audit-errors"' in response.content.decode()
+    assert listed(response) == []
+
+
+def test_results_are_paginated(people, client):
+    client = as_user(client, "auditor")
+    first = client.get(AUDIT)
+    assert first.context["page"].paginator.count == AuditEntry.objects.count() > 50
+    assert len(listed(first)) == 50
+    second = client.get(AUDIT, {"page": 2})
+    assert not {e.pk for e in listed(first)} & {e.pk for e in listed(second)}
+    assert 'id="audit-older"' in first.content.decode()
+
+
+def test_the_audit_page_query_count_is_bounded(people, client, django_assert_max_num_queries):
+    client = as_user(client, "auditor")
+    with django_assert_max_num_queries(10):
+        response = client.get(AUDIT)
+    assert len(listed(response)) == 50
+
+
+def test_the_chain_check_reports_ok_with_counts(people, client):
+    response = as_user(client, "auditor").post(VERIFY)
+    assert response.status_code == 200
+    result = response.context["result"]
+    assert result.ok and result.entries == AuditEntry.objects.count() and result.chains > 9
+    assert 'data-ok="true"' in response.content.decode()
+    one = as_user(client, "auditor").post(VERIFY, {"case": "TC-2017/A1"}).context["result"]
+    assert one.ok and one.chains == 1 and one.entries == AuditEntry.objects.filter(chain="TC-2017/A1").count()
+
+
+def test_the_chain_check_names_the_first_broken_entry(people, client):
+    entry = AuditEntry.objects.filter(chain="TC-2017/A4").order_by("seq")[3]
+    AuditEntry.objects.filter(pk=entry.pk).update(comment="edited afterwards")
+    response = as_user(client, "auditor").post(VERIFY, {"case": "TC-2017/A4"})
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert 'data-ok="false"' in html
+    assert response.context["result"].broken.entry_id == entry.pk
+    assert f'id="broken-seq">{entry.seq}<' in html and "TC-2017/A4" in html
+
+
+def test_the_chain_check_of_an_unknown_chain_is_404(people, client):
+    assert as_user(client, "auditor").post(VERIFY, {"case": "TC-2017/A99"}).status_code == 404
+    assert as_user(client, "auditor").post(VERIFY, {"case": "c" * 201}).status_code == 400
+
+
+def dossier_bytes(number="A1") -> bytes:
+    stream = io.BytesIO()
+    build_dossier(case(number), stream=stream)
+    return stream.getvalue()
+
+
+def upload(content: bytes, name="dossier.zip"):
+    return SimpleUploadedFile(name, content, content_type="application/zip")
+
+
+def test_an_intact_dossier_is_reported_intact(people, client):
+    client = as_user(client, "auditor")
+    assert client.get(DOSSIER).status_code == 200
+    response = client.post(DOSSIER, {"file": upload(dossier_bytes()), "database": "1"})
+    assert response.status_code == 200
+    assert response.context["problems"] == [] and response.context["report"].entries > 0
+    html = response.content.decode()
+    assert 'data-ok="true"' in html and "TC-2017/A1" in html
+
+
+def test_a_changed_dossier_lists_its_problems(people, client):
+    original = zipfile.ZipFile(io.BytesIO(dossier_bytes()))
+    changed = io.BytesIO()
+    with zipfile.ZipFile(changed, "w") as out:
+        for info in original.infolist():
+            data = original.read(info)
+            if info.filename.startswith("documents/") and not any(
+                    i.filename.startswith("documents/") for i in out.infolist()):
+                data = data + b"tampered"
+            out.writestr(info, data)
+    response = as_user(client, "coordinator").post(DOSSIER, {"file": upload(changed.getvalue())})
+    assert response.status_code == 200
+    kinds = {kind for kind, _path, _detail in response.context["problems"]}
+    assert "changed" in kinds
+    assert 'data-ok="false"' in response.content.decode()
+
+
+def test_a_dossier_whose_documents_this_installation_does_not_hold_disagrees(people, client):
+    content = dossier_bytes("A4")
+    response = as_user(client, "auditor").post(DOSSIER, {"file": upload(content), "database": "1"})
+    assert response.context["problems"] == []
+    from documents.models import DocumentVersion
+
+    DocumentVersion.objects.filter(document__owner_ref="TC-2017/A4").update(sha256="0" * 64)
+    again = as_user(client, "auditor").post(DOSSIER, {"file": upload(content), "database": "1"})
+    assert {kind for kind, _p, _d in again.context["problems"]} == {"database"}
+
+
+@pytest.mark.parametrize(("content", "name"), [(b"just text, not a zip", "notes.txt"),
+                                               (b"PK\x03\x04broken", "broken.zip")])
+def test_a_file_that_is_not_a_dossier_is_400_with_a_clear_message(people, client, content, name):
+    response = as_user(client, "auditor").post(DOSSIER, {"file": upload(content, name)})
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert name in html and "not a ZIP" in html and "/tmp" not in html
+
+
+def test_a_zip_without_a_manifest_is_400(people, client):
+    plain = io.BytesIO()
+    with zipfile.ZipFile(plain, "w") as out:
+        out.writestr("hello.txt", "hi")
+    response = as_user(client, "auditor").post(DOSSIER, {"file": upload(plain.getvalue())})
+    assert response.status_code == 400 and "manifest.json" in response.content.decode()
+
+
+def test_no_file_is_400(people, client):
+    assert as_user(client, "auditor").post(DOSSIER, {}).status_code == 400
+
+
+def test_a_dossier_over_the_upload_limit_is_413(people, client):
+    with override_settings(KELISIM_UPLOAD_MAX_BYTES=1024):
+        response = as_user(client, "auditor").post(DOSSIER, {"file": upload(b"x" * 4096)})
+    assert response.status_code == 413
+
+
+def test_other_roles_get_403(people, client):
+    for username in ("expert1", "signatory1", "applicant-a1", "partner"):
+        assert as_user(client, username).post(DOSSIER, {"file": upload(dossier_bytes())}).status_code == 403
+    for username in ("coordinator", "expert1", "applicant-a1"):
+        assert as_user(client, username).get(AUDIT).status_code == 403
+        assert as_user(client, username).post(VERIFY).status_code == 403
