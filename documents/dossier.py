@@ -127,12 +127,14 @@ def _zip_info(path: str, when: dt.datetime | None) -> zipfile.ZipInfo:
     return info
 
 
-def build_dossier(case, *, stream, generated_by=None, now: dt.datetime | None = None) -> dict:
+def build_dossier(case, *, stream, generated_by=None, now: dt.datetime | None = None, progress=None) -> dict:
     """Write the dossier of ``case`` (a ``Case``: ``ref`` names its documents' ``owner_ref`` and
     its audit chain) as a ZIP into the binary ``stream``; return the manifest (a dict).
 
     The audit chain is read up to the head recorded when the build starts, so entries
-    appended meanwhile are left out consistently. Raises ``documents.storage.ChecksumMismatch``
+    appended meanwhile are left out consistently. ``progress(done, total)``, when given, is
+    called after each document (``total`` documents in all; used by the dossier job of
+    ``processes.portal.jobs``). Raises ``documents.storage.ChecksumMismatch``
     (a stored document was changed) or ``StorageError`` (missing, unreadable); the stream then
     holds a partial ZIP that must be discarded.
     """
@@ -147,8 +149,11 @@ def build_dossier(case, *, stream, generated_by=None, now: dt.datetime | None = 
     files: list[dict] = []
     taken: set[str] = {MANIFEST.lower(), ENTRIES_JSON.lower(), ENTRIES_CSV.lower()}
     with zipfile.ZipFile(stream, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
-        documents = Document.objects.filter(owner_ref=case.ref).order_by("stage", "kind", "key", "language", "pk")
-        for document in documents:
+        documents = list(Document.objects.filter(owner_ref=case.ref).order_by("stage", "kind", "key", "language",
+                                                                                "pk"))
+        for done, document in enumerate(documents, 1):
+            if progress is not None and done > 1:
+                progress(done - 1, len(documents))
             version = (DocumentVersion.objects.filter(document=document).select_related("document")
                        .order_by("-number").first())
             if version is None:
@@ -175,6 +180,8 @@ def build_dossier(case, *, stream, generated_by=None, now: dt.datetime | None = 
                 "signed": version.signed, "recorded_sha256": version.sha256,
                 "created_at": version.created_at.astimezone(dt.timezone.utc).isoformat(),
                 "created_by": version.created_by.get_username() if version.created_by_id else ""}})
+        if progress is not None and documents:
+            progress(len(documents), len(documents))
 
         entries = [_entry_record(e) for e in
                    AuditEntry.objects.filter(chain=chain, seq__lte=head["length"]).order_by("seq").iterator()]

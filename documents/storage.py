@@ -429,6 +429,11 @@ def _known_keys(keys: list[str]) -> set[str]:
     rendition = getattr(models, "Rendition", None)
     if rendition is not None:
         known |= set(rendition.objects.filter(storage_key__in=keys).values_list("storage_key", flat=True))
+    from django.apps import apps
+
+    if apps.is_installed("processes.portal"):  # results of long jobs (a large case's dossier)
+        job = apps.get_model("portal", "Job")
+        known |= set(job.objects.filter(result_key__in=keys).values_list("result_key", flat=True))
     return known
 
 

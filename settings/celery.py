@@ -11,4 +11,4 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "settings.settings")
 
 app = Celery("kelisim")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.autodiscover_tasks(["workflow", "documents"], related_name="jobs")
+app.autodiscover_tasks(["workflow", "documents", "processes.portal"], related_name="jobs")

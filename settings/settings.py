@@ -67,6 +67,8 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django_celery_beat",
+    "axes",  # login rate limiting (AXES_* below)
+    "csp",  # Content-Security-Policy header (CONTENT_SECURITY_POLICY below)
     "workflow",
     "workflow.approvals",
     "documents",
@@ -99,6 +101,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # Last but one: turns a locked-out login (django-axes) into the 429 lockout page.
+    "axes.middleware.AxesMiddleware",
     # 413 with a message for request bodies over the limits below (uploads: docs/uploads-and-dossiers.md).
     "processes.portal.files.RequestSizeLimitMiddleware",
 ]
@@ -174,6 +179,53 @@ STORAGES = {
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.filebased.EmailBackend")
 EMAIL_FILE_PATH = Path(os.environ.get("EMAIL_FILE_PATH", VAR_DIR / "mail"))
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "kelisim@localhost")
+
+# Security (docs/security.md). AxesStandaloneBackend first: a locked-out login is refused
+# before any password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+# Sessions: KELISIM_SESSION_HOURS of inactivity-free life (default 8 h), gone when the
+# browser closes; cookies never readable by scripts, not sent on cross-site POSTs.
+SESSION_COOKIE_AGE = int(float(os.environ.get("KELISIM_SESSION_HOURS", "8")) * 3600)
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("KELISIM_SECURE_COOKIES", not EMBEDDED and not DEBUG)
+# Content-Security-Policy (django-csp 4): only this site's scripts (no inline script anywhere),
+# styles from this site plus inline style blocks and attributes (the templates and the
+# server-rendered SVG charts use them), images from this site and data: URLs, no framing.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
+# Login rate limiting (django-axes): KELISIM_LOGIN_FAILURE_LIMIT failed logins for one
+# username from one IP address lock that pair out for KELISIM_LOGIN_COOLOFF_MINUTES; the
+# lockout page answers 429. Other users and other addresses are not affected.
+AXES_FAILURE_LIMIT = int(os.environ.get("KELISIM_LOGIN_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = float(os.environ.get("KELISIM_LOGIN_COOLOFF_MINUTES", "15")) / 60  # hours
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_LOCKOUT_CALLABLE = "processes.portal.security.lockout_response"  # the 429 page
+# The client address is REMOTE_ADDR (django-ipware is not installed): behind a reverse proxy,
+# have the proxy set REMOTE_ADDR (e.g. gunicorn --forwarded-allow-ips) or set AXES_CLIENT_IP_CALLABLE.
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "portal:case-list"

@@ -19,7 +19,8 @@ from workflow.approvals.services import decide
 from workflow.exceptions import WorkflowError
 from workflow.transitions import available_transitions, perform
 
-from . import selectors
+from . import jobs, selectors
+from .models import Job
 
 #: The longest comment accepted with a transition or decision (characters).
 MAX_COMMENT = 4000
@@ -79,7 +80,11 @@ def decision(request, pk: int, verdict: str):
 @require_POST
 @login_required
 def bulk_transition(request):
-    """Take one transition on several cases, all or nothing (``transition``, ``cases``: ids)."""
+    """Take one transition on several cases, all or nothing (``transition``, ``cases``: ids).
+
+    Over ``KELISIM_BULK_JOB_CASES`` cases (default 20) the work is a background job
+    (:mod:`.jobs`, still all or nothing) and the answer redirects to its progress page.
+    """
     name = request.POST.get("transition", "")
     try:
         ids = sorted({int(v) for v in request.POST.getlist("cases")})
@@ -91,6 +96,13 @@ def bulk_transition(request):
     if not name or not ids:
         return render(request, "portal/problem.html", {
             "title": "Nothing to do", "message": "choose a transition and at least one case"}, status=400)
+    if len(ids) > jobs.bulk_job_cases():  # many cases: a background job with progress (all or nothing)
+        if selectors.visible_cases(user=request.user).filter(pk__in=ids).count() != len(ids):
+            return render(request, "portal/problem.html", {"title": "Not found",
+                                                           "message": "some of the cases do not exist"}, status=404)
+        job = jobs.start_job(kind=Job.Kind.BULK_TRANSITION, owner=request.user,
+                             params={"transition": name, "cases": ids, "comment": _comment(request)})
+        return redirect("portal:job-status", pk=job.pk)
     cases = list(selectors.visible_cases(user=request.user).filter(pk__in=ids))
     if len(cases) != len(ids):
         return render(request, "portal/problem.html", {"title": "Not found",

@@ -6,7 +6,10 @@
   The size limit (``KELISIM_UPLOAD_MAX_BYTES``) is enforced while the body streams in, so a
   too-large upload is answered 413 without being stored.
 * ``GET /cases/<pk>/dossier/``: auditors and coordinators download the case dossier
-  (:mod:`documents.dossier`), a ZIP checked later by ``manage.py verify_dossier``.
+  (:mod:`documents.dossier`), a ZIP checked later by ``manage.py verify_dossier``. A case
+  whose documents add up to more than ``KELISIM_DOSSIER_JOB_BYTES`` gets a page offering to
+  build it in the background; ``POST`` to the same URL starts that job (any case size) and
+  redirects to its progress page (:mod:`.jobs`).
 * :class:`RequestSizeLimitMiddleware`: any request whose declared body is over the limit
   (``DATA_UPLOAD_MAX_MEMORY_SIZE`` for forms and JSON, the upload limit for multipart bodies)
   gets a 413 page with a message before anything reads it; :func:`bad_request` (``handler400``)
@@ -32,7 +35,7 @@ from django.utils import timezone
 from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
-from django.views.decorators.http import require_POST, require_safe
+from django.views.decorators.http import require_http_methods, require_POST
 
 from documents import uploads
 from documents.storage import StorageError
@@ -197,20 +200,47 @@ def _attachment_upload(request, pk: int, handler: LimitedUploadHandler):
 
 # -- dossier ---------------------------------------------------------------------------------
 
-@require_safe
+def dossier_bytes(case: Case) -> tuple[int, int]:
+    """``(documents, bytes)`` of ``case``'s dossier: its documents and the size of their
+    current versions (one query)."""
+    from django.db.models import Count, OuterRef, Subquery, Sum
+
+    from documents.models import DocumentVersion
+
+    latest = (DocumentVersion.objects.filter(document_id=OuterRef("document_id")).order_by("-number")
+              .values("number")[:1])
+    row = (DocumentVersion.objects.filter(document__owner_ref=case.ref, number=Subquery(latest))
+           .aggregate(documents=Count("pk"), size=Sum("size")))
+    return row["documents"] or 0, row["size"] or 0
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
 @login_required
 def case_dossier(request, pk: int):
     """The dossier of case ``pk`` as a ZIP download (auditors and coordinators; 403 for others).
 
     409 when a stored document no longer matches its recorded sha256 (the dossier is not
-    built), 404 when a stored object is missing.
+    built), 404 when a stored object is missing. A case over ``KELISIM_DOSSIER_JOB_BYTES``
+    gets a page (200) with a button that POSTs here; a POST starts a dossier job and
+    redirects to its progress page (``portal:job-status``).
     """
     from documents import dossier
     from documents.storage import ChecksumMismatch
 
+    from . import jobs
+    from .models import Job
+
     if not may_download_dossier(request.user):
         raise PermissionDenied
     case = get_object_or_404(selectors.visible_cases(user=request.user), pk=pk)
+    if request.method == "POST":
+        job = jobs.start_job(kind=Job.Kind.DOSSIER, owner=request.user, params={"case": case.pk},
+                             message=_("Waiting to build the dossier of %(case)s…") % {"case": case.ref})
+        return redirect("portal:job-status", pk=job.pk)
+    documents, size = dossier_bytes(case)
+    if size > jobs.dossier_job_bytes():
+        return render(request, "portal/dossier_prepare.html", {
+            "case": case, "documents": documents, "size": size, "limit": jobs.dossier_job_bytes()})
     spool = tempfile.SpooledTemporaryFile(max_size=DOSSIER_SPOOL_BYTES)
     try:
         dossier.build_dossier(case, stream=spool, generated_by=request.user)

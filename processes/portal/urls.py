@@ -1,7 +1,7 @@
 from django.urls import path
 
 from .roles import applicant, auditor, coordinator, expert, signatory
-from . import actions, files, language, pdf_views, views
+from . import actions, comments, dashboard, diagrams, files, jobs, language, pdf_views, views
 
 app_name = "portal"
 
@@ -24,6 +24,12 @@ urlpatterns = [
     path("notifications/", views.notifications, name="notifications"),
     path("notifications/<int:pk>/read/", views.notification_read, name="notification-read"),
     path("i18n/set/", language.set_language, name="set-language"),
+    # the case's state diagram and comments, the round dashboard, long operations (jobs)
+    path("cases/<int:pk>/diagram.svg", diagrams.case_diagram, name="case-diagram"),
+    path("cases/<int:pk>/comments/", comments.case_comment, name="case-comment"),
+    path("rounds/<str:code>/dashboard/", dashboard.round_dashboard, name="round-dashboard"),
+    path("jobs/<int:pk>/", jobs.job_status, name="job-status"),
+    path("jobs/<int:pk>/download/", jobs.job_download, name="job-download"),
     # the page each role works from (processes/portal/roles)
     path("work/", coordinator.coordinator, name="coordinator"),
     path("rounds/<str:code>/ranking/", coordinator.round_ranking, name="round-ranking"),

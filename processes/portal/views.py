@@ -59,9 +59,16 @@ def case_list(request):
 @require_safe
 @login_required
 def case_detail(request, pk: int):
-    """One case: header, audit history, documents with versions, available transitions."""
+    """One case: header, state diagrams, available transitions (with the reason when one is
+    not), documents with versions, the audit history as a timeline, and comments."""
+    from . import comments, diagrams
+    from .models import MAX_COMMENT_LENGTH
+
     case = get_object_or_404(selectors.visible_cases(user=request.user), pk=pk)
     return render(request, "portal/case_detail.html", {
+        "diagrams": diagrams.diagram_parts(case),
+        "comments": comments.case_comments(case=case),
+        "max_comment": MAX_COMMENT_LENGTH,
         "case": case,
         "history": selectors.case_history(case=case),
         "documents": selectors.case_documents(case=case, user=request.user),

@@ -30,6 +30,7 @@ import dataclasses
 import datetime as dt
 import functools
 import io
+import shutil
 from collections.abc import Callable
 from urllib.parse import quote
 
@@ -110,6 +111,11 @@ def _one_object_per_admin_model():
     SolarSchedule.objects.create(event="sunrise", latitude=43.25, longitude=76.95)
     ClockedSchedule.objects.create(clocked_time=dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc))
     PeriodicTask.objects.create(name="matrix", task="kelisim.noop", interval=interval, enabled=False)
+    from axes.models import AccessAttempt, AccessFailureLog, AccessLog
+
+    AccessAttempt.objects.create(username="matrix", ip_address="127.0.0.9", user_agent="matrix", failures_since_start=1)
+    AccessLog.objects.create(username="matrix", ip_address="127.0.0.9", user_agent="matrix")
+    AccessFailureLog.objects.create(username="matrix", ip_address="127.0.0.9", user_agent="matrix")
     if not Rendition.objects.exists():
         round_paper = DocumentVersion.objects.filter(document__owner_ref="TC-2017").order_by("pk").first()
         Rendition.objects.create(source=round_paper, status=Rendition.Status.FAILED, error="matrix")
@@ -351,6 +357,13 @@ def attached(before, after) -> bool:
     return after == (before[0] + 1, before[1] + 1, before[2] + 1)
 
 
+def dossier_jobs(ctx: Ctx, own: str):
+    """Jobs and audit entries: a dossier job is one more job and no entry (the job runs after commit)."""
+    from processes.portal.models import Job
+
+    return Job.objects.count(), AuditEntry.objects.count()
+
+
 #: Roles that may ask for a PDF of a document version they see (coordinators; the superuser).
 PDF_REQUESTERS = {"coordinator", "partner", "admin"}
 
@@ -456,10 +469,13 @@ MATRIX: dict[str, Endpoint] = {
         expect={"GET": method_not_allowed, "POST": attachment_expected},
         ownerships=OWNED, build=attachment_request, snapshot=attachment_snapshot, changed=attached),
     # the case dossier (ZIP): auditors and coordinators only, whichever case; anybody else 403
+    # POST: build it as a background job (portal:job-status); the job is queued after commit
     "portal:case-dossier": Endpoint(
-        expect={"GET": page(lambda role, own: 200 if role in DOSSIER_READERS else 403), "POST": method_not_allowed},
+        expect={"GET": page(lambda role, own: 200 if role in DOSSIER_READERS else 403),
+                "POST": page(lambda role, own: 302 if role in DOSSIER_READERS else 403)},
         ownerships=OWNED,
-        build=lambda ctx, own: (reverse("portal:case-dossier", args=[case(case_number(ctx.role, own)).pk]), {})),
+        build=lambda ctx, own: (reverse("portal:case-dossier", args=[case(case_number(ctx.role, own)).pk]), {}),
+        snapshot=dossier_jobs, changed=lambda before, after: after == (before[0] + 1, before[1])),
     # a PDF of a document version: coordinators (operator, partner) of a case they see
     "portal:document-pdf": Endpoint(
         expect={"GET": method_not_allowed, "POST": pdf_request_expected},
@@ -752,6 +768,80 @@ def _admin_rows() -> dict[str, Endpoint]:
     return rows
 
 
+# -- case diagram and comments, round dashboard, jobs ----------------------------------------------
+
+#: 200 where Graphviz's dot is installed (CI installs it), else the 503 page with a message.
+DIAGRAM_OK = 200 if shutil.which("dot") else 503
+
+
+def comment_snapshot(ctx: Ctx, own: str):
+    from processes.portal.models import CaseComment
+
+    c = case(case_number(ctx.role, own))
+    return CaseComment.objects.filter(case=c).count(), AuditEntry.objects.filter(chain=c.ref).count()
+
+
+def commented(before, after) -> bool:
+    return after == (before[0] + 1, before[1] + 1)
+
+
+def job_of(ctx: Ctx, own: str):
+    """A finished dossier job with a stored result: the user's own, or signatory2's ("other";
+    also for anonymous)."""
+    import hashlib
+
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+
+    from processes.portal.models import Job
+
+    store = ctx.__dict__.setdefault("_jobs", {})
+    owner = ctx.user if own == "own" and ctx.user is not None else user("signatory2")
+    if owner.pk not in store:
+        content = b"PK\x05\x06" + b"\x00" * 18  # an empty ZIP
+        key = default_storage.save(f"jobs/matrix/{owner.pk}.zip", ContentFile(content))
+        store[owner.pk] = Job.objects.create(
+            kind=Job.Kind.DOSSIER, owner=owner, status=Job.Status.DONE, progress=100, result_key=key,
+            result_name="dossier-matrix.zip", result_size=len(content),
+            result_sha256=hashlib.sha256(content).hexdigest())
+    return store[owner.pk]
+
+
+def own_job_expected(role, own) -> Expected:
+    return LOGIN if role == "anonymous" else (200 if own == "own" else 404)
+
+
+MATRIX.update({
+    # the SVG state diagram of a case (and ?of=stage): whoever sees the case
+    "portal:case-diagram": Endpoint(
+        expect={"GET": page(lambda role, own: DIAGRAM_OK if sees_case(role, own) else 404),
+                "POST": method_not_allowed},
+        ownerships=OWNED,
+        build=lambda ctx, own: (reverse("portal:case-diagram", args=[case(case_number(ctx.role, own)).pk])
+                                + ("?of=stage" if own == "own" else ""), {})),
+    # a comment: whoever sees the case (an applicant its own case only); written with an audit entry
+    "portal:case-comment": Endpoint(
+        expect={"GET": method_not_allowed, "POST": page(lambda role, own: 302 if sees_case(role, own) else 404)},
+        ownerships=OWNED,
+        build=lambda ctx, own: (reverse("portal:case-comment", args=[case(case_number(ctx.role, own)).pk]),
+                                {"text": "Matrix comment"}),
+        snapshot=comment_snapshot, changed=commented),
+    # the round dashboard: staff viewers
+    "portal:round-dashboard": Endpoint(
+        expect={"GET": page(lambda role, own: 200 if role in STAFF_VIEWERS else 403), "POST": method_not_allowed},
+        build=lambda ctx, own: (reverse("portal:round-dashboard", args=["TC-2017"]), {})),
+    # a job's progress and its result: its owner only, whatever the role (404 for anybody else)
+    "portal:job-status": Endpoint(
+        expect={"GET": own_job_expected, "POST": method_not_allowed},
+        ownerships=OWNED,
+        build=lambda ctx, own: (reverse("portal:job-status", args=[job_of(ctx, own).pk]), {})),
+    "portal:job-download": Endpoint(
+        expect={"GET": own_job_expected, "POST": method_not_allowed},
+        ownerships=OWNED,
+        build=lambda ctx, own: (reverse("portal:job-download", args=[job_of(ctx, own).pk]), {})),
+})
+
+
 MATRIX.update(_admin_rows())
 
 #: Cells that fail because of a known product bug, marked strict xfail with the reason; empty
@@ -862,6 +952,41 @@ def test_cell(world, client, name, method, role, ownership):
 
 def test_the_matrix_is_large_enough():
     assert len(CELLS) > 1000
+
+
+def csrf_cells():
+    """Every POST URL outside the admin and the API that accepts a POST from the superuser."""
+    for name, endpoint in MATRIX.items():
+        if name.startswith(("admin:", "api:")) or "POST" not in endpoint.expect:
+            continue
+        if endpoint.expect["POST"]("admin", endpoint.ownerships[0]) == 405:
+            continue
+        yield pytest.param(name, id=name)
+
+
+@pytest.mark.parametrize("name", list(csrf_cells()))
+def test_a_post_without_csrf_token_is_refused(world, name):
+    """CSRF: the same POST as the matrix's, without the token, is refused (403) and changes nothing."""
+    from django.test import Client
+
+    endpoint = MATRIX[name]
+    ctx, own = Ctx("admin"), endpoint.ownerships[0]
+    url, data = endpoint.build(ctx, own)
+    before = endpoint.snapshot(ctx, own) if endpoint.snapshot else None
+    entries = AuditEntry.objects.count()
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(user("admin"))
+    response = client.post(url, data)
+    assert response.status_code == 403, f"POST {url} without a CSRF token: {response.status_code}"
+    if endpoint.snapshot is not None:
+        assert endpoint.snapshot(ctx, own) == before
+    assert AuditEntry.objects.count() == entries
+
+
+def test_every_portal_post_url_is_checked_for_csrf():
+    checked = {p.values[0] for p in csrf_cells()}
+    assert {"portal:case-comment", "portal:case-transition", "portal:case-bulk", "portal:case-dossier",
+            "portal:case-attachment-upload", "portal:decision", "login", "logout"} <= checked
 
 
 # -- admin actions and bulk actions by users lacking the right -------------------------------------
