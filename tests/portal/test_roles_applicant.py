@@ -12,7 +12,10 @@ from processes.submission.models import Application
 from workflow import tasks as human_tasks
 from workflow.models import AuditEntry
 
-from .roles_support import COMPLETE, as_user, case, open_round, people, user  # noqa: F401
+from . import roles_support
+from .roles_support import COMPLETE, as_user, case, open_round, user
+
+people = roles_support.people  # the module's fixture (demo users)
 
 pytestmark = pytest.mark.django_db
 

@@ -16,7 +16,10 @@ from django.urls import reverse
 from documents.dossier import build_dossier
 from workflow.models import AuditEntry
 
-from .roles_support import as_user, case, people  # noqa: F401
+from . import roles_support
+from .roles_support import as_user, case
+
+people = roles_support.people  # the module's fixture (demo users)
 
 pytestmark = pytest.mark.django_db
 AUDIT = reverse("portal:audit")

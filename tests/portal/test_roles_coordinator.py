@@ -13,7 +13,10 @@ from processes.submission import services as submission
 from workflow import deadlines
 from workflow.models import AuditEntry
 
-from .roles_support import COMPLETE, as_user, case, open_round, people, user  # noqa: F401
+from . import roles_support
+from .roles_support import COMPLETE, as_user, case, open_round, user
+
+people = roles_support.people  # the module's fixture (demo users)
 
 pytestmark = pytest.mark.django_db
 WORK = reverse("portal:coordinator")
@@ -174,7 +177,7 @@ def test_the_ranking_lists_scores_ranks_pass_mark_and_decisions(people, client):
         assert by_ref[f"TC-2017/{number}"]["passes"]
     html = response.content.decode()
     assert 'id="pass-mark"' in html
-    assert f'data-ref="TC-2017/A8" data-state="not_selected"' in html
+    assert 'data-ref="TC-2017/A8" data-state="not_selected"' in html
 
 
 def test_the_ranking_of_an_unknown_round_is_404(people, client):

@@ -14,7 +14,10 @@ from processes.selection.services import SCORING_TASK_TITLE
 from workflow import tasks as human_tasks
 from workflow.models import AuditEntry
 
-from .roles_support import as_user, case, people, user  # noqa: F401
+from . import roles_support
+from .roles_support import as_user, case, user
+
+people = roles_support.people  # the module's fixture (demo users)
 
 pytestmark = pytest.mark.django_db
 

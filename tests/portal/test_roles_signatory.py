@@ -18,7 +18,10 @@ from processes.rounds.actors import ensure_user
 from workflow.approvals.models import Decision
 from workflow.approvals.services import Signatory, delegate, request_approval
 
-from .roles_support import as_user, case, people, user  # noqa: F401
+from . import roles_support
+from .roles_support import as_user, user
+
+people = roles_support.people  # the module's fixture (demo users)
 
 pytestmark = pytest.mark.django_db
 APPROVALS = reverse("portal:signatory")
