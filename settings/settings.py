@@ -67,6 +67,10 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django_celery_beat",
+    "rest_framework",  # the REST API under /api/ (api/, docs/api.md)
+    "rest_framework.authtoken",
+    "django_filters",
+    "drf_spectacular",
     "axes",  # login rate limiting (AXES_* below)
     "csp",  # Content-Security-Policy header (CONTENT_SECURITY_POLICY below)
     "workflow",
@@ -82,6 +86,7 @@ INSTALLED_APPS = [
     "processes.advisory",
     "processes.training",
     "processes.portal",
+    "api",
     # After Kelisim's apps, so that Kelisim's templates (e.g. registration/login.html) win.
     "viewflow",
     "viewflow.workflow",
@@ -104,6 +109,8 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     # Last but one: turns a locked-out login (django-axes) into the 429 lockout page.
     "axes.middleware.AxesMiddleware",
+    # The same 413 for /api/ requests, in the API's JSON error shape (api/errors.py).
+    "api.errors.ApiRequestSizeLimitMiddleware",
     # 413 with a message for request bodies over the limits below (uploads: docs/uploads-and-dossiers.md).
     "processes.portal.files.RequestSizeLimitMiddleware",
 ]
@@ -269,3 +276,43 @@ KELISIM_ARCHIVE_MAX_UNCOMPRESSED_BYTES = int(os.environ.get("KELISIM_ARCHIVE_MAX
                                                             str(100 * 1024 * 1024)))
 KELISIM_ARCHIVE_MAX_RATIO = int(os.environ.get("KELISIM_ARCHIVE_MAX_RATIO", "100"))
 DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("KELISIM_REQUEST_BODY_MAX_BYTES", str(2 * 1024 * 1024)))
+
+# REST API (api/, docs/api.md): token (header "Authorization: Token <key>", made with
+# `manage.py drf_create_token USERNAME`) or session authentication; an unauthenticated request
+# is answered 401 (token authentication comes first, so there is a WWW-Authenticate challenge).
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": [
+        "rest_framework.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    "DEFAULT_PAGINATION_CLASS": "api.paging.Pagination",
+    "DEFAULT_FILTER_BACKENDS": [
+        "django_filters.rest_framework.DjangoFilterBackend",
+        "api.paging.SafeSearchFilter",
+        "rest_framework.filters.OrderingFilter",
+    ],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "api.errors.exception_handler",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Kelisim API",
+    "DESCRIPTION": "Cases, applications, score sheets, transitions, documents, tasks, approvals and audit "
+                   "entries of the Kelisim workflow engine. Authenticate with a token "
+                   "(Authorization: Token <key>) or a session. Errors: {code, message, details}. See docs/api.md.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/api/",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "ApplicationStateEnum": "processes.submission.models.Application.State",
+        "LanguageEnum": "settings.settings.LANGUAGES",
+    },
+}

@@ -9,8 +9,11 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("i18n/", include("django.conf.urls.i18n")),
+    path("api/", include("api.urls")),
     path("", include("processes.portal.urls")),
 ]
 
 # A problem page with a message (413 for a too-large body) instead of Django's bare 400 page.
 handler400 = "processes.portal.files.bad_request"
+# JSON for unknown URLs under /api/ (api/errors.py), Django's page elsewhere.
+handler404 = "api.errors.not_found"

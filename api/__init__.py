@@ -1,0 +1,1 @@
+"""Kelisim's REST API (Django REST framework) under ``/api/``: see docs/api.md."""
