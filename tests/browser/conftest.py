@@ -69,9 +69,10 @@ def chromium_path() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser():
-    """A headless Debian Chromium driven by Playwright (sync API) for the session."""
+    """A headless Debian Chromium driven by Playwright (sync API), for the tests of this
+    directory (closed after the last of them, not at the end of the whole session)."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError as exc:
@@ -151,9 +152,10 @@ class Server:
         return self.log.read_text(encoding="utf-8", errors="replace")[-chars:] if self.log.exists() else ""
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def server(browser, tmp_path_factory):
-    """Seed a database of its own and serve Kelisim on a free port for the session.
+    """Seed a database of its own and serve Kelisim on a free port for the tests of this
+    directory; stop the server (and drop a PostgreSQL database) after the last of them.
 
     Depends on ``browser`` so that nothing is built when the browser tests are skipped.
     """

@@ -3,7 +3,8 @@
 :func:`pytest_runtest_makereport` (imported by ``tests/browser/conftest.py``) looks, when the
 call phase of a test has failed, for the Playwright page the test used (its ``page``
 fixture) and saves it with :func:`save_screenshot`; the path is printed and added to the
-report's sections, so it shows in pytest's failure summary. The directory is
+report's sections, so it shows in pytest's failure summary, with the end of the server's log
+when the test used the ``server`` fixture. The directory is
 ``$KELISIM_SCREENSHOT_DIR`` when set, else ``var/screenshots`` in the repository.
 """
 
@@ -46,7 +47,8 @@ def save_screenshot(page, nodeid: str, directory: Path | None = None) -> Path:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item, call):
-    """After a failed call phase, screenshot the test's ``page`` fixture (when it has one)."""
+    """After a failed call phase, screenshot the test's ``page`` fixture (when it has one) and
+    add the end of the ``server`` fixture's log (when it has one) to the report."""
     report = yield
     if report.when == "call" and report.failed:
         page = getattr(item, "funcargs", {}).get("page")
@@ -59,4 +61,7 @@ def pytest_runtest_makereport(item, call):
                 message = f"screenshot saved: {path}"
             print(f"\n{item.nodeid}: {message}")
             report.sections.append(("screenshot", message))
+        server = getattr(item, "funcargs", {}).get("server")
+        if server is not None and hasattr(server, "log_tail"):
+            report.sections.append(("server log (tail)", server.log_tail()))
     return report

@@ -127,6 +127,7 @@ def test_applicant_files_an_application_in_kazakh_with_an_attachment(page, serve
     # A new application to the open round, its documents in Kazakh.
     page.goto(server.url(f"/rounds/{open_round}/apply/"))
     form = page.locator("form#application-form")
+    expect(form.locator("#application-create")).to_have_text(kazakh("Save the draft application"))
     values = {"name_en": "Turkistan Textile Cluster", "name_kk": "Түркістан тоқыма кластері",
               "name_ru": "Туркестанский текстильный кластер", "region": "Turkistan region", "city": "Turkistan",
               "sector": "textiles", "anchor_enterprises": "3", "smes": "41", "employees": "2600",
@@ -149,8 +150,9 @@ def test_applicant_files_an_application_in_kazakh_with_an_attachment(page, serve
     expect(page.locator(".messages")).to_contain_text(ATTACHMENT_NAME)
     expect(page.locator("#attachments + table")).to_contain_text(ATTACHMENT_NAME)
 
-    # Submit the application from its page.
-    page.goto(server.url(f"{case_url}application/"))
+    # Submit the application from its page, linked from the case page.
+    page.locator("#application-edit-link").click()
+    expect(page).to_have_url(re.compile(re.escape(f"{case_url}application/") + "$"))
     expect(page.locator("#application-state")).to_have_attribute("data-state", "draft")
     page.locator("#application-submit").click()
     expect(page).to_have_url(re.compile(re.escape(case_url) + "$"))

@@ -33,8 +33,9 @@ def test_screenshot_names_are_file_names():
 
 
 def test_a_failed_test_saves_a_screenshot_of_its_page(tmp_path):
-    """An inner test with a stand-in page fails: the hook saves its screenshot and says where;
-    a passing test and a failing test without a page leave no file."""
+    """An inner test with a stand-in page and server fails: the hook saves its screenshot, says
+    where and shows the server's log; a passing test and a failing test without a page leave
+    no file."""
     (tmp_path / "conftest.py").write_text(textwrap.dedent("""
         import pytest
         from tests.browser.screenshots import pytest_runtest_makereport  # noqa: F401
@@ -45,12 +46,20 @@ def test_a_failed_test_saves_a_screenshot_of_its_page(tmp_path):
                 with open(path, "wb") as out:
                     out.write(b"\\x89PNG\\r\\n\\x1a\\nfake page")
 
+        class FakeServer:
+            def log_tail(self):
+                return "GET /work/ HTTP/1.1 500 (fake server log)"
+
         @pytest.fixture
         def page():
             return FakePage()
+
+        @pytest.fixture
+        def server():
+            return FakeServer()
     """), encoding="utf-8")
     (tmp_path / "test_inner.py").write_text(textwrap.dedent("""
-        def test_journey_that_fails(page):
+        def test_journey_that_fails(page, server):
             assert 1 + 1 == 3, "deliberate failure"
 
         def test_journey_that_passes(page):
@@ -73,6 +82,7 @@ def test_a_failed_test_saves_a_screenshot_of_its_page(tmp_path):
     assert f"screenshot saved: {expected}" in output, output
     assert expected.read_bytes() == b"\x89PNG\r\n\x1a\nfake page"
     assert sorted(p.name for p in shots.iterdir()) == ["test_journey_that_fails.png"]
+    assert output.count("GET /work/ HTTP/1.1 500 (fake server log)") == 1, output
 
 
 def test_save_screenshot_writes_a_full_page_png(page, tmp_path):
