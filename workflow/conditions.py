@@ -3,8 +3,11 @@
 django-fsm conditions are callables ``instance -> bool``. Wrap them with :func:`condition`
 so that :func:`workflow.transitions.perform` can tell the user *why* a transition is refused::
 
-    @condition("every signatory must approve the current version")
+    @condition(gettext_lazy("every signatory must approve the current version"))
     def all_signed(plan): ...
+
+A reason is an interface string: give it as ``gettext_lazy(...)``, or build it with
+``gettext`` inside the callable, so that it is read in the reader's language (docs/i18n.md).
 """
 
 from __future__ import annotations

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from django.utils.functional import lazy
+from django.utils.translation import gettext, gettext_lazy
+
 COORDINATOR = "coordinator"
 PARTNER_COORDINATOR = "partner_coordinator"
 EXPERT = "expert"
@@ -18,6 +21,22 @@ AUDITOR = "auditor"
 ADMINISTRATOR = "administrator"
 
 ROLES = (COORDINATOR, PARTNER_COORDINATOR, EXPERT, SIGNATORY, APPLICANT, AUDITOR, ADMINISTRATOR)
+
+#: The name of each role as shown to people, in the active language (the codes above are data).
+ROLE_LABELS = {
+    COORDINATOR: gettext_lazy("coordinator"),
+    PARTNER_COORDINATOR: gettext_lazy("partner coordinator"),
+    EXPERT: gettext_lazy("expert"),
+    SIGNATORY: gettext_lazy("signatory"),
+    APPLICANT: gettext_lazy("applicant"),
+    AUDITOR: gettext_lazy("auditor"),
+    ADMINISTRATOR: gettext_lazy("administrator"),
+}
+
+
+def role_label(code: str) -> str:
+    """The translated name of the role ``code`` (the code itself for an unknown one)."""
+    return str(ROLE_LABELS.get(code, code))
 
 
 def user_roles(user) -> set[str]:
@@ -58,8 +77,14 @@ def role_required(*roles: str, owner: Callable | None = None) -> Callable:
             return owner_user is not None and owner_user.pk == user.pk
         return False
 
-    wanted = ", ".join(roles)
-    predicate.reason = f"requires the role {wanted}" + (" or being the owner" if owner else "")
+    def reason() -> str:
+        wanted = ", ".join(role_label(role) for role in roles)
+        if owner:
+            return gettext("requires the role %(roles)s or being the owner") % {"roles": wanted}
+        return gettext("requires the role %(roles)s") % {"roles": wanted}
+
+    # Evaluated when shown, in the language of that moment.
+    predicate.reason = lazy(reason, str)()
     predicate.roles = roles
     return predicate
 

@@ -3,6 +3,9 @@
 A state lives in a django-fsm ``FSMField(protected=True)`` on a model that uses
 ``ConcurrentTransitionMixin``. Services, views, the API, admin actions, flow steps and
 management commands all call :func:`perform`; nothing assigns a state directly.
+
+The messages of the errors raised here are in the active language (the request's, else
+English), like the condition reasons they quote (docs/i18n.md).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import logging
 from typing import Any
 
 from django.db import transaction
+from django.utils.translation import gettext as _
 from django_fsm import ConcurrentTransition
 
 from . import audit
@@ -34,7 +38,8 @@ def _fsm_meta(obj, transition: str):
     meta = getattr(method, "_django_fsm", None)
     if meta is None:
         raise UnknownTransition(
-            f"{type(obj).__name__} has no transition named {transition!r}", obj=obj, transition=transition
+            _("%(model)s has no transition named %(transition)s") % {
+                "model": type(obj).__name__, "transition": repr(transition)}, obj=obj, transition=transition
         )
     return meta
 
@@ -77,11 +82,13 @@ class TransitionOption:
 
 
 def _deny(obj, transition: str, actor, trans, name: str, state: str):
-    why = getattr(trans.permission, "reason", "not permitted")
+    why = getattr(trans.permission, "reason", None) or _("not permitted")
     if callable(why):
         why = why(obj, actor)
     raise TransitionPermissionDenied(
-        f"{getattr(actor, 'username', 'anonymous')} may not {transition!r} {name}: {why}",
+        _("%(user)s may not %(transition)s %(object)s: %(reason)s") % {
+            "user": getattr(actor, "username", "anonymous"), "transition": repr(transition), "object": name,
+            "reason": why},
         obj=obj, transition=transition, state=state,
     )
 
@@ -102,8 +109,8 @@ def _check(obj, transition: str, actor) -> tuple[Any, Any, str]:
                 _deny(obj, transition, actor, any_source, name, state)
         sources = sorted(str(s) for s in meta.transitions)
         raise TransitionNotAllowed(
-            f"{transition!r} is not allowed from state {state!r} of {name} "
-            f"(allowed from: {', '.join(sources)})",
+            _("%(transition)s is not allowed from state %(state)s of %(object)s (allowed from: %(sources)s)") % {
+                "transition": repr(transition), "state": repr(state), "object": name, "sources": ", ".join(sources)},
             obj=obj, transition=transition, state=state,
         )
     trans = meta.get_transition(state)
@@ -113,7 +120,8 @@ def _check(obj, transition: str, actor) -> tuple[Any, Any, str]:
         if not cond(obj):
             reason = reason_of(cond, obj)
             raise ConditionUnmet(
-                f"cannot {transition!r} {name}: {reason}", reason=reason,
+                _("cannot %(transition)s %(object)s: %(reason)s") % {
+                    "transition": repr(transition), "object": name, "reason": reason}, reason=reason,
                 obj=obj, transition=transition, state=state,
             )
     return meta, trans, state
@@ -193,8 +201,8 @@ def perform(obj, transition: str, *, actor, comment: str = "", data: dict | None
         _restore(obj)
         current = _state_of(obj, _fsm_meta(obj, transition))
         raise StaleObject(
-            f"{describe(obj)} was changed by someone else: it is now in state "
-            f"{current!r}, not {state!r}; reload and try again",
+            _("%(object)s was changed by someone else: it is now in state %(current)s, not %(state)s; "
+              "reload and try again") % {"object": describe(obj), "current": repr(current), "state": repr(state)},
             obj=obj, transition=transition, state=str(current),
         ) from exc
     except TransitionPermissionDenied as exc:

@@ -61,7 +61,7 @@ class Diagnosis(StatefulModel):
         """Interviews, firm mapping and self-assessment begin."""
 
     @transition(field=state, source=[State.FIELDWORK], target=State.DRAFT_REPORT, permission=coordinators,
-                conditions=[condition("every area of cluster management must be assessed")(_all_areas_assessed)])
+                conditions=[condition(_("every area of cluster management must be assessed"))(_all_areas_assessed)])
     def draft_report(self):
         """The assessors write the report; the overall score is the mean of the areas."""
         values = [a.score_pct for a in self.areas.all()]

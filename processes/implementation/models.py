@@ -57,13 +57,13 @@ class Implementation(StatefulModel):
         """A quarter ended: its monitoring report is being prepared."""
 
     @transition(field=state, source=State.REPORTING, target=State.ACTIVE, permission=coordinators,
-                conditions=[condition("the quarterly report needs an actual value for every KPI of the plan")(
+                conditions=[condition(_("the quarterly report needs an actual value for every KPI of the plan"))(
                     _open_report_complete)])
     def accept_report(self):
         """The quarterly report is accepted."""
 
     @transition(field=state, source=State.ACTIVE, target=State.COMPLETED, permission=coordinators,
-                conditions=[condition("at least one monitoring report must be accepted")(
+                conditions=[condition(_("at least one monitoring report must be accepted"))(
                     lambda i: i.reports.exists())])
     def complete(self):
         """The plan's term is over."""

@@ -81,8 +81,8 @@ class Plan(StatefulModel):
         return sum((a.budget_kzt for a in self.actions.all()), 0)
 
     @transition(field=state, source=State.DRAFTING, target=State.REVIEW, permission=coordinators,
-                conditions=[condition("the plan needs at least one action with measure, responsible party, "
-                                      "deadline and KPI")(_actions_complete)])
+                conditions=[condition(_("the plan needs at least one action with measure, responsible party, "
+                                        "deadline and KPI"))(_actions_complete)])
     def submit_for_review(self):
         """The draft goes to review by the operator and the partner."""
 
@@ -92,7 +92,7 @@ class Plan(StatefulModel):
         """Reviewers ask for changes (the comment says which)."""
 
     @transition(field=state, source=State.REVISION_REQUESTED, target=State.RESUBMITTED, permission=coordinators,
-                conditions=[condition("the plan needs complete actions")(_actions_complete)])
+                conditions=[condition(_("the plan needs complete actions"))(_actions_complete)])
     def resubmit(self):
         """The revised plan comes back to review."""
 
@@ -102,13 +102,13 @@ class Plan(StatefulModel):
         """The plan document is sent to the signatories."""
 
     @transition(field=state, source=State.SIGNING, target=State.APPROVED, permission=coordinators,
-                conditions=[condition("the current version of the plan must be approved under the round's policy")(
+                conditions=[condition(_("the current version of the plan must be approved under the round's policy"))(
                     lambda p: _approval_in(p, "approved"))])
     def approve(self):
         """All signatories approved the same document version."""
 
     @transition(field=state, source=State.SIGNING, target=State.REJECTED, permission=coordinators,
-                conditions=[condition("the approval of the current version must have been rejected")(
+                conditions=[condition(_("the approval of the current version must have been rejected"))(
                     lambda p: _approval_in(p, "rejected"))])
     def reject(self):
         """A signatory rejected the plan (veto)."""

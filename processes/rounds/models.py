@@ -106,20 +106,20 @@ class Round(StatefulModel):
         """Stop accepting applications."""
 
     @transition(field=state, source=State.CLOSED, target=State.SCORING, permission=coordinators,
-                conditions=[condition("no application awaits its completeness check")(
+                conditions=[condition(_("no application awaits its completeness check"))(
                     lambda r: not r.applications.filter(state__in=["submitted", "resubmitted",
                                                                    "returned_for_revision"]).exists())])
     def start_scoring(self):
         """Hand the accepted applications to the experts."""
 
     @transition(field=state, source=State.SCORING, target=State.DISCUSSION, permission=coordinators,
-                conditions=[condition("every accepted application must be scored")(
+                conditions=[condition(_("every accepted application must be scored"))(
                     lambda r: not r.selections.filter(state="scoring").exists())])
     def start_discussion(self):
         """Open the joint discussion of the ranking."""
 
     @transition(field=state, source=State.DISCUSSION, target=State.DECIDED, permission=coordinators,
-                conditions=[condition("every application needs a decision (selected or not)")(
+                conditions=[condition(_("every application needs a decision (selected or not)"))(
                     lambda r: not r.selections.exclude(state__in=["selected", "not_selected"]).exists())])
     def decide(self):
         """Record the commission's decision on every application."""
@@ -258,12 +258,12 @@ class Case(StatefulModel):
         return self.state
 
     @transition(field=state, source=State.SUBMISSION, target=State.SELECTION, permission=coordinators,
-                conditions=[condition("the application must be accepted")(_stage_in("application", "accepted"))])
+                conditions=[condition(_("the application must be accepted"))(_stage_in("application", "accepted"))])
     def advance_to_selection(self):
         """The accepted application goes to expert scoring."""
 
     @transition(field=state, source=State.SUBMISSION, target=State.REFUSED, permission=coordinators,
-                conditions=[condition("the application must be refused")(_stage_in("application", "refused"))])
+                conditions=[condition(_("the application must be refused"))(_stage_in("application", "refused"))])
     def refuse(self):
         """The application was refused at submission (excluded sector, incomplete, late)."""
 
@@ -273,35 +273,35 @@ class Case(StatefulModel):
         """The applicant withdraws."""
 
     @transition(field=state, source=State.SELECTION, target=State.NOT_SELECTED, permission=coordinators,
-                conditions=[condition("the selection must end as not selected")(
+                conditions=[condition(_("the selection must end as not selected"))(
                     _stage_in("application.selection", "not_selected"))])
     def close_not_selected(self):
         """The cluster was not selected."""
 
     @transition(field=state, source=State.SELECTION, target=State.DIAGNOSIS, permission=coordinators,
-                conditions=[condition("the cluster must be selected")(
+                conditions=[condition(_("the cluster must be selected"))(
                     _stage_in("application.selection", "selected"))])
     def advance_to_diagnosis(self):
         """The selected cluster is diagnosed."""
 
     @transition(field=state, source=State.DIAGNOSIS, target=State.PLANNING, permission=coordinators,
-                conditions=[condition("the diagnosis report must be approved")(_stage_in("diagnosis", "approved"))])
+                conditions=[condition(_("the diagnosis report must be approved"))(_stage_in("diagnosis", "approved"))])
     def advance_to_planning(self):
         """A development plan is drafted."""
 
     @transition(field=state, source=State.PLANNING, target=State.SUPPORT, permission=coordinators,
-                conditions=[condition("the development plan must be approved")(_stage_in("plan", "approved"))])
+                conditions=[condition(_("the development plan must be approved"))(_stage_in("plan", "approved"))])
     def advance_to_support(self):
         """State support measures are agreed with government bodies."""
 
     @transition(field=state, source=State.SUPPORT, target=State.IMPLEMENTATION, permission=coordinators,
-                conditions=[condition("at least one support measure must be in force")(
+                conditions=[condition(_("at least one support measure must be in force"))(
                     _stage_in("support_measures", "in_force"))])
     def advance_to_implementation(self):
         """The plan is implemented and monitored."""
 
     @transition(field=state, source=State.IMPLEMENTATION, target=State.CLOSED, permission=coordinators,
-                conditions=[condition("the implementation must be completed")(
+                conditions=[condition(_("the implementation must be completed"))(
                     _stage_in("implementation", "completed"))])
     def close(self):
         """The cycle is complete."""
@@ -316,7 +316,7 @@ class Case(StatefulModel):
     @transition(field=state, source=State.SUSPENDED,
                 target=RETURN_VALUE(State.DIAGNOSIS, State.PLANNING, State.SUPPORT, State.IMPLEMENTATION),
                 permission=coordinators,
-                conditions=[condition("the case records no stage to resume")(lambda c: bool(c.suspended_from))])
+                conditions=[condition(_("the case records no stage to resume"))(lambda c: bool(c.suspended_from))])
     def resume(self):
         """Work continues in the stage the suspension interrupted; its tasks are reopened."""
         stage, self.suspended_from = self.suspended_from, ""

@@ -59,7 +59,7 @@ class ScoreSheet(StatefulModel):
         return self.application.case.ref
 
     @transition(field=state, source=State.DRAFT, target=State.SUBMITTED, permission=sheet_owner,
-                conditions=[condition("every criterion of the round needs a score")(_all_criteria_scored)])
+                conditions=[condition(_("every criterion of the round needs a score"))(_all_criteria_scored)])
     def submit(self):
         """The expert submits the sheet; its weighted total is computed and frozen."""
         from .scoring import weighted_total
@@ -126,7 +126,8 @@ class Selection(StatefulModel):
         return self.application.case.ref
 
     @transition(field=state, source=State.SCORING, target=State.SCORED, permission=coordinators,
-                conditions=[condition(f"at least {EXPERTS_PER_APPLICATION} expert score sheets must be submitted")(
+                conditions=[condition(lambda s: _("at least %(count)s expert score sheets must be submitted") % {
+                    "count": EXPERTS_PER_APPLICATION})(
                     lambda s: s.application.score_sheets.filter(state="submitted").count() >= EXPERTS_PER_APPLICATION)])
     def complete_scoring(self):
         """Close scoring: the score is the mean of the submitted sheets."""
@@ -136,15 +137,17 @@ class Selection(StatefulModel):
         self.divergent_criteria = divergent_criteria(self.application)
 
     @transition(field=state, source=State.SCORED, target=State.DISCUSSED, permission=coordinators,
-                conditions=[condition("the round's ranking must be computed")(lambda s: s.rank is not None)])
+                conditions=[condition(_("the round's ranking must be computed"))(lambda s: s.rank is not None)])
     def discuss(self):
         """The application was discussed jointly (operator and partner)."""
 
     @transition(field=state, source=State.DISCUSSED, target=State.SELECTED, permission=coordinators,
                 conditions=[
-                    condition(lambda s: f"score {s.score} is below the pass mark {s.round.pass_mark}")(
+                    condition(lambda s: _("score %(score)s is below the pass mark %(mark)s") % {
+                        "score": s.score, "mark": s.round.pass_mark})(
                         lambda s: s.score is not None and s.score >= s.round.pass_mark),
-                    condition(lambda s: f"rank {s.rank} is beyond the {s.round.max_selected} places of the round")(
+                    condition(lambda s: _("rank %(rank)s is beyond the %(places)s places of the round") % {
+                        "rank": s.rank, "places": s.round.max_selected})(
                         lambda s: s.rank is not None and s.rank <= s.round.max_selected),
                 ])
     def select(self):

@@ -114,8 +114,8 @@ class Application(StatefulModel):
 
     @transition(field=state, source=State.DRAFT, target=State.SUBMITTED, permission=applicant_or_coordinator,
                 conditions=[
-                    condition("the round must be open for applications")(lambda a: a.round.state == "open"),
-                    condition(lambda a: "required fields are empty: " + ", ".join(missing_fields(a)))(
+                    condition(_("the round must be open for applications"))(lambda a: a.round.state == "open"),
+                    condition(lambda a: _("required fields are empty: %(fields)s") % {"fields": ", ".join(missing_fields(a))})(
                         lambda a: not missing_fields(a)),
                 ])
     def submit(self):
@@ -131,7 +131,7 @@ class Application(StatefulModel):
 
     @transition(field=state, source=State.RETURNED_FOR_REVISION, target=State.RESUBMITTED,
                 permission=own_applicant,
-                conditions=[condition(lambda a: "required fields are empty: " + ", ".join(missing_fields(a)))(
+                conditions=[condition(lambda a: _("required fields are empty: %(fields)s") % {"fields": ", ".join(missing_fields(a))})(
                     lambda a: not missing_fields(a))])
     def resubmit(self):
         """File the revised application."""
@@ -139,9 +139,9 @@ class Application(StatefulModel):
     @transition(field=state, source=[State.SUBMITTED, State.RESUBMITTED], target=State.ACCEPTED,
                 permission=coordinators,
                 conditions=[
-                    condition(lambda a: f"the sector {a.sector!r} is excluded from the round "
-                                        f"({excluded_sector(a)})")(lambda a: excluded_sector(a) is None),
-                    condition(lambda a: "required fields are empty: " + ", ".join(missing_fields(a)))(
+                    condition(lambda a: _("the sector %(sector)s is excluded from the round (%(rule)s)") % {
+                        "sector": repr(a.sector), "rule": excluded_sector(a)})(lambda a: excluded_sector(a) is None),
+                    condition(lambda a: _("required fields are empty: %(fields)s") % {"fields": ", ".join(missing_fields(a))})(
                         lambda a: not missing_fields(a)),
                 ])
     def accept(self):

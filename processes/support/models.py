@@ -58,19 +58,19 @@ class SupportMeasure(StatefulModel):
         return self.case.ref
 
     @transition(field=state, source=State.PROPOSED, target=State.COORDINATION, permission=coordinators,
-                conditions=[condition("at least one government body must be asked for its position")(
+                conditions=[condition(_("at least one government body must be asked for its position"))(
                     lambda m: m.positions.exists())])
     def start_coordination(self):
         """The measure is sent to the government bodies."""
 
     @transition(field=state, source=State.COORDINATION, target=State.AGREED, permission=coordinators,
-                conditions=[condition("every government body must agree")(
+                conditions=[condition(_("every government body must agree"))(
                     lambda m: m.positions.exists() and not m.positions.exclude(state="agreed").exists())])
     def agree(self):
         """Every body agreed."""
 
     @transition(field=state, source=State.COORDINATION, target=State.DECLINED, permission=coordinators,
-                conditions=[condition("a government body must have objected")(
+                conditions=[condition(_("a government body must have objected"))(
                     lambda m: m.positions.filter(state="objected").exists())])
     def decline(self):
         """A body objected."""

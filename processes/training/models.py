@@ -47,7 +47,7 @@ class TrainingModule(StatefulModel):
         """Participants may register."""
 
     @transition(field=state, source=State.OPEN, target=State.IN_PROGRESS, permission=coordinators,
-                conditions=[condition("at least one participant must be registered")(
+                conditions=[condition(_("at least one participant must be registered"))(
                     lambda m: m.attendances.exists())])
     def start(self):
         """The module runs."""

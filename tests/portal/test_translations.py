@@ -195,7 +195,8 @@ def test_case_list_and_case_page_speak_the_cookie_language(client, coordinator, 
     case = Case.objects.get(ref="TC-2017/A1")
     pages = {"list": client.get(reverse("portal:case-list")),
              "case": client.get(reverse("portal:case-detail", args=[case.pk]))}
-    english = english_msgids(language)
+    # Usernames are data, even when one is spelt like a role ("coordinator").
+    english = english_msgids(language) - set(get_user_model().objects.values_list("username", flat=True))
     with translation.override(language):
         translated_menu = {translation.gettext(s) for s in BASE_STRINGS}
     for name, response in pages.items():

@@ -31,7 +31,7 @@ def _participant(approval, user) -> bool:
                for d in approval.decisions.exclude(state=Decision.State.SUPERSEDED))
 
 
-_participant.reason = "only a signatory of this approval, their deputy or a coordinator may conclude it"
+_participant.reason = _("only a signatory of this approval, their deputy or a coordinator may conclude it")
 
 
 def _current_states(approval) -> list[str]:
@@ -92,14 +92,14 @@ class Approval(StatefulModel):
         return self.chain
 
     @transition(field=state, source=State.OPEN, target=State.APPROVED, permission=_participant,
-                conditions=[condition(lambda a: f"the {a.get_policy_display()} policy is not satisfied yet")(
+                conditions=[condition(lambda a: _("the %(policy)s policy is not satisfied yet") % {"policy": a.get_policy_display()})(
                     lambda a: _outcome(a) == rules.APPROVED)])
     def approve(self):
         """The policy is satisfied: the version is approved."""
         self.concluded_at = timezone.now()
 
     @transition(field=state, source=State.OPEN, target=State.REJECTED, permission=_participant,
-                conditions=[condition("the decisions so far do not reject the version")(
+                conditions=[condition(_("the decisions so far do not reject the version"))(
                     lambda a: _outcome(a) == rules.REJECTED)])
     def reject(self):
         """A veto, or too few approvals remain possible: the version is rejected."""
@@ -139,11 +139,11 @@ def _may_decide(decision, user) -> bool:
 def _why_not_decide(decision, user) -> str:
     approval = decision.approval
     if user is not None and approval.author_id == getattr(user, "pk", None):
-        return "the author of a document may not approve it"
+        return str(_("the author of a document may not approve it"))
     if approval.author_id is not None and approval.author_id == decision.signatory_id:
-        return "the signatory is the document's author and may not approve it"
-    return (f"only {decision.signatory.get_username()} or a deputy with an active delegation "
-            "may decide on this version")
+        return str(_("the signatory is the document's author and may not approve it"))
+    return _("only %(signatory)s or a deputy with an active delegation may decide on this version") % {
+        "signatory": decision.signatory.get_username()}
 
 
 _may_decide.reason = _why_not_decide
@@ -208,8 +208,8 @@ class Decision(StatefulModel):
         self.decided_by, self.decided_at, self.comment = actor, timezone.now(), comment
         self.sha256 = self.approval.subject_sha256
 
-    _open = condition("the approval is no longer open")(lambda d: d.approval.state == Approval.State.OPEN)
-    _in_order = condition("earlier signatories in the sequence have not approved yet")(_earlier_approved)
+    _open = condition(_("the approval is no longer open"))(lambda d: d.approval.state == Approval.State.OPEN)
+    _in_order = condition(_("earlier signatories in the sequence have not approved yet"))(_earlier_approved)
 
     @transition(field=state, source=State.PENDING, target=State.APPROVED, permission=_may_decide,
                 conditions=[_open, _in_order])

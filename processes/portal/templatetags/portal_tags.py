@@ -2,6 +2,7 @@
 
 from django import template
 
+from workflow.permissions import role_label as _role_label
 from workflow.permissions import user_roles
 
 register = template.Library()
@@ -19,5 +20,11 @@ def localized(obj, language: str) -> str:
 
 @register.filter
 def roles_of(user) -> str:
-    """The user's role codes, sorted and comma-separated."""
-    return ", ".join(sorted(user_roles(user)))
+    """The names of the user's roles in the active language, sorted by code, comma-separated."""
+    return ", ".join(_role_label(code) for code in sorted(user_roles(user)))
+
+
+@register.filter
+def role_label(code: str) -> str:
+    """The name of the role ``code`` in the active language (e.g. ``expert`` -> «сарапшы»)."""
+    return _role_label(code)
