@@ -148,7 +148,8 @@ def test_applicant_files_an_application_in_kazakh_with_an_attachment(page, serve
     page.locator("#attachment-file").set_input_files(str(tmp_path / ATTACHMENT_NAME))
     page.locator("form[action$='/attachments/'] button[type=submit]").click()
     expect(page.locator(".messages")).to_contain_text(ATTACHMENT_NAME)
-    expect(page.locator("#attachments + table")).to_contain_text(ATTACHMENT_NAME)
+    attachment = page.locator("#attachments + table tr", has_text=ATTACHMENT_NAME)
+    expect(attachment).to_contain_text(DOCX)  # typed by its content: a Word document
 
     # Submit the application from its page, linked from the case page.
     page.locator("#application-edit-link").click()
@@ -161,9 +162,9 @@ def test_applicant_files_an_application_in_kazakh_with_an_attachment(page, serve
     story["submitted"] = True
 
     # Later, on the case page: the attachment comes back under its name, byte for byte.
-    row = page.locator("#attachments + table tr", has_text=ATTACHMENT_NAME)
+    attachment = page.locator("#attachments + table tr", has_text=ATTACHMENT_NAME)
     with page.expect_download() as info:
-        row.locator("a[href*='/download/']").click()
+        attachment.locator("a[href*='/download/']").click()
     download = info.value
     assert download.suggested_filename == ATTACHMENT_NAME
     saved = tmp_path / "downloaded.docx"
@@ -253,29 +254,44 @@ def test_signatory_approves_the_plan(page, server, story, signatory):
 
 def test_auditor_finds_the_decisions_and_downloads_the_dossier(page, server, story, tmp_path):
     needs(story, "signed")
-    ref = server.facts["signing_case"]["ref"]
+    ref, pk = server.facts["signing_case"]["ref"], server.facts["signing_case"]["pk"]
     log_in(page, server, "auditor")
     nav(page, "/audit/")
     search = page.locator("form#audit-search")
     search.locator("input[name=case]").fill(ref)
     search.locator("input[name=transition]").fill("approve")
     search.locator("#audit-search-submit").click()
-    for signatory, comment in story["signed"]:
-        entry = page.locator(f"tr[data-testid=audit-entry][data-chain='{ref}'][data-transition=approve]",
-                             has_text=comment)
-        expect(entry).to_contain_text(signatory)
+    found = page.locator(f"tr[data-testid=audit-entry][data-chain='{ref}'][data-transition=approve]")
+    for signatory, comment in story["signed"]:  # each signatory's decision, with its comment
+        expect(found.filter(has_text=comment)).to_contain_text(signatory)
+    expect(found.filter(has_text="approvals.approval")).to_have_count(1)  # and the approval concluded
 
     # The case's timeline, and its dossier from there.
-    page.locator("[data-testid=timeline-link]").first.click()
-    expect(page).to_have_url(re.compile(rf"/cases/{server.facts['signing_case']['pk']}/"))
+    found.first.locator("[data-testid=timeline-link]").click()
+    expect(page).to_have_url(re.compile(rf"/cases/{pk}/"))
     with page.expect_download() as info:
-        page.locator("a[href$='/dossier/']").click()
+        page.locator(f"a[href='/cases/{pk}/dossier/']").click()
     download = info.value
-    saved = tmp_path / "dossier.zip"
+    assert download.suggested_filename.startswith("dossier-") and download.suggested_filename.endswith(".zip")
+    saved = tmp_path / download.suggested_filename
     download.save_as(saved)
     with zipfile.ZipFile(saved) as archive:
         assert archive.testzip() is None
-        names = archive.namelist()
         manifest = json.loads(archive.read("manifest.json"))
-    assert "manifest.json" in names
-    assert manifest
+        assert manifest["case"]["ref"] == ref
+        assert manifest["generated_by"] == "auditor"
+        for item in manifest["files"]:  # every file is the one the manifest names
+            assert sha256(archive.read(item["path"])) == item["sha256"], item["path"]
+        entries = archive.read("audit/entries.json").decode("utf-8")
+    for _signatory, comment in story["signed"]:
+        assert comment in entries
+
+    # Verified back on the auditor's page: intact, and it agrees with the installation.
+    nav(page, "/audit/")
+    page.locator("#dossier-verify-link").click()
+    page.locator("#dossier-file").set_input_files(str(saved))
+    page.locator("#dossier-database").check()
+    page.locator("#dossier-verify-submit").click()
+    result = page.locator("#dossier-result")
+    expect(result).to_have_attribute("data-ok", "true")
+    expect(page.locator("#dossier-head")).to_have_text(manifest["audit"]["head_hash"])
