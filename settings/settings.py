@@ -276,6 +276,9 @@ KELISIM_ARCHIVE_MAX_UNCOMPRESSED_BYTES = int(os.environ.get("KELISIM_ARCHIVE_MAX
                                                             str(100 * 1024 * 1024)))
 KELISIM_ARCHIVE_MAX_RATIO = int(os.environ.get("KELISIM_ARCHIVE_MAX_RATIO", "100"))
 DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("KELISIM_REQUEST_BODY_MAX_BYTES", str(2 * 1024 * 1024)))
+# Long operations as background jobs (processes/portal/jobs.py, docs/jobs.md):
+# dossiers whose documents add up to more bytes, and bulk transitions over more cases, run as
+# jobs with a progress page; a finished job and its file are removed after KELISIM_JOB_KEEP_HOURS.
 
 # REST API (api/, docs/api.md): token (header "Authorization: Token <key>", made with
 # `manage.py drf_create_token USERNAME`) or session authentication; an unauthenticated request

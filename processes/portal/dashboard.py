@@ -143,7 +143,8 @@ def bar_chart(rows: list[tuple[str, float]], *, unit: str = "") -> dict:
     bars = []
     for i, (label, value) in enumerate(rows):
         y = i * (BAR_HEIGHT + BAR_GAP)
-        text = formats.number_format(value, decimal_pos=None if float(value).is_integer() else 1) + unit
+        shown = int(value) if float(value).is_integer() else value
+        text = formats.number_format(shown, decimal_pos=None if shown == int(shown) else 1) + unit
         bars.append({"label": label, "value": value, "text": text, "y": y, "text_y": y + BAR_HEIGHT * 0.7,
                      "width": round(plot * value / largest, 1), "value_x": 0})
     for bar in bars:

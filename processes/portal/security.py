@@ -32,11 +32,10 @@ def lockout_response(request, original_response=None, credentials=None) -> HttpR
     limit = get_failure_limit(request, credentials)
     minutes = cool_off_minutes(request)
     if minutes is None:
-        message = _("Too many failed logins: this account is locked for this address. Ask the administrator "
-                    "to unlock it.")
+        message = _("This account is locked for this address. Ask the administrator to unlock it.")
     else:
-        message = _("Too many failed logins: this account is locked for this address for %(minutes)s minutes. "
-                    "Until then even the right password is refused.") % {"minutes": minutes}
+        message = _("This account is locked for this address for %(minutes)s minutes. Until then even the "
+                    "right password is refused.") % {"minutes": minutes}
     wants_json = (request.META.get("HTTP_X_REQUESTED_WITH") == "XMLHttpRequest"
                   or "application/json" in request.META.get("HTTP_ACCEPT", ""))
     if wants_json:

@@ -129,6 +129,7 @@ def test_the_case_diagram_and_its_stage_diagram(users, client):
     response = client.get(reverse("portal:case-diagram", args=[a1.pk]))
     assert response.status_code == 200
     assert response["Content-Type"].startswith("image/svg+xml")
+    assert response["Content-Security-Policy"].startswith("default-src 'none'")
     root = ET.fromstring(response.content)
     ids = {g.get("id") for g in root.iter(f"{SVG}g") if (g.get("id") or "").startswith("state-")}
     assert ids == {f"state-{v}" for v in Case.State.values}

@@ -88,7 +88,7 @@ def test_five_bad_passwords_lock_the_account_for_that_address(people):
     locked = login(client, "locky", "wrong")
     assert locked.status_code == 429
     text = locked.content.decode()
-    assert "Too many failed logins" in text and "15 minutes" in text
+    assert "Too many failed logins" in text and "15 minutes" in text and reverse("login") in text
     assert locked["Retry-After"] == str(15 * 60)
     right = login(client, "locky", "right-password-1")
     assert right.status_code == 429 and "_auth_user_id" not in client.session
@@ -99,6 +99,14 @@ def test_five_bad_passwords_lock_the_account_for_that_address(people):
     assert login(Client(), "other", "other-password-1").status_code == 302
     elsewhere = Client(REMOTE_ADDR="10.0.0.7")
     assert login(elsewhere, "locky", "right-password-1").status_code == 302
+
+
+def test_the_test_client_logs_in_when_given_a_request(people):
+    from django.http import HttpRequest
+
+    client = Client()
+    assert client.login(request=HttpRequest(), username="locky", password="right-password-1")
+    assert client.get(reverse("portal:case-list")).status_code == 200
 
 
 def test_a_successful_login_resets_the_count(people):
