@@ -279,6 +279,9 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("KELISIM_REQUEST_BODY_MAX_BYTES
 # Long operations as background jobs (processes/portal/jobs.py, docs/jobs.md):
 # dossiers whose documents add up to more bytes, and bulk transitions over more cases, run as
 # jobs with a progress page; a finished job and its file are removed after KELISIM_JOB_KEEP_HOURS.
+KELISIM_DOSSIER_JOB_BYTES = int(os.environ.get("KELISIM_DOSSIER_JOB_BYTES", str(20 * 1024 * 1024)))
+KELISIM_BULK_JOB_CASES = int(os.environ.get("KELISIM_BULK_JOB_CASES", "20"))
+KELISIM_JOB_KEEP_HOURS = int(os.environ.get("KELISIM_JOB_KEEP_HOURS", "24"))
 
 # REST API (api/, docs/api.md): token (header "Authorization: Token <key>", made with
 # `manage.py drf_create_token USERNAME`) or session authentication; an unauthenticated request
