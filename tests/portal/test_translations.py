@@ -289,3 +289,34 @@ def test_a_login_without_a_saved_language_keeps_the_browser_language(client, db)
     assert response.status_code == 302
     assert settings.LANGUAGE_COOKIE_NAME not in response.cookies
     assert client.get(reverse("portal:case-list"))["Content-Language"] == "ru"
+
+
+# -- labels of the workflow's codes ------------------------------------------------------------------
+
+def fsm_transition_names() -> set[str]:
+    from django.apps import apps
+
+    return {name for model in apps.get_models() for name in dir(model)
+            if getattr(getattr(model, name, None), "_django_fsm", None) is not None}
+
+
+def test_every_transition_has_a_label():
+    from processes.portal.labels import TRANSITION_LABELS
+
+    names = fsm_transition_names()
+    assert len(names) > 40
+    assert names - set(TRANSITION_LABELS) == set()
+
+
+@pytest.mark.parametrize(("language", "expected"), [("en", "advance to selection"), ("ru", "перевести на отбор"),
+                                                     ("kk", "іріктеуге өткізу")])
+def test_transition_and_state_labels_follow_the_language(language, expected):
+    from processes.portal.labels import state_label, transition_label
+
+    with translation.override(language):
+        assert transition_label("advance_to_selection") == expected
+        assert state_label("in_force", "support.supportmeasure") == translation.gettext("in force")
+        assert state_label("implementation") == translation.gettext("implementation")  # a case's state
+    assert transition_label("no_such_transition") == "no_such_transition"
+    assert state_label("in_force", "no.such_model") == "in_force"
+    assert state_label("", "rounds.case") == ""

@@ -42,6 +42,7 @@ from workflow.transitions import available_transitions
 
 from .. import selectors
 from ..actions import common_transitions
+from ..labels import state_label
 from .common import COORDINATOR_ROLES, PER_PAGE, require_role
 
 #: Application states whose completeness check is awaited.
@@ -84,7 +85,7 @@ def stage_detail(case: Case) -> str:
         in_force = sum(1 for m in measures if m.state == "in_force")
         return str(_("%(in_force)s of %(total)s measures in force") % {"in_force": in_force, "total": len(measures)})
     elif stage == Case.State.SUSPENDED:
-        return str(_("suspended in %(stage)s") % {"stage": case.suspended_from or "?"})
+        return str(_("suspended in %(stage)s") % {"stage": state_label(case.suspended_from) if case.suspended_from else "?"})
     else:
         obj = _related(case, {"diagnosis": "diagnosis", "planning": "plan", "implementation": "implementation",
                               "closed": "implementation"}.get(stage, ""))

@@ -28,3 +28,20 @@ def roles_of(user) -> str:
 def role_label(code: str) -> str:
     """The name of the role ``code`` in the active language (e.g. ``expert`` -> «сарапшы»)."""
     return _role_label(code)
+
+
+@register.filter
+def transition_label(name: str) -> str:
+    """``{{ option.name|transition_label }}``: the transition's label in the active language."""
+    from processes.portal.labels import transition_label as label
+
+    return label(name)
+
+
+@register.filter
+def state_label(code: str, object_type: str = "rounds.case") -> str:
+    """``{{ entry.to_state|state_label:entry.object_type }}``: the state's label in the active
+    language (the model is ``app_label.model_name``; default the case)."""
+    from processes.portal.labels import state_label as label
+
+    return label(code, object_type)
