@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 
-from .models import Notification
+from .models import Notification, UserPreference
+
+
+def language_of(user, default: str | None = None) -> str:
+    """The language Kelisim writes to ``user`` in (kk, ru or en): their
+    :class:`~workflow.models.UserPreference` when they chose one, else ``default``, else the
+    documents' default language (``settings.KELISIM_DOCUMENT_LANGUAGE``)."""
+    chosen = UserPreference.objects.filter(user=user).values_list("language", flat=True).first() if user else None
+    return chosen or default or settings.KELISIM_DOCUMENT_LANGUAGE
 
 
 def notify(*, recipient, kind: str, key: str, subject: str, chain: str = "", data: dict | None = None,

@@ -266,3 +266,35 @@ def test_superseding_closes_the_old_decision_tasks(subject, people):
     _request(subject, author, [s1], version=2, sha="c" * 64)
     pending = _inbox_decisions(s1)
     assert len(pending) == 1 and pending[0].approval.subject_version == 2
+
+
+def test_approval_messages_and_the_task_title_are_in_each_recipients_language(subject, people):
+    """The signatory reads the request and its task in their saved language; the author reads
+    the decisions and the outcome in theirs; without a preference, the documents' language."""
+    from django.conf import settings
+
+    from workflow import tasks as human_tasks
+    from workflow.models import UserPreference
+
+    author, (s1, s2, _) = people
+    UserPreference.objects.create(user=author, language="kk")
+    UserPreference.objects.create(user=s1, language="en")
+    approval = _request(subject, author, [s1, s2])
+    request_to = {n.recipient.username: n for n in Notification.objects.filter(kind="approval_requested")}
+    assert request_to["signer1"].subject == "Your decision is requested: Test document v1"
+    assert request_to["signer1"].language == "en"
+    assert request_to["signer2"].language == settings.KELISIM_DOCUMENT_LANGUAGE == "ru"
+    assert request_to["signer2"].subject == "Требуется ваше решение: Test document, версия 1"
+    def task_title(signatory):
+        return {human_tasks.task_data(t)["title"]
+                for t in human_tasks.open_tasks_for(approval.decisions.get(signatory=signatory))}
+
+    assert task_title(s1) == {"Decide on Test document v1"}
+    assert task_title(s2) == {"Принять решение: Test document, версия 1"}
+    _decide(approval, s1)
+    _decide(approval, s2)
+    to_author = Notification.objects.filter(recipient=author).order_by("pk")
+    assert [n.language for n in to_author] == ["kk", "kk", "kk"]
+    assert to_author.filter(kind="approval_approved").get().subject.endswith(": бекітілді")
+    assert {n.subject.split(":")[0] for n in to_author.filter(kind="decision_recorded")} == {"signer1 бекітті",
+                                                                                              "signer2 бекітті"}

@@ -7,11 +7,12 @@ import datetime as dt
 
 from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext
 
 from workflow import audit
 from workflow import tasks as human_tasks
-from workflow.notifications import notify
+from workflow.notifications import language_of, notify
 from workflow.permissions import SIGNATORY
 from workflow.transitions import perform
 
@@ -68,10 +69,15 @@ def _ask(decision: Decision, due_at=None) -> None:
     """Put ``decision`` in its signatory's inbox (with a deadline when ``due_at`` is given)
     and notify them (once)."""
     approval = decision.approval
+    language = language_of(decision.signatory)
+    with translation.override(language):  # the signatory's language: the task title and the message
+        names = {"document": approval.title, "version": approval.subject_version}
+        title = gettext("Decide on %(document)s v%(version)s") % names
+        subject = gettext("Your decision is requested: %(document)s v%(version)s") % names
     human_tasks.open_task(decision, "approve", outcomes=("reject",), assignee=decision.signatory, role=SIGNATORY,
-                          title=f"Decide on {approval.title} v{approval.subject_version}", due_at=due_at)
+                          title=title, due_at=due_at)
     notify(recipient=decision.signatory, kind="approval_requested", key=f"decision:{decision.pk}:requested",
-           subject=f"Your decision is requested: {approval.title} v{approval.subject_version}", chain=approval.chain,
+           subject=subject, chain=approval.chain, language=language,
            data={"approval": approval.pk, "decision": decision.pk, "sha256": approval.subject_sha256})
 
 
@@ -110,8 +116,13 @@ def decide(*, decision: Decision, actor, approve: bool, comment: str = "") -> De
             data={"sha256": decision.approval.subject_sha256, "version": decision.approval.subject_version})
     approval = decision.approval
     if approval.author is not None:
+        language = language_of(approval.author)
+        with translation.override(language):
+            names = {"signatory": decision.signatory.get_username(), "document": str(approval)}
+            subject = (gettext("%(signatory)s approved: %(document)s") if decision.state == "approved"
+                       else gettext("%(signatory)s rejected: %(document)s")) % names
         notify(recipient=approval.author, kind="decision_recorded", key=f"decision:{decision.pk}:{decision.state}",
-               subject=f"{decision.signatory.get_username()} {decision.state}: {approval}", chain=approval.chain,
+               subject=subject, chain=approval.chain, language=language,
                data={"decision": decision.pk, "state": decision.state})
     conclude(approval=approval, actor=actor)
     if approval.state == Approval.State.OPEN and approval.policy == rules.SEQUENTIAL and decision.state == "approved":
@@ -133,8 +144,12 @@ def conclude(*, approval: Approval, actor) -> Approval:
         return approval
     perform(approval, "approve" if result == rules.APPROVED else "reject", actor=actor)
     if approval.author is not None:
+        language = language_of(approval.author)
+        with translation.override(language):
+            subject = (gettext("%(document)s is approved") if approval.state == Approval.State.APPROVED
+                       else gettext("%(document)s is rejected")) % {"document": str(approval)}
         notify(recipient=approval.author, kind=f"approval_{approval.state}", key=f"approval:{approval.pk}:{approval.state}",
-               subject=f"{approval} is {approval.state}", chain=approval.chain, data={"approval": approval.pk})
+               subject=subject, chain=approval.chain, language=language, data={"approval": approval.pk})
     return approval
 
 
