@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+from decimal import Decimal
 from html.parser import HTMLParser
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -320,3 +321,14 @@ def test_transition_and_state_labels_follow_the_language(language, expected):
     assert transition_label("no_such_transition") == "no_such_transition"
     assert state_label("in_force", "no.such_model") == "in_force"
     assert state_label("", "rounds.case") == ""
+
+
+@pytest.mark.parametrize(("language", "expected"), [("en", "1,234,567.50"), ("ru", "1\xa0234\xa0567,50"),
+                                                     ("kk", "1\xa0234\xa0567,50")])
+def test_amounts_are_grouped_in_the_language_of_the_page(language, expected):
+    from django.template import Context, Template
+
+    template = Template("{% load portal_tags %}{{ amount|grouped:2 }}|{{ score }}|{{ 'n/a'|grouped }}")
+    with translation.override(language):
+        rendered = template.render(Context({"amount": 1234567.5, "score": Decimal("36.75")}))
+    assert rendered == f"{expected}|{'36.75' if language == 'en' else '36,75'}|n/a"

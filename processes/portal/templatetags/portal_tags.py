@@ -45,3 +45,23 @@ def state_label(code: str, object_type: str = "rounds.case") -> str:
     from processes.portal.labels import state_label as label
 
     return label(code, object_type)
+
+
+@register.filter
+def grouped(value, decimal_pos=None):
+    """``{{ amount|grouped }}`` / ``{{ amount|grouped:2 }}``: a number with the active language's
+    thousand and decimal separators (``1 234 567,50`` in kk and ru, ``1,234,567.50`` in en),
+    for amounts (KZT) and counts that need grouping; ``USE_THOUSAND_SEPARATOR`` stays off so that
+    ids and years in forms are never grouped. A value that is not a number is returned as is."""
+    from decimal import Decimal, InvalidOperation
+
+    from django.utils.formats import get_format
+    from django.utils.numberformat import format as number_format
+
+    try:
+        number = Decimal(str(value))
+    except (InvalidOperation, ValueError, TypeError):
+        return value
+    places = int(decimal_pos) if decimal_pos not in (None, "") else None
+    return number_format(number, get_format("DECIMAL_SEPARATOR"), places, get_format("NUMBER_GROUPING"),
+                         get_format("THOUSAND_SEPARATOR"), force_grouping=True)
