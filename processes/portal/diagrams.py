@@ -21,7 +21,6 @@ transition table still lists every way out of the current state as text.
 
 from __future__ import annotations
 
-import functools
 import logging
 import threading
 
@@ -187,9 +186,11 @@ def stage_objects(case: Case) -> list:
     return []
 
 
-@functools.cache
 def _fsm_label(model) -> str:
-    return str(model._meta.verbose_name).capitalize()
+    """The model's name for people in the active language (not cached: the language varies)."""
+    from .labels import model_label
+
+    return model_label(model).capitalize()
 
 
 def diagram_title(model, current: frozenset[str]) -> str:

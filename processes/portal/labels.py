@@ -1,4 +1,4 @@
-"""People's names for the workflow's codes: transitions and states, in the active language.
+"""People's names for the workflow's codes: transitions, states and models, in the active language.
 
 Transition names (``advance_to_selection``) and state values (``in_force``) are data: they are
 stored in audit entries, posted by forms and the API, and stay in English. Pages show them
@@ -69,6 +69,43 @@ TRANSITION_LABELS = {
     "suspend": _("suspend"),
     "withdraw": _("withdraw"),
 }
+
+
+#: Model (``app_label.model_name``, as in audit entries) -> its name for people. The models'
+#: own ``verbose_name`` stays English (changing it needs a migration per app).
+MODEL_LABELS = {
+    "rounds.round": _("round"),
+    "rounds.case": _("case"),
+    "submission.application": _("application"),
+    "selection.scoresheet": _("score sheet"),
+    "selection.selection": _("selection"),
+    "diagnosis.diagnosis": _("diagnosis"),
+    "planning.plan": _("development plan"),
+    "support.supportmeasure": _("support measure"),
+    "support.bodyposition": _("government body's position"),
+    "implementation.implementation": _("implementation"),
+    "advisory.advisorymaterial": _("advisory material"),
+    "training.trainingmodule": _("training module"),
+    "approvals.approval": _("approval"),
+    "approvals.decision": _("decision"),
+    "documents.documentversion": _("document version"),
+}
+
+
+def model_label(model) -> str:
+    """The name of ``model`` (a model class, an instance or ``"app_label.model_name"``) for
+    people, in the active language; the model's ``verbose_name`` when it has no label here."""
+    if isinstance(model, str):
+        key = model.lower()
+        label = MODEL_LABELS.get(key)
+        if label is not None:
+            return str(label)
+        try:
+            model = apps.get_model(key)
+        except (LookupError, ValueError):
+            return model
+    key = model._meta.label_lower
+    return str(MODEL_LABELS.get(key, model._meta.verbose_name))
 
 
 def transition_label(name: str) -> str:

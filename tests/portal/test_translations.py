@@ -301,24 +301,33 @@ def fsm_transition_names() -> set[str]:
             if getattr(getattr(model, name, None), "_django_fsm", None) is not None}
 
 
-def test_every_transition_has_a_label():
-    from processes.portal.labels import TRANSITION_LABELS
+def test_every_transition_and_every_model_with_states_has_a_label():
+    from django.apps import apps
+    from django_fsm import FSMFieldMixin
+
+    from processes.portal.labels import MODEL_LABELS, TRANSITION_LABELS
 
     names = fsm_transition_names()
     assert len(names) > 40
     assert names - set(TRANSITION_LABELS) == set()
+    stateful = {model._meta.label_lower for model in apps.get_models()
+                if any(isinstance(field, FSMFieldMixin) for field in model._meta.get_fields())}
+    assert len(stateful) > 10
+    assert stateful - set(MODEL_LABELS) == set()
 
 
 @pytest.mark.parametrize(("language", "expected"), [("en", "advance to selection"), ("ru", "перевести на отбор"),
                                                      ("kk", "іріктеуге өткізу")])
 def test_transition_and_state_labels_follow_the_language(language, expected):
-    from processes.portal.labels import state_label, transition_label
+    from processes.portal.labels import model_label, state_label, transition_label
 
     with translation.override(language):
         assert transition_label("advance_to_selection") == expected
         assert state_label("in_force", "support.supportmeasure") == translation.gettext("in force")
         assert state_label("implementation") == translation.gettext("implementation")  # a case's state
+        assert model_label("planning.plan") == translation.gettext("development plan")
     assert transition_label("no_such_transition") == "no_such_transition"
+    assert model_label("no.such_model") == "no.such_model"
     assert state_label("in_force", "no.such_model") == "in_force"
     assert state_label("", "rounds.case") == ""
 

@@ -42,7 +42,7 @@ from workflow.transitions import available_transitions
 
 from .. import selectors
 from ..actions import common_transitions
-from ..labels import state_label
+from ..labels import model_label, state_label
 from .common import COORDINATOR_ROLES, PER_PAGE, require_role
 
 #: Application states whose completeness check is awaited.
@@ -92,7 +92,7 @@ def stage_detail(case: Case) -> str:
     if obj is None:
         return ""
     display = getattr(obj, "get_state_display", None)
-    return f"{obj._meta.verbose_name}: {display() if display else obj.state}"
+    return f"{model_label(obj)}: {display() if display else obj.state}"
 
 
 def work_queryset(*, user, filters: dict):
