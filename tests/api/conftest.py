@@ -61,3 +61,14 @@ def assert_error(response, status: int, code: str | None = None) -> dict:
     if code is not None:
         assert body["code"] == code, body
     return body
+
+
+def pytest_terminal_summary(terminalreporter):
+    """After a run of tests/api/test_schemathesis.py: how many requests it made, by status."""
+    import sys
+
+    module = sys.modules.get("tests.api.test_schemathesis")
+    statuses = getattr(module, "STATUSES", None)
+    if statuses:
+        terminalreporter.write_line(f"schemathesis: {sum(statuses.values())} requests, status codes "
+                                    f"{dict(sorted(statuses.items()))}")

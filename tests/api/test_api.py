@@ -111,6 +111,29 @@ def test_error_shape_for_unknown_urls_methods_media_types_and_bad_json(api):
     assert case("A1").state == "implementation"
 
 
+@pytest.mark.parametrize("body", [
+    '{"data": {"x": 1e400}}',  # overflows to infinity
+    '{"data": ' + "[" * 5000 + "]" * 5000 + "}",  # deeper than Python's parser goes
+    '{"data": {"x": ' + "[" * 40 + "]" * 40 + "}}",  # deeper than the API accepts
+    '{"data": {"x": "\\ud800"}}',  # a lone surrogate: not UTF-8
+    '{"comment": "\\ud800"}',
+    '{"data": {"\\u0000": 1}}',  # NUL, which PostgreSQL refuses
+])
+def test_json_that_cannot_be_stored_is_400_not_500(api, body):
+    before = entries("TC-2017/A1")
+    response = api("coordinator").post(f"/api/cases/{case('A1').pk}/transitions/suspend/", body,
+                                       content_type="application/json")
+    assert_error(response, 400)
+    assert (case("A1").state, entries("TC-2017/A1")) == ("implementation", before)
+
+
+def test_an_application_with_a_lone_surrogate_is_400(api):
+    a1 = case("A1").application
+    response = api("coordinator").patch(f"/api/applications/{a1.pk}/", '{"city": "\\udfff"}',
+                                        content_type="application/json")
+    assert_error(response, 400, "parse_error")
+
+
 def test_a_json_body_over_the_limit_is_413_in_the_error_shape(api):
     big = json.dumps({"comment": "x" * (3 * 1024 * 1024)})
     before = entries("TC-2017/A1")
