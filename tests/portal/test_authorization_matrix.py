@@ -111,6 +111,9 @@ def _one_object_per_admin_model():
     SolarSchedule.objects.create(event="sunrise", latitude=43.25, longitude=76.95)
     ClockedSchedule.objects.create(clocked_time=dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc))
     PeriodicTask.objects.create(name="matrix", task="kelisim.noop", interval=interval, enabled=False)
+    from rest_framework.authtoken.models import Token
+
+    Token.objects.get_or_create(user=user("auditor"))  # an API token (admin: Auth Token)
     from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 
     AccessAttempt.objects.create(username="matrix", ip_address="127.0.0.9", user_agent="matrix", failures_since_start=1)
