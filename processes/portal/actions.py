@@ -12,6 +12,8 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db import transaction
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from workflow.approvals.models import Decision
@@ -20,6 +22,7 @@ from workflow.exceptions import WorkflowError
 from workflow.transitions import available_transitions, perform
 
 from . import jobs, selectors
+from .labels import transition_label
 from .models import Job
 
 #: The longest comment accepted with a transition or decision (characters).
@@ -27,7 +30,7 @@ MAX_COMMENT = 4000
 
 
 def _problem(request, exc: WorkflowError):
-    return render(request, "portal/problem.html", {"title": "The action was refused", "message": exc.message},
+    return render(request, "portal/problem.html", {"title": _("The action was refused"), "message": exc.message},
                   status=exc.http_status)
 
 
@@ -53,7 +56,8 @@ def case_transition(request, pk: int, name: str):
         perform(case, name, actor=request.user, comment=_comment(request))
     except WorkflowError as exc:
         return _problem(request, exc)
-    messages.success(request, f"{case.ref}: {name} done, now {case.get_state_display()}.")
+    messages.success(request, _("%(case)s: %(transition)s done, now %(state)s.") % {
+        "case": case.ref, "transition": transition_label(name), "state": case.get_state_display()})
     return redirect("portal:case-detail", pk=case.pk)
 
 
@@ -62,18 +66,18 @@ def case_transition(request, pk: int, name: str):
 def decision(request, pk: int, verdict: str):
     """The signatory (or their deputy) approves or rejects the version a decision names."""
     if verdict not in ("approve", "reject"):
-        return render(request, "portal/problem.html", {"title": "Unknown decision",
-                                                       "message": "use approve or reject"}, status=400)
+        return render(request, "portal/problem.html", {"title": _("Unknown decision"),
+                                                       "message": _("use approve or reject")}, status=400)
     item = get_object_or_404(Decision.objects.select_related("approval", "signatory"), pk=pk)
     visible = selectors.visible_cases(user=request.user).filter(ref=item.approval.chain)
     if not visible.exists() and item.signatory_id != request.user.pk:
-        return render(request, "portal/problem.html", {"title": "Not found", "message": "no such decision"},
+        return render(request, "portal/problem.html", {"title": _("Not found"), "message": _("no such decision")},
                       status=404)
     try:
         decide(decision=item, actor=request.user, approve=verdict == "approve", comment=_comment(request))
     except WorkflowError as exc:
         return _problem(request, exc)
-    messages.success(request, f"Your decision on {item.approval} is recorded.")
+    messages.success(request, _("Your decision on %(approval)s is recorded.") % {"approval": item.approval})
     return redirect("portal:case-list")
 
 
@@ -91,22 +95,22 @@ def bulk_transition(request):
     except ValueError:
         ids = []
     if any(not 0 < i < 2**63 for i in ids):  # outside every database's id range
-        return render(request, "portal/problem.html", {"title": "Not found",
-                                                       "message": "some of the cases do not exist"}, status=404)
+        return render(request, "portal/problem.html", {"title": _("Not found"),
+                                                       "message": _("some of the cases do not exist")}, status=404)
     if not name or not ids:
         return render(request, "portal/problem.html", {
-            "title": "Nothing to do", "message": "choose a transition and at least one case"}, status=400)
+            "title": _("Nothing to do"), "message": _("choose a transition and at least one case")}, status=400)
     if len(ids) > jobs.bulk_job_cases():  # many cases: a background job with progress (all or nothing)
         if selectors.visible_cases(user=request.user).filter(pk__in=ids).count() != len(ids):
-            return render(request, "portal/problem.html", {"title": "Not found",
-                                                           "message": "some of the cases do not exist"}, status=404)
+            return render(request, "portal/problem.html", {"title": _("Not found"),
+                                                           "message": _("some of the cases do not exist")}, status=404)
         job = jobs.start_job(kind=Job.Kind.BULK_TRANSITION, owner=request.user,
                              params={"transition": name, "cases": ids, "comment": _comment(request)})
         return redirect("portal:job-status", pk=job.pk)
     cases = list(selectors.visible_cases(user=request.user).filter(pk__in=ids))
     if len(cases) != len(ids):
-        return render(request, "portal/problem.html", {"title": "Not found",
-                                                       "message": "some of the cases do not exist"}, status=404)
+        return render(request, "portal/problem.html", {"title": _("Not found"),
+                                                       "message": _("some of the cases do not exist")}, status=404)
     try:
         with transaction.atomic():
             for case in cases:
@@ -115,5 +119,6 @@ def bulk_transition(request):
         for case in cases:
             case.refresh_from_db()
         return _problem(request, exc)
-    messages.success(request, f"{name} done on {len(cases)} case(s).")
+    messages.success(request, ngettext("%(transition)s done on %(count)s case.", "%(transition)s done on %(count)s cases.",
+                                       len(cases)) % {"transition": transition_label(name), "count": len(cases)})
     return redirect("portal:case-list")

@@ -33,11 +33,18 @@ from workflow.models import Notification
 from workflow.transitions import available_transitions
 
 from . import selectors
+from .labels import transition_label
 
 DEFAULT_TIMEZONE = "Asia/Almaty"
 #: Case states that end the cycle early (shown in red).
 ENDED_STATES = (Case.State.REFUSED, Case.State.NOT_SELECTED, Case.State.WITHDRAWN, Case.State.SUSPENDED)
 
+
+
+def _task_title(task) -> str:
+    """The task's title in the active language (titles of the task plans are msgids)."""
+    title = human_tasks.task_data(task).get("title", "")
+    return _(title) if title else title
 
 @require_safe
 @login_required
@@ -171,7 +178,7 @@ def task_claim(request, pk: int):
         human_tasks.claim(task, request.user)
     except WorkflowError as exc:
         return _refused(request, exc)
-    messages.success(request, _("You took the task “%(title)s”.") % {"title": human_tasks.task_data(task)["title"]})
+    messages.success(request, _("You took the task “%(title)s”.") % {"title": _task_title(task)})
     return redirect("portal:inbox")
 
 
@@ -185,7 +192,7 @@ def task_unassign(request, pk: int):
     except WorkflowError as exc:
         return _refused(request, exc)
     messages.success(request, _("The task “%(title)s” is back in the queue.") % {
-        "title": human_tasks.task_data(task)["title"]})
+        "title": _task_title(task)})
     return redirect("portal:inbox")
 
 
@@ -209,7 +216,7 @@ def task_complete(request, pk: int):
     except WorkflowError as exc:
         return _refused(request, exc)
     messages.success(request, _("Task “%(title)s” done: %(transition)s.") % {
-        "title": human_tasks.task_data(task)["title"], "transition": task.data.get("outcome", "")})
+        "title": _task_title(task), "transition": transition_label(task.data.get("outcome", ""))})
     return redirect("portal:inbox")
 
 
