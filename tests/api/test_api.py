@@ -542,3 +542,56 @@ def test_audit_entries_per_role_and_filters(api):
     other = AuditEntry.objects.filter(chain="TC-2017/A2").first()
     assert_error(api("applicant-a1").get(f"/api/audit-entries/{other.pk}/"), 404)
     assert api("auditor").get(f"/api/audit-entries/{other.pk}/").json()["hash"] == other.hash
+
+
+# -- CSRF: sessions need the token, tokens do not --------------------------------------------------
+
+def api_post_rows() -> list[str]:
+    from tests.portal.test_authorization_matrix import MATRIX
+
+    return [name for name, endpoint in MATRIX.items() if name.startswith("api:") and "POST" in endpoint.expect
+            and endpoint.expect["POST"]("admin", endpoint.ownerships[0]) != 405]
+
+
+@pytest.mark.parametrize("name", api_post_rows())
+def test_a_session_post_without_csrf_token_is_refused(world, name):
+    """The matrix's POST of each API endpoint, by the superuser's session without the CSRF
+    token: 403 in the error shape, nothing changed."""
+    from tests.portal.test_authorization_matrix import MATRIX, Ctx
+
+    endpoint = MATRIX[name]
+    ctx, own = Ctx("admin"), endpoint.ownerships[0]
+    url, data = endpoint.build(ctx, own)
+    before = endpoint.snapshot(ctx, own) if endpoint.snapshot else None
+    count = AuditEntry.objects.count()
+    client = APIClient(enforce_csrf_checks=True)
+    client.force_login(user("admin"))
+    body = assert_error(client.post(url, data), 403, "permission_denied")
+    assert "CSRF" in body["message"]
+    if endpoint.snapshot is not None:
+        assert endpoint.snapshot(ctx, own) == before
+    assert AuditEntry.objects.count() == count
+
+
+def test_api_post_rows_cover_the_writes():
+    assert {"api:case-transition", "api:case-attachments", "api:application-list", "api:task-complete",
+            "api:approval-approve"} <= set(api_post_rows())
+
+
+def test_a_session_upload_with_the_csrf_header_and_a_token_upload_without_it(api):
+    from django.middleware.csrf import get_token
+    from django.test import RequestFactory
+    from rest_framework.authtoken.models import Token
+
+    client = APIClient(enforce_csrf_checks=True)
+    client.force_login(user("applicant-a1"))
+    request = RequestFactory().get("/")
+    token = get_token(request)
+    client.cookies["csrftoken"] = request.META["CSRF_COOKIE"]
+    response = client.post(f"/api/cases/{case('A1').pk}/attachments/", {"file": SimpleUploadedFile("a.pdf", PDF)},
+                           format="multipart", HTTP_X_CSRFTOKEN=token)
+    assert response.status_code == 201, response.content
+    key = Token.objects.create(user=user("applicant-a1")).key
+    robot = APIClient(enforce_csrf_checks=True)
+    robot.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    assert upload(robot, "A1", "b.pdf", PDF).status_code == 201
