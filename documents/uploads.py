@@ -55,6 +55,8 @@ import filetype
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import transaction
+from django.utils.formats import number_format
+from django.utils.translation import gettext as _
 from filetype.types import archive as ft_archive
 from filetype.types import image as ft_image
 
@@ -150,6 +152,11 @@ def _as_file(file):
     return io.BytesIO(file) if isinstance(file, (bytes, bytearray, memoryview)) else file
 
 
+def _grouped(number: int) -> str:
+    """``number`` with the active language's thousand separator (``1,234`` in English)."""
+    return number_format(number, force_grouping=True)
+
+
 def inspect_upload(file, *, name: str = "") -> Detected:
     """Decide what ``file`` is from its bytes and refuse what is not accepted.
 
@@ -159,25 +166,30 @@ def inspect_upload(file, *, name: str = "") -> Detected:
     :class:`UploadRejected` (codes in the module docstring).
     """
     file = _as_file(file)
-    label = f"“{name}”" if name else "The file"
+    # Translators: the subject of the sentences below, e.g. "“report.docx” is empty (0 bytes)."
+    label = _("“%(name)s”") % {"name": name} if name else _("The file")
     size = _size_of(file)
     if size == 0:
-        raise UploadRejected("empty", f"{label} is empty (0 bytes).", 400)
+        raise UploadRejected("empty", _("%(label)s is empty (0 bytes).") % {"label": label}, 400)
     limit = setting("KELISIM_UPLOAD_MAX_BYTES")
     if size > limit:
-        raise UploadRejected("too_large", f"{label} has {size:,} bytes; at most {limit:,} bytes "
-                                          f"({limit / MiB:.0f} MiB) are accepted.", 413)
+        raise UploadRejected("too_large", _("%(label)s has %(size)s bytes; at most %(limit)s bytes (%(mib)s MiB) "
+                                            "are accepted.") % {"label": label, "size": _grouped(size),
+                                                                "limit": _grouped(limit), "mib": f"{limit / MiB:.0f}"},
+                             413)
     file.seek(0)
     head = file.read(HEAD_BYTES)
     file.seek(0)
     if head.startswith(OLE2_SIGNATURE):
-        raise UploadRejected("unsupported_type", f"{label} is a legacy Office (OLE2) file such as .doc or .xls, "
-                             "or a password-protected Office file; these are not accepted. Save it as "
-                             ".docx, .xlsx or PDF without a password and upload it again.", 415)
+        raise UploadRejected("unsupported_type", _(
+            "%(label)s is a legacy Office (OLE2) file such as .doc or .xls, or a password-protected Office file; "
+            "these are not accepted. Save it as .docx, .xlsx or PDF without a password and upload it again.")
+            % {"label": label}, 415)
     match = filetype.match(head, matchers=_MATCHERS)
     if match is None:
-        raise UploadRejected("unsupported_type", f"{label} is not a PDF, PNG, JPEG, Word (.docx) or Excel (.xlsx) "
-                             "file (judged by its content, not its name).", 415)
+        raise UploadRejected("unsupported_type", _(
+            "%(label)s is not a PDF, PNG, JPEG, Word (.docx) or Excel (.xlsx) file (judged by its content, "
+            "not its name).") % {"label": label}, 415)
     if match.mime in _SIMPLE:
         return Detected(*_SIMPLE[match.mime])
     try:
@@ -187,7 +199,7 @@ def inspect_upload(file, *, name: str = "") -> Detected:
 
 
 def check_archive(archive: zipfile.ZipFile, *, max_entries: int | None = None, max_total: int | None = None,
-                  max_ratio: int | None = None, label: str = "The archive") -> None:
+                  max_ratio: int | None = None, label: str | None = None) -> None:
     """Refuse a ZIP whose central directory looks like a zip bomb, reading no member.
 
     Limits default to the settings ``KELISIM_ARCHIVE_MAX_ENTRIES`` (entries),
@@ -198,22 +210,26 @@ def check_archive(archive: zipfile.ZipFile, *, max_entries: int | None = None, m
     max_entries = setting("KELISIM_ARCHIVE_MAX_ENTRIES") if max_entries is None else max_entries
     max_total = setting("KELISIM_ARCHIVE_MAX_UNCOMPRESSED_BYTES") if max_total is None else max_total
     max_ratio = setting("KELISIM_ARCHIVE_MAX_RATIO") if max_ratio is None else max_ratio
+    label = _("The archive") if label is None else label
     entries = archive.infolist()
     if len(entries) > max_entries:
-        raise UploadRejected("archive_suspicious", f"{label} holds {len(entries):,} entries; at most "
-                             f"{max_entries:,} are accepted.", 400)
+        raise UploadRejected("archive_suspicious", _("%(label)s holds %(count)s entries; at most %(limit)s are "
+                                                     "accepted.") % {"label": label, "count": _grouped(len(entries)),
+                                                                     "limit": _grouped(max_entries)}, 400)
     total = 0
     for info in entries:
         total += info.file_size
         if total > max_total:
-            raise UploadRejected("archive_suspicious", f"{label} declares more than {max_total:,} bytes "
-                                 f"uncompressed (at most {max_total / MiB:.0f} MiB are accepted); it was "
-                                 "refused without being expanded.", 400)
+            raise UploadRejected("archive_suspicious", _(
+                "%(label)s declares more than %(limit)s bytes uncompressed (at most %(mib)s MiB are accepted); "
+                "it was refused without being expanded.") % {"label": label, "limit": _grouped(max_total),
+                                                              "mib": f"{max_total / MiB:.0f}"}, 400)
         if info.file_size >= RATIO_EXEMPT_BELOW and info.file_size > max_ratio * max(info.compress_size, 1):
             ratio = info.file_size / max(info.compress_size, 1)
-            raise UploadRejected("archive_suspicious", f"{label}: entry {info.filename!r} expands {ratio:,.0f} "
-                                 f"times (at most {max_ratio} is accepted); it was refused without being "
-                                 "expanded.", 400)
+            raise UploadRejected("archive_suspicious", _(
+                "%(label)s: entry %(entry)s expands %(ratio)s times (at most %(limit)s is accepted); it was "
+                "refused without being expanded.") % {"label": label, "entry": repr(info.filename),
+                                                      "ratio": _grouped(round(ratio)), "limit": max_ratio}, 400)
 
 
 def read_member(archive: zipfile.ZipFile, name: str, *, cap: int) -> bytes:
@@ -225,7 +241,8 @@ def read_member(archive: zipfile.ZipFile, name: str, *, cap: int) -> bytes:
     with archive.open(name) as member:
         data = member.read(cap + 1)
     if len(data) > cap:
-        raise UploadRejected("archive_suspicious", f"{name} is longer than {cap:,} bytes.", 400)
+        raise UploadRejected("archive_suspicious", _("%(name)s is longer than %(cap)s bytes.") % {
+            "name": name, "cap": _grouped(cap)}, 400)
     return data
 
 
@@ -233,55 +250,60 @@ def _inspect_ooxml(file, label: str) -> Detected:
     try:
         archive = zipfile.ZipFile(file)  # reads the central directory only
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as exc:
-        raise UploadRejected("unsupported_type", f"{label} looks like a ZIP archive but is damaged ({exc}).",
-                             415) from exc
+        raise UploadRejected("unsupported_type", _("%(label)s looks like a ZIP archive but is damaged (%(error)s).")
+                             % {"label": label, "error": exc}, 415) from exc
     with archive:
         check_archive(archive, label=label)
         names = {info.filename.replace("\\", "/").lower(): info.filename for info in archive.infolist()}
         if "[content_types].xml" not in names:
-            raise UploadRejected("unsupported_type", f"{label} is a ZIP archive, not a Word (.docx) or Excel "
-                                 "(.xlsx) document; archives are not accepted.", 415)
+            raise UploadRejected("unsupported_type", _(
+                "%(label)s is a ZIP archive, not a Word (.docx) or Excel (.xlsx) document; archives are not "
+                "accepted.") % {"label": label}, 415)
         for lowered in names:
             base = lowered.rsplit("/", 1)[-1]
             if base in MACRO_PART_NAMES or any(folder in "/" + lowered for folder in MACRO_PART_FOLDERS):
-                raise UploadRejected("macro_enabled", f"{label} contains macros ({names[lowered]}); "
-                                     "macro-enabled Office files are not accepted. Save it as a plain .docx "
-                                     "or .xlsx and upload it again.", 415)
+                raise UploadRejected("macro_enabled", _(
+                    "%(label)s contains macros (%(part)s); macro-enabled Office files are not accepted. Save it "
+                    "as a plain .docx or .xlsx and upload it again.") % {"label": label, "part": names[lowered]},
+                    415)
         try:
             raw = read_member(archive, names["[content_types].xml"], cap=CONTENT_TYPES_MAX_BYTES)
         except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, RuntimeError) as exc:
-            raise UploadRejected("archive_suspicious", f"{label}: [Content_Types].xml cannot be read ({exc}).",
+            raise UploadRejected("archive_suspicious", _("%(label)s: [Content_Types].xml cannot be read "
+                                                         "(%(error)s).") % {"label": label, "error": exc},
                                  400) from exc
         content_types = _parse_content_types(raw, label)
         for part, content_type in content_types:
             lowered = content_type.lower()
             if "macro" in lowered or "vba" in lowered:
                 flavour = OOXML_MACRO_ENABLED.get(lowered)
-                what = f"a macro-enabled .{flavour} file" if flavour else f"a macro part ({content_type})"
-                raise UploadRejected("macro_enabled", f"{label} is {what}, whatever its name says; "
-                                     "macro-enabled Office files are not accepted. Save it as a plain .docx "
-                                     "or .xlsx and upload it again.", 415)
+                what = (_("a macro-enabled .%(kind)s file") % {"kind": flavour} if flavour
+                        else _("a macro part (%(type)s)") % {"type": content_type})
+                raise UploadRejected("macro_enabled", _(
+                    "%(label)s is %(what)s, whatever its name says; macro-enabled Office files are not accepted. "
+                    "Save it as a plain .docx or .xlsx and upload it again.") % {"label": label, "what": what}, 415)
         mains = [(part, OOXML_ACCEPTED[ct.lower()]) for part, ct in content_types if ct.lower() in OOXML_ACCEPTED]
         if len(mains) != 1:
-            raise UploadRejected("unsupported_type", f"{label} is an Office package that is neither a Word "
-                                 "(.docx) document nor an Excel (.xlsx) workbook.", 415)
+            raise UploadRejected("unsupported_type", _(
+                "%(label)s is an Office package that is neither a Word (.docx) document nor an Excel (.xlsx) "
+                "workbook.") % {"label": label}, 415)
         part, accepted = mains[0]
         if part and part.lstrip("/").lower() not in names:
-            raise UploadRejected("unsupported_type", f"{label}: its main part {part} is missing; the "
-                                 "document is damaged.", 415)
+            raise UploadRejected("unsupported_type", _("%(label)s: its main part %(part)s is missing; the document "
+                                                       "is damaged.") % {"label": label, "part": part}, 415)
         return Detected(*accepted)
 
 
 def _parse_content_types(raw: bytes, label: str) -> list[tuple[str, str]]:
     """``[(part name or "" for a Default, content type)]`` of a ``[Content_Types].xml``."""
     if b"<!DOCTYPE" in raw.upper() or b"<!ENTITY" in raw.upper():
-        raise UploadRejected("archive_suspicious", f"{label}: [Content_Types].xml declares a DTD or entities, "
-                             "which Office never writes.", 400)
+        raise UploadRejected("archive_suspicious", _("%(label)s: [Content_Types].xml declares a DTD or entities, "
+                                                     "which Office never writes.") % {"label": label}, 400)
     try:
         root = ElementTree.fromstring(raw)
     except ElementTree.ParseError as exc:
-        raise UploadRejected("archive_suspicious", f"{label}: [Content_Types].xml is not well-formed XML "
-                             f"({exc}).", 400) from exc
+        raise UploadRejected("archive_suspicious", _("%(label)s: [Content_Types].xml is not well-formed XML "
+                                                     "(%(error)s).") % {"label": label, "error": exc}, 400) from exc
     found = []
     for element in root:
         if element.tag == CONTENT_TYPES_NS + "Override":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db import transaction
+from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
 from workflow import audit
@@ -71,7 +72,7 @@ def clean_application_values(values: dict, *, partial: bool = False) -> dict:
     problems: dict[str, str] = {}
     cleaned: dict = {}
     for key in sorted(set(values) - set(EDITABLE_FIELDS)):
-        problems[key] = "unknown field"
+        problems[key] = _("unknown field")
     for key, limit in EDITABLE_TEXT.items():
         if key not in values:
             continue
@@ -79,13 +80,13 @@ def clean_application_values(values: dict, *, partial: bool = False) -> dict:
         if text is None:
             text = ""
         if not isinstance(text, str):
-            problems[key] = "must be text"
+            problems[key] = _("must be text")
             continue
         text = text.strip()
         if any(ord(ch) < 32 for ch in text):
-            problems[key] = "control characters are not allowed"
+            problems[key] = _("control characters are not allowed")
         elif len(text) > limit:
-            problems[key] = f"at most {limit} characters"
+            problems[key] = _("at most %(limit)s characters") % {"limit": limit}
         else:
             cleaned[key] = text
     for key in FIGURES:
@@ -99,23 +100,23 @@ def clean_application_values(values: dict, *, partial: bool = False) -> dict:
             try:
                 number = Decimal(str(raw).strip().replace(",", "."))
             except InvalidOperation:
-                problems[key] = "must be a number from 0 to 100"
+                problems[key] = _("must be a number from 0 to 100")
                 continue
             if not number.is_finite() or not (0 <= number <= 100) or number != number.quantize(Decimal("0.01")):
-                problems[key] = "must be a number from 0 to 100 with at most 2 decimals"
+                problems[key] = _("must be a number from 0 to 100 with at most 2 decimals")
             else:
                 cleaned[key] = number
             continue
         if isinstance(raw, bool) or not (isinstance(raw, int) or (isinstance(raw, str) and raw.strip().isdigit())):
-            problems[key] = "must be a whole number >= 0"
+            problems[key] = _("must be a whole number >= 0")
             continue
         number = int(raw)
         if not 0 <= number <= MAX_COUNT:
-            problems[key] = f"must be a whole number from 0 to {MAX_COUNT}"
+            problems[key] = _("must be a whole number from 0 to %(max)s") % {"max": MAX_COUNT}
         else:
             cleaned[key] = number
     if not partial and not cleaned.get("name_en"):
-        problems.setdefault("name_en", "the cluster's name (English) is required")
+        problems.setdefault("name_en", _("the cluster's name (English) is required"))
     if problems:
         raise ApplicationInvalid(problems)
     return cleaned
@@ -140,7 +141,7 @@ def file_new_application(*, round, applicant, values: dict, language: str | None
 
     cleaned = clean_application_values(values)
     if language is not None and language not in dict(settings.LANGUAGES):
-        raise ApplicationInvalid({"language": "must be one of " + ", ".join(dict(settings.LANGUAGES))})
+        raise ApplicationInvalid({"language": _("must be one of %(languages)s") % {"languages": ", ".join(dict(settings.LANGUAGES))}})
     rnd = Round.objects.select_for_update().get(pk=round.pk)
     if rnd.state != Round.State.OPEN:
         raise TransitionNotAllowed(f"round {rnd.code} is not open for applications (it is {rnd.state})",

@@ -341,3 +341,22 @@ def test_amounts_are_grouped_in_the_language_of_the_page(language, expected):
     with translation.override(language):
         rendered = template.render(Context({"amount": 1234567.5, "score": Decimal("36.75")}))
     assert rendered == f"{expected}|{'36.75' if language == 'en' else '36,75'}|n/a"
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_refusals_of_files_and_application_values_are_in_the_readers_language(language):
+    """What an applicant reads when a file or a value is refused comes from the catalogue."""
+    from documents.uploads import UploadRejected, inspect_upload
+    from processes.submission.services import ApplicationInvalid, clean_application_values
+
+    with translation.override(language):
+        with pytest.raises(UploadRejected) as refused:
+            inspect_upload(b"", name="Өтінім №5.docx")
+        with pytest.raises(ApplicationInvalid) as invalid:
+            clean_application_values({"employees": "many", "name_en": "Cluster"})
+        expected_upload = translation.gettext("%(label)s is empty (0 bytes).") % {
+            "label": translation.gettext("“%(name)s”") % {"name": "Өтінім №5.docx"}}
+        expected_value = translation.gettext("must be a whole number >= 0")
+    assert refused.value.message == expected_upload and "Өтінім №5.docx" in expected_upload
+    assert expected_upload != "“Өтінім №5.docx” is empty (0 bytes)."  # translated, not the English
+    assert invalid.value.problems == {"employees": expected_value} and expected_value != "must be a whole number >= 0"
