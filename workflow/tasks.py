@@ -27,6 +27,7 @@ from django.contrib.contenttypes.prefetch import GenericPrefetch
 from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from viewflow.workflow.models import Task
 from viewflow.workflow.status import PROCESS, STATUS
 
@@ -89,9 +90,10 @@ def _refresh(task: Task) -> None:
 
 def _require_open(task: Task) -> None:
     if not is_open(task):
+        title = task_data(task).get("title", "")
         raise StaleObject(
-            f"task #{task.pk} ({task_data(task).get('title', '')}) is no longer open: it is "
-            f"{task.status.lower()}; reload your inbox",
+            _("task #%(task)s (%(title)s) is no longer open: it is %(status)s; reload your inbox") % {
+                "task": task.pk, "title": _(title) if title else "", "status": task.status.lower()},
             transition=task_data(task).get("transition", ""), state=str(task.status),
         )
 
@@ -178,14 +180,17 @@ def claim(task: Task, user) -> Task:
                 return task
             role = task_data(locked).get("role")
             if not role or not permissions.has_role(user, role):
+                why = (_("requires the role %(roles)s") % {"roles": permissions.role_label(role)} if role
+                       else _("it belongs to no role's queue"))
                 raise TransitionPermissionDenied(
-                    f"{_username(user)} may not claim task #{locked.pk}: "
-                    + (f"requires the role {role}" if role else "it belongs to no role's queue"),
+                    _("%(user)s may not claim task #%(task)s: %(reason)s") % {
+                        "user": _username(user), "task": locked.pk, "reason": why},
                     transition=task_data(locked).get("transition", ""), state=str(locked.status),
                 )
             if locked.owner_id is not None:
                 raise StaleObject(
-                    f"task #{locked.pk} is already held by {locked.owner.get_username()}",
+                    _("task #%(task)s is already held by %(owner)s") % {
+                        "task": locked.pk, "owner": locked.owner.get_username()},
                     transition=task_data(locked).get("transition", ""), state=str(locked.status),
                 )
             _take_for(locked, user)
@@ -202,7 +207,8 @@ def assign(task: Task, user, *, by) -> Task:
     """
     if not _is_manager(by):
         raise TransitionPermissionDenied(
-            f"{_username(by)} may not assign tasks: requires the role {', '.join(MANAGER_ROLES)}")
+            _("%(user)s may not assign tasks: %(reason)s") % {"user": _username(by), "reason": _(
+                "requires the role %(roles)s") % {"roles": ", ".join(map(permissions.role_label, MANAGER_ROLES))}})
     try:
         with transaction.atomic():
             locked = _locked(task)
@@ -232,15 +238,16 @@ def unassign(task: Task, *, by) -> Task:
             locked = _locked(task)
             _require_open(locked)
             if locked.owner_id is None:
-                raise StaleObject(f"task #{locked.pk} is not assigned to anybody",
+                raise StaleObject(_("task #%(task)s is not assigned to anybody") % {"task": locked.pk},
                                   transition=task_data(locked).get("transition", ""), state=str(locked.status))
             if locked.owner_id != getattr(by, "pk", None) and not _is_manager(by):
                 raise TransitionPermissionDenied(
-                    f"{_username(by)} may not unassign task #{locked.pk}: it is held by "
-                    f"{locked.owner.get_username()}",
+                    _("%(user)s may not unassign task #%(task)s: it is held by %(owner)s") % {
+                        "user": _username(by), "task": locked.pk, "owner": locked.owner.get_username()},
                     transition=task_data(locked).get("transition", ""), state=str(locked.status))
             if not task_data(locked).get("role"):
-                raise WorkflowError(f"task #{locked.pk} has no role queue to return to; assign it instead",
+                raise WorkflowError(_("task #%(task)s has no role queue to return to; assign it instead") % {
+                    "task": locked.pk},
                                     transition=task_data(locked).get("transition", ""))
             _activation(locked).unassign()
             locked.assigned = None
@@ -280,7 +287,8 @@ def complete(task: Task, *, user, transition: str | None = None, comment: str = 
           obj.pk) != (task.process.artifact_content_type_id, task.process.artifact_object_id):
         raise ValueError(f"{describe(obj)} is not the object of task #{task.pk}")
     if obj is None:
-        raise StaleObject(f"the object of task #{task.pk} no longer exists", state=str(task.status))
+        raise StaleObject(_("the object of task #%(task)s no longer exists") % {"task": task.pk},
+                          state=str(task.status))
     try:
         with transaction.atomic():
             locked = _locked(task)
@@ -289,19 +297,23 @@ def complete(task: Task, *, user, transition: str | None = None, comment: str = 
             chosen = transition or allowed[0]
             if chosen not in allowed:
                 raise UnknownTransition(
-                    f"task #{locked.pk} is completed by {', '.join(allowed)}, not {chosen!r}",
+                    _("task #%(task)s is completed by %(allowed)s, not %(chosen)s") % {
+                        "task": locked.pk, "allowed": ", ".join(allowed), "chosen": repr(chosen)},
                     obj=obj, transition=chosen)
             if locked.status == STATUS.NEW:
                 role = task_data(locked).get("role")
                 if not role or not permissions.has_role(user, role):
                     raise TransitionPermissionDenied(
-                        f"{_username(user)} may not take task #{locked.pk}: requires the role {role}",
+                        _("%(user)s may not take task #%(task)s: %(reason)s") % {
+                            "user": _username(user), "task": locked.pk,
+                            "reason": _("requires the role %(roles)s") % {"roles": permissions.role_label(role or "")}},
                         obj=obj, transition=chosen, state=str(locked.status))
                 _take_for(locked, user)
             elif locked.owner_id != getattr(user, "pk", None) and not _act_tasks().filter(
                     _covered_for(user), pk=locked.pk).exists():
                 raise StaleObject(
-                    f"task #{locked.pk} is held by {locked.owner.get_username()}, not {_username(user)}",
+                    _("task #%(task)s is held by %(owner)s, not %(user)s") % {
+                        "task": locked.pk, "owner": locked.owner.get_username(), "user": _username(user)},
                     obj=obj, transition=chosen, state=str(locked.status))
             activation = _activation(locked)
             activation.start(None)  # STARTED: close_tasks_for (called by perform) leaves it alone
