@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -38,13 +37,10 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
+from .chromium import CHROMIUM_ARGS, chromium_path, missing
 from .screenshots import pytest_runtest_makereport  # noqa: F401 - the screenshot hook
 
 REPO = Path(__file__).resolve().parents[2]
-IN_CI = os.environ.get("CI", "").lower() == "true"
-#: Debian's Chromium, headless; no sandbox (root in CI), no network of its own.
-CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 #: How long Playwright waits for an element or a navigation (ms) before failing a step.
 STEP_TIMEOUT_MS = 15_000
 #: How long the server may take to answer after it was started (s).
@@ -52,21 +48,6 @@ SERVER_START_S = 60
 #: Environment variables of this process that must not reach the server (it gets its own).
 SERVER_ENV_DROP = ("DATABASE_URL", "TEST_DATABASE_NAME", "CELERY_BROKER_URL", "STORAGE_URL", "MEDIA_ROOT",
                    "KELISIM_VAR_DIR", "DJANGO_SETTINGS_MODULE", "EMAIL_BACKEND", "EMAIL_FILE_PATH", "DEBUG")
-
-
-def missing(reason: str):
-    """Skip (or, with ``CI=true``, fail) for a missing browser requirement."""
-    if IN_CI:
-        pytest.fail(f"CI=true: {reason}", pytrace=False)
-    pytest.skip(reason)
-
-
-def chromium_path() -> str | None:
-    """Debian's Chromium: ``$KELISIM_CHROMIUM``, else ``chromium`` or ``chromium-browser`` on PATH."""
-    configured = os.environ.get("KELISIM_CHROMIUM")
-    if configured:
-        return configured if os.access(configured, os.X_OK) else None
-    return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 @pytest.fixture(scope="package")

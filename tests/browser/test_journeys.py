@@ -180,6 +180,11 @@ def test_coordinator_accepts_the_application(page, server, story):
     ref, pk = story["case_ref"], story["case_pk"]
     log_in(page, server, "coordinator")
     nav(page, "/work/")
+    filters = page.locator("form#work-filters")  # the open round's cases whose name has "Turkistan"
+    filters.locator("select[name=round]").select_option(server.facts["open_round"])
+    filters.locator("input[name=q]").fill("Turkistan")
+    filters.locator("#work-filter-submit").click()
+    expect(page.locator("tr[data-testid=work-case]")).to_have_count(1)
     check = page.locator(f"tr[data-ref='{ref}'] form[data-testid=completeness-check]")
     check.locator("select[name=transition]").select_option("accept")
     check.locator("input[name=comment]").fill("Complete and eligible.")
