@@ -41,7 +41,7 @@ from .chromium import CHROMIUM_ARGS, chromium_path, missing
 from .screenshots import pytest_runtest_makereport  # noqa: F401 - the screenshot hook
 
 REPO = Path(__file__).resolve().parents[2]
-#: How long Playwright waits for an element or a navigation (ms) before failing a step.
+#: How long Playwright waits for an element, a navigation or an assertion (ms) before failing a step.
 STEP_TIMEOUT_MS = 15_000
 #: How long the server may take to answer after it was started (s).
 SERVER_START_S = 60
@@ -55,12 +55,13 @@ def browser():
     """A headless Debian Chromium driven by Playwright (sync API), for the tests of this
     directory (closed after the last of them, not at the end of the whole session)."""
     try:
-        from playwright.sync_api import sync_playwright
+        from playwright.sync_api import expect, sync_playwright
     except ImportError as exc:
         missing(f"Playwright for Python is not installed ({exc}); pip install -e '.[test]'")
     executable = chromium_path()
     if executable is None:
         missing("Chromium is not installed (Debian: apt-get install chromium)")
+    expect.set_options(timeout=STEP_TIMEOUT_MS)  # assertions wait as long as actions (a loaded CI machine)
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
         try:
