@@ -174,3 +174,11 @@ def ensure_other_applicant():
 def test_an_accepted_application_cannot_be_edited(people, client):
     response = as_user(client, "applicant-a1").get(edit_url(case("A1")))
     assert response.status_code == 409
+
+
+def test_a_field_left_out_of_the_post_is_kept_not_cleared(rnd, client):
+    c = filed(rnd)
+    response = as_user(client, "applicant-a1").post(edit_url(c), {"action": "save", "city": "Shymkent"})
+    assert response.status_code == 302
+    application = Application.objects.get(case=c)
+    assert (application.city, application.region, application.smes) == ("Shymkent", "Almaty", 40)

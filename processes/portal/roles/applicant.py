@@ -62,8 +62,10 @@ FIELDS = (
 EDITABLE = (Application.State.DRAFT, Application.State.RETURNED_FOR_REVISION)
 
 
-def _values(post) -> dict[str, str]:
-    return {name: post.get(name, "") for name, _label, _kind in FIELDS}
+def _values(post, *, present_only: bool = False) -> dict[str, str]:
+    """The form's fields from ``post``; with ``present_only`` a field left out is left alone
+    (not cleared)."""
+    return {name: post.get(name, "") for name, _label, _kind in FIELDS if not present_only or name in post}
 
 
 def _fields(values: dict, problems: dict) -> list[dict]:
@@ -152,7 +154,8 @@ def application_edit(request, pk: int):
     status = 200
     if request.method == "POST":
         action = request.POST.get("action", "save")
-        values = _values(request.POST)
+        posted = _values(request.POST, present_only=True)
+        values = {**values, **posted}
         comment = request.POST.get("comment", "").strip()
         wanted = {"save": None, "submit": Application.State.DRAFT,
                   "resubmit": Application.State.RETURNED_FOR_REVISION}
@@ -164,7 +167,7 @@ def application_edit(request, pk: int):
         else:
             try:
                 with transaction.atomic():
-                    submission.update_application(application=application, values=values, actor=request.user)
+                    submission.update_application(application=application, values=posted, actor=request.user)
                     if action == "submit":
                         submission.submit_application(application=application, actor=request.user, comment=comment)
                     elif action == "resubmit":
