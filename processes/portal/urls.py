@@ -33,6 +33,7 @@ urlpatterns = [
     # the page each role works from (processes/portal/roles)
     path("work/", coordinator.coordinator, name="coordinator"),
     path("rounds/<str:code>/ranking/", coordinator.round_ranking, name="round-ranking"),
+    path("cases/<int:pk>/experts/", coordinator.scoring_assign, name="scoring-assign"),
     path("expert/", expert.expert, name="expert"),
     path("expert/sheets/<int:pk>/", expert.score_sheet, name="score-sheet"),
     path("approvals/", signatory.signatory, name="signatory"),

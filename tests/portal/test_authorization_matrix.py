@@ -602,6 +602,21 @@ def sheet_snapshot(ctx: Ctx, own: str):
     return sheet.scores.count(), AuditEntry.objects.filter(chain=case("A9").ref).count()
 
 
+def accepted_case(ctx: Ctx) -> Case:
+    """A case of the open round whose application was filed by applicant-a1 and accepted (no experts yet)."""
+    def make():
+        from processes.submission.services import file_new_application, submit_application
+        from workflow.tasks import take
+
+        values = {"name_en": "Matrix accepted", "region": "Almaty", "sector": "food", "anchor_enterprises": 1,
+                  "smes": 2, "employees": 3, "export_share_pct": 4, "research_partners": 1}
+        application = file_new_application(round=open_round(ctx), applicant=user("applicant-a1"), values=values)
+        submit_application(application=application, actor=user("applicant-a1"))
+        take(application, "accept", actor=user("coordinator"))
+        return application.case
+    return _cached(ctx, "accepted", make)
+
+
 def dossier_request(ctx: Ctx, own: str):
     """A real dossier of A1, uploaded for checking against this installation."""
     from django.core.files.uploadedfile import SimpleUploadedFile
@@ -664,6 +679,13 @@ MATRIX.update({
     "portal:dossier-verify": Endpoint(
         expect={"GET": only(DOSSIER_READERS), "POST": only(DOSSIER_READERS)},
         build=dossier_request),
+    # experts for an accepted application: coordinators only (the applicant of the case too gets 403)
+    "portal:scoring-assign": Endpoint(
+        expect={"GET": method_not_allowed, "POST": only(WORKERS, 302)},
+        build=lambda ctx, own: (reverse("portal:scoring-assign", args=[accepted_case(ctx).pk]),
+                                {"experts": [user("expert1").pk, user("expert2").pk]}),
+        snapshot=lambda ctx, own: accepted_case(ctx).application.score_sheets.count(),
+        changed=lambda before, after: after == before + 2),
 })
 
 

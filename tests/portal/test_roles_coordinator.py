@@ -216,3 +216,51 @@ def test_a_refused_transition_from_the_page_changes_nothing(people, client):
     response = as_user(client, "auditor").post(reverse("portal:case-transition", args=[case("A1").pk, "suspend"]))
     assert response.status_code == 403
     assert case("A1").state == "implementation" and AuditEntry.objects.count() == entries
+
+
+def accepted(rnd):
+    """An application of ``rnd`` filed, submitted and accepted (its case still in submission)."""
+    from workflow import tasks as human_tasks
+
+    application = submission.file_new_application(round=rnd, applicant=user("applicant-a1"), values=COMPLETE)
+    submission.submit_application(application=application, actor=user("applicant-a1"))
+    human_tasks.take(application, "accept", actor=user("coordinator"))
+    return application
+
+
+def test_a_coordinator_assigns_experts_who_then_find_their_sheets(people, client):
+    from processes.selection.models import ScoreSheet
+
+    rnd = open_round()
+    application = accepted(rnd)
+    c = application.case
+    client = as_user(client, "coordinator")
+    html = client.get(WORK, {"round": rnd.code}).content.decode()
+    assert f'id="assign-{c.pk}"' in html and f'value="{user("expert1").pk}"' in html
+    response = client.post(reverse("portal:scoring-assign", args=[c.pk]),
+                           {"experts": [user("expert1").pk, user("expert2").pk]})
+    assert response.status_code == 302
+    sheets = ScoreSheet.objects.filter(application=application)
+    assert {s.expert.username for s in sheets} == {"expert1", "expert2"} and {s.state for s in sheets} == {"draft"}
+    assert f'id="assign-{c.pk}"' not in client.get(WORK, {"round": rnd.code}).content.decode()
+    mine = as_user(client, "expert1").get(reverse("portal:expert")).context["sheets"]
+    assert application.pk in {s.application_id for s in mine}
+
+
+@pytest.mark.parametrize("experts", [[], ["abc"], ["expert1"], ["coordinator", "expert1"], ["999999"]])
+def test_bad_expert_choices_are_400_and_assign_nobody(people, client, experts):
+    rnd = open_round()
+    application = accepted(rnd)
+    ids = [str(user(e).pk) if e in ("expert1", "coordinator") else e for e in experts]
+    response = as_user(client, "coordinator").post(reverse("portal:scoring-assign", args=[application.case.pk]),
+                                                   {"experts": ids})
+    assert response.status_code == 400
+    assert not application.score_sheets.exists()
+
+
+def test_experts_cannot_be_assigned_before_acceptance(people, client):
+    rnd = open_round()
+    application = submission.file_new_application(round=rnd, applicant=user("applicant-a1"), values=COMPLETE)
+    response = as_user(client, "coordinator").post(reverse("portal:scoring-assign", args=[application.case.pk]),
+                                                   {"experts": [user("expert1").pk, user("expert2").pk]})
+    assert response.status_code == 409 and not application.score_sheets.exists()

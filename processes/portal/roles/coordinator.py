@@ -7,8 +7,9 @@ is overdue when its chain has an open :class:`workflow.models.Deadline` (not clo
 ``round`` (a round code), ``state`` (a case state, i.e. the stage or an off-ramp),
 ``overdue=1``, ``q`` (part of the reference or of the cluster's name in any language);
 ``page``. Per case: the stage object's own state, the case transitions the user may take
-(each a POST to ``portal:case-transition``) and, for an application waiting for its
-completeness check, that task's outcomes (a POST to ``portal:task-complete``).
+(each a POST to ``portal:case-transition``), for an application waiting for its
+completeness check that task's outcomes (a POST to ``portal:task-complete``), and for an
+accepted application without experts yet a form assigning them (``portal:scoring-assign``).
 
 Bulk actions: ticking cases and pressing "Show common actions" reloads the page with
 ``selected=<id>`` (repeated); the server computes the transitions that the user may take on
@@ -31,7 +32,7 @@ from django.db.models import Count, Exists, F, OuterRef, Q, Subquery
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from django.views.decorators.http import require_safe
+from django.views.decorators.http import require_POST, require_safe
 
 from processes.rounds.models import Case, Round
 from processes.selection.models import Selection
@@ -180,7 +181,9 @@ def coordinator(request):
                       "task": tasks.get(application.pk) if application is not None else None,
                       "outcomes": human_tasks.outcomes_of(tasks[application.pk])
                       if application is not None and application.pk in tasks else [],
-                      "selected": case.pk in chosen})
+                      "selected": case.pk in chosen,
+                      "assign": application is not None and application.state == SCORABLE
+                      and _related(application, "selection") is None})
     query = request.GET.copy()
     query.pop("page", None)
     return render(request, "portal/roles/coordinator.html", {
@@ -193,6 +196,7 @@ def coordinator(request):
         "query": query.urlencode(),
         "rounds": Round.objects.order_by("code"),
         "refusal_reasons": RefusalReason.choices,
+        "experts": expert_choices() if any(line["assign"] for line in lines) else [],
         "now": timezone.now(),
         "is_staff_viewer": True,
     }, status=status)
@@ -226,3 +230,76 @@ def round_ranking(request, code: str):
         "selected_count": sum(1 for r in rows if r["selection"].state == Selection.State.SELECTED),
         "is_staff_viewer": True,
     })
+
+
+# -- expert assignment ---------------------------------------------------------------------------
+
+#: Application state whose scoring a coordinator opens by assigning experts.
+SCORABLE = Application.State.ACCEPTED
+
+
+def expert_choices():
+    """The active users holding the expert role, by username (one query)."""
+    from django.contrib.auth import get_user_model
+
+    from workflow.permissions import EXPERT
+
+    return list(get_user_model().objects.filter(groups__name=EXPERT, is_active=True).order_by("username"))
+
+
+def scoring_experts(application) -> list:
+    """The experts already scoring ``application`` (draft or submitted sheets, not recused)."""
+    from processes.selection.models import ScoreSheet
+
+    return [s.expert for s in ScoreSheet.objects.filter(application=application).exclude(
+        state=ScoreSheet.State.RECUSED).select_related("expert")]
+
+
+@require_POST
+@login_required
+def scoring_assign(request, pk: int):
+    """Assign experts to score case ``pk``'s accepted application (POST ``experts``: user ids).
+
+    The experts already scoring it (sheets not recused) are kept; together with the chosen ones
+    they must be at least :data:`processes.selection.models.EXPERTS_PER_APPLICATION`. Each new
+    expert gets a draft sheet and a scoring task in its inbox
+    (:func:`processes.selection.services.open_scoring`, idempotent). An expert who declared a
+    conflict of interest on this application cannot be chosen again.
+
+    Coordinators only (403); 404 for a case the user may not see; 409 unless the application
+    is accepted; 400 for an id that is not an active expert, a recused expert, or too few.
+    """
+    from django.contrib import messages
+    from django.shortcuts import redirect
+
+    from processes.selection.models import EXPERTS_PER_APPLICATION, ScoreSheet
+    from processes.selection.services import open_scoring
+
+    from .common import problem
+
+    require_role(request.user, *COORDINATOR_ROLES)
+    case = get_object_or_404(selectors.visible_cases(user=request.user), pk=pk)
+    application = _related(case, "application")
+    if application is None or application.state != SCORABLE:
+        return problem(request, 409, _("Experts cannot be assigned now"), _(
+            "Only an accepted application is scored; %(case)s is not.") % {"case": case.ref})
+    try:
+        ids = {int(v) for v in request.POST.getlist("experts")}
+    except ValueError:
+        ids = {-1}
+    experts = {u.pk: u for u in expert_choices()}
+    recused = set(ScoreSheet.objects.filter(application=application, state=ScoreSheet.State.RECUSED)
+                  .values_list("expert_id", flat=True))
+    if not ids or not ids <= set(experts) or ids & recused:
+        return problem(request, 400, _("Choose experts"), _(
+            "Choose one or more experts from the list (an expert who declared a conflict of interest on this "
+            "application cannot be chosen)."))
+    chosen = scoring_experts(application)
+    chosen += [experts[i] for i in sorted(ids) if i not in {e.pk for e in chosen}]
+    if len(chosen) < EXPERTS_PER_APPLICATION:
+        return problem(request, 400, _("Choose more experts"), _(
+            "An application needs %(count)s experts.") % {"count": EXPERTS_PER_APPLICATION})
+    open_scoring(application=application, experts=chosen)
+    messages.success(request, _("%(case)s is scored by %(experts)s.") % {
+        "case": case.ref, "experts": ", ".join(e.get_username() for e in chosen)})
+    return redirect("portal:coordinator")
