@@ -35,6 +35,7 @@ import zipfile
 from pathlib import Path
 
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from .storage import ascii_slug, iter_verified_chunks
 from .uploads import UploadRejected, check_archive
@@ -264,11 +265,11 @@ def verify_dossier(path, *, max_entries: int = VERIFY_MAX_ENTRIES, max_bytes: in
     """
     path = Path(path)
     if not path.is_file():
-        raise DossierError(f"{path}: no such file")
+        raise DossierError(_("%(path)s: no such file") % {"path": path})
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as exc:
-        raise DossierError(f"{path}: not a ZIP archive ({exc})") from exc
+        raise DossierError(_("%(path)s: not a ZIP archive (%(error)s)") % {"path": path, "error": exc}) from exc
     with archive:
         try:
             check_archive(archive, max_entries=max_entries, max_total=max_bytes, max_ratio=max_ratio,
@@ -280,53 +281,59 @@ def verify_dossier(path, *, max_entries: int = VERIFY_MAX_ENTRIES, max_bytes: in
             if not info.is_dir():
                 members.setdefault(info.filename, []).append(info)
         if MANIFEST not in members:
-            raise DossierError(f"{path}: no {MANIFEST}; this is not a Kelisim dossier")
+            raise DossierError(_("%(path)s: no %(manifest)s; this is not a Kelisim dossier") % {"path": path,
+                                                                                            "manifest": MANIFEST})
         try:
-            _, _, raw = _read_capped(archive, members[MANIFEST][0], MANIFEST_MAX_BYTES, keep=True)
+            _digest, _size, raw = _read_capped(archive, members[MANIFEST][0], MANIFEST_MAX_BYTES, keep=True)
             manifest = json.loads(raw) if raw is not None else None
         except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError, RuntimeError) as exc:
-            raise DossierError(f"{path}: {MANIFEST} cannot be read ({exc})") from exc
+            raise DossierError(_("%(path)s: %(manifest)s cannot be read (%(error)s)") % {
+                "path": path, "manifest": MANIFEST, "error": exc}) from exc
         if not isinstance(manifest, dict) or manifest.get("format") != FORMAT or \
                 not isinstance(manifest.get("files"), list):
-            raise DossierError(f"{path}: {MANIFEST} is not a {FORMAT} manifest")
+            raise DossierError(_("%(path)s: %(manifest)s is not a %(format)s manifest") % {
+                "path": path, "manifest": MANIFEST, "format": FORMAT})
         report = Report(manifest=manifest)
         listed: dict[str, dict] = {}
         for item in manifest["files"]:
             if not isinstance(item, dict) or not isinstance(item.get("path"), str):
-                report.problems.append(("damaged", MANIFEST, f"a file entry is malformed: {item!r}"[:300]))
+                report.problems.append(("damaged", MANIFEST, (_("a file entry is malformed: %(entry)s") % {"entry": repr(item)})[:300]))
                 continue
             listed[item["path"]] = item
         entries_raw = None
         for name, item in listed.items():
             infos = members.get(name)
             if not infos:
-                report.problems.append(("missing", name, "listed in the manifest but not in the archive"))
+                report.problems.append(("missing", name, _("listed in the manifest but not in the archive")))
                 continue
             if len(infos) > 1:
-                report.problems.append(("extra", name, f"the archive holds {len(infos)} entries of this name"))
+                report.problems.append(("extra", name, _("the archive holds %(count)s entries of this name") % {
+                    "count": len(infos)}))
             expected_size = item.get("size") if isinstance(item.get("size"), int) else 0
             try:
                 digest, size, content = _read_capped(archive, infos[0], max(expected_size, 0),
                                                        keep=name == ENTRIES_JSON)
             except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, RuntimeError) as exc:
-                report.problems.append(("damaged", name, f"cannot be read: {exc}"))
+                report.problems.append(("damaged", name, _("cannot be read: %(error)s") % {"error": exc}))
                 continue
             report.checked += 1
             report.bytes += size
             if size != expected_size or digest != item.get("sha256"):
                 found = f"{size:,}+" if size > expected_size else f"{size:,}"
-                report.problems.append(("changed", name, f"sha256 {digest[:16]}…, {found} bytes; the manifest "
-                                        f"records {str(item.get('sha256'))[:16]}…, {expected_size:,} bytes"))
+                report.problems.append(("changed", name, _(
+                    "sha256 %(found_sha)s…, %(found)s bytes; the manifest records %(listed_sha)s…, %(listed)s bytes") % {
+                    "found_sha": digest[:16], "found": found, "listed_sha": str(item.get("sha256"))[:16],
+                    "listed": f"{expected_size:,}"}))
             if name == ENTRIES_JSON:
                 entries_raw = content
         for name in sorted(set(members) - set(listed) - {MANIFEST}):
-            report.problems.append(("extra", name, "in the archive but not listed in the manifest"))
+            report.problems.append(("extra", name, _("in the archive but not listed in the manifest")))
         if len(members.get(MANIFEST, [])) > 1:
-            report.problems.append(("extra", MANIFEST, "the archive holds more than one manifest"))
+            report.problems.append(("extra", MANIFEST, _("the archive holds more than one manifest")))
         if entries_raw is not None:
             _check_entries(entries_raw, manifest, report)
         elif ENTRIES_JSON not in listed:
-            report.problems.append(("audit", ENTRIES_JSON, "the manifest lists no audit entries"))
+            report.problems.append(("audit", ENTRIES_JSON, _("the manifest lists no audit entries")))
     return report
 
 
@@ -337,38 +344,38 @@ def _check_entries(raw: bytes, manifest: dict, report: Report) -> None:
     try:
         entries = json.loads(raw)
     except ValueError as exc:
-        report.problems.append(("audit", ENTRIES_JSON, f"not valid JSON ({exc})"))
+        report.problems.append(("audit", ENTRIES_JSON, _("not valid JSON (%(error)s)") % {"error": exc}))
         return
     if not isinstance(entries, list):
-        report.problems.append(("audit", ENTRIES_JSON, "not a list of entries"))
+        report.problems.append(("audit", ENTRIES_JSON, _("not a list of entries")))
         return
     prev = GENESIS_HASH
     for expected_seq, entry in enumerate(entries, start=1):
         where = f"{ENTRIES_JSON} seq {entry.get('seq') if isinstance(entry, dict) else '?'}"
         if not isinstance(entry, dict) or not isinstance(entry.get("canonical"), str):
-            report.problems.append(("audit", where, "malformed entry"))
+            report.problems.append(("audit", where, _("malformed entry")))
             return
         reason = None
         if entry.get("seq") != expected_seq:
-            reason = f"sequence broken: expected seq {expected_seq}"
+            reason = _("sequence broken: expected seq %(seq)s") % {"seq": expected_seq}
         elif entry.get("prev_hash") != prev:
-            reason = "link broken: prev_hash is not the previous entry's hash"
+            reason = _("link broken: prev_hash is not the previous entry's hash")
         elif sha256_hex(entry["canonical"]) != entry.get("hash"):
-            reason = "hash mismatch: the canonical text does not hash to the listed hash"
+            reason = _("hash mismatch: the canonical text does not hash to the listed hash")
         else:
             try:
                 recorded = json.loads(entry["canonical"])
             except ValueError:
                 recorded = None
             if not isinstance(recorded, dict):
-                reason = "canonical text is not a JSON object"
+                reason = _("canonical text is not a JSON object")
             else:
                 for field, listed in (("seq", "seq"), ("prev_hash", "prev_hash"), ("transition", "transition"),
                                       ("from_state", "from_state"), ("to_state", "to_state"),
                                       ("actor_username", "actor"), ("comment", "comment"), ("data", "data"),
                                       ("created_at", "created_at")):
                     if recorded.get(field) != entry.get(listed):
-                        reason = f"field {listed!r} differs from the hashed record"
+                        reason = _("field %(field)s differs from the hashed record") % {"field": repr(listed)}
                         break
         if reason:
             report.problems.append(("audit", where, reason))
@@ -377,9 +384,10 @@ def _check_entries(raw: bytes, manifest: dict, report: Report) -> None:
         report.entries += 1
     audit = manifest.get("audit") if isinstance(manifest.get("audit"), dict) else {}
     if audit.get("head_hash") != prev or audit.get("entries") != len(entries):
-        report.problems.append(("audit", ENTRIES_JSON, (
-            f"the entries end in {prev[:16]}… after {len(entries)} entries; the manifest names the chain head "
-            f"{str(audit.get('head_hash'))[:16]}… after {audit.get('entries')} entries")))
+        report.problems.append(("audit", ENTRIES_JSON, _(
+            "the entries end in %(end)s… after %(count)s entries; the manifest names the chain head %(head)s… "
+            "after %(listed)s entries") % {"end": prev[:16], "count": len(entries),
+                                           "head": str(audit.get("head_hash"))[:16], "listed": audit.get("entries")}))
 
 
 def compare_with_database(report: Report) -> list[tuple[str, str, str]]:
@@ -397,14 +405,16 @@ def compare_with_database(report: Report) -> list[tuple[str, str, str]]:
     if count:
         recorded = AuditEntry.objects.filter(chain=chain, seq=count).values_list("hash", flat=True).first()
         if recorded is None:
-            problems.append(("database", ENTRIES_JSON, f"this installation has no entry {count} in chain {chain}"))
+            problems.append(("database", ENTRIES_JSON, _("this installation has no entry %(seq)s in chain %(chain)s") % {
+                "seq": count, "chain": chain}))
         elif recorded != head:
-            problems.append(("database", ENTRIES_JSON, f"entry {count} of chain {chain} is {recorded[:16]}… here, "
-                             f"the dossier says {str(head)[:16]}…"))
+            problems.append(("database", ENTRIES_JSON, _(
+                "entry %(seq)s of chain %(chain)s is %(here)s… here, the dossier says %(there)s…") % {
+                "seq": count, "chain": chain, "here": recorded[:16], "there": str(head)[:16]}))
     owner = (manifest.get("case") or {}).get("ref")
     for item in manifest.get("files", []):
         if isinstance(item, dict) and item.get("document"):
             if not DocumentVersion.objects.filter(document__owner_ref=owner, sha256=item.get("sha256")).exists():
                 problems.append(("database", item.get("path", "?"),
-                                 f"no version of a document of {owner} has this sha256 here"))
+                                 _("no version of a document of %(case)s has this sha256 here") % {"case": owner}))
     return problems
