@@ -9,8 +9,8 @@ case (``selectors.visible_cases``; others get 404).
 The graph is read from the model's ``FSMField.get_all_transitions(model)``: every state of the
 field's choices is a node, every transition an edge from each source (``*``: any state; ``+``:
 any other state) to each target (``RETURN_VALUE``/``GET_STATE``: each allowed state).
-Labels are the states' translated names and the transitions' method names, escaped for
-Graphviz (``graphviz.escape``) and by Graphviz for XML.
+Labels are the states' and transitions' translated names (the transition's code is its
+tooltip), escaped for Graphviz (``graphviz.escape``) and by Graphviz for XML.
 
 Layout is done by Graphviz's ``dot`` program (Debian package ``graphviz``, about 9 MB with
 its libraries; ``.ci/run`` installs it), through the ``graphviz`` Python package. The result
@@ -139,8 +139,11 @@ def _render(model, current: frozenset[str], title: str) -> str:
         else:
             graph.node(ids[value], graphviz.escape(label), id=f"state-{_safe_id(value)}",
                        tooltip=graphviz.escape(label))
+    from .labels import transition_label
+
     for source, target, name in edges:
-        graph.edge(ids[source], ids[target], label=graphviz.escape(name), tooltip=graphviz.escape(name))
+        graph.edge(ids[source], ids[target], label=graphviz.escape(transition_label(name)),
+                   tooltip=graphviz.escape(name))
     try:
         return graph.pipe(format="svg", encoding="utf-8")
     except graphviz.ExecutableNotFound as exc:
