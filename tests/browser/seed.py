@@ -14,10 +14,6 @@ the sample file with :func:`processes.rounds.importer.import_round`:
 
 It prints one JSON object: ``{"open_round": code, "signing_round": code, "signing_case":
 {"pk": int, "ref": str}}``.
-
-``python -m tests.browser.seed open-scoring REF`` opens the expert scoring of the accepted
-application of case ``REF`` (``processes.selection.services.open_scoring`` with the demo
-experts ``expert1`` and ``expert2``) when no page does it; it prints ``{"sheets": n}``.
 """
 
 from __future__ import annotations
@@ -131,29 +127,14 @@ def setup() -> dict:
             "signing_case": {"pk": case.pk, "ref": case.ref}}
 
 
-def open_scoring(ref: str) -> dict:
-    """Open the expert scoring of the accepted application of case ``ref`` (demo experts)."""
-    from django.contrib.auth import get_user_model
-
-    from processes.rounds.models import Case
-    from processes.selection.services import open_scoring as open_
-
-    case = Case.objects.select_related("application").get(ref=ref)
-    experts = list(get_user_model().objects.filter(username__in=("expert1", "expert2")).order_by("username"))
-    open_(application=case.application, experts=experts)
-    return {"sheets": case.application.score_sheets.count()}
-
-
 def main(argv: list[str]) -> int:
     import django
 
     django.setup()
     if argv[:1] == ["setup"]:
         result = setup()
-    elif argv[:1] == ["open-scoring"] and len(argv) == 2:
-        result = open_scoring(argv[1])
     else:
-        print("usage: python -m tests.browser.seed setup | open-scoring CASE_REF", file=sys.stderr)
+        print("usage: python -m tests.browser.seed setup", file=sys.stderr)
         return 2
     print(json.dumps(result))
     return 0

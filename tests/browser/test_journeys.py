@@ -7,8 +7,8 @@ browser (no cookies) and logged in through the login form with the demo password
 1. the applicant switches the interface to Kazakh, files a new application to the open round,
    attaches ``Өтінім №5.docx`` on the case page, submits the application and later downloads
    the attachment: same name, same bytes;
-2. the coordinator accepts it (the completeness check on the coordinator's work page) and
-   moves the case on to selection;
+2. the coordinator finds it on the work page (filters), accepts it (the completeness check),
+   moves the case on to selection and assigns two experts;
 3. an expert scores it on the score sheet page: every criterion, then submit;
 4. both signatories approve the development plan waiting for them, with a comment, on the
    signatory page;
@@ -179,23 +179,39 @@ def test_coordinator_accepts_the_application(page, server, story):
     needs(story, "submitted")
     ref, pk = story["case_ref"], story["case_pk"]
     log_in(page, server, "coordinator")
-    nav(page, "/work/")
-    filters = page.locator("form#work-filters")  # the open round's cases whose name has "Turkistan"
-    filters.locator("select[name=round]").select_option(server.facts["open_round"])
-    filters.locator("input[name=q]").fill("Turkistan")
-    filters.locator("#work-filter-submit").click()
-    expect(page.locator("tr[data-testid=work-case]")).to_have_count(1)
-    check = page.locator(f"tr[data-ref='{ref}'] form[data-testid=completeness-check]")
+
+    def find_the_application():
+        """The work page, filtered to the open round's cases named "Turkistan...": just ours."""
+        nav(page, "/work/")
+        filters = page.locator("form#work-filters")
+        filters.locator("select[name=round]").select_option(server.facts["open_round"])
+        filters.locator("input[name=q]").fill("Turkistan")
+        filters.locator("#work-filter-submit").click()
+        expect(page.locator("tr[data-testid=work-case]")).to_have_count(1)
+        return page.locator(f"tr[data-testid=work-case][data-ref='{ref}']")
+
+    # The completeness check: accept.
+    check = find_the_application().locator("form[data-testid=completeness-check]")
     check.locator("select[name=transition]").select_option("accept")
     check.locator("input[name=comment]").fill("Complete and eligible.")
     check.locator("button[type=submit]").click()
     expect(page.locator(".messages")).to_contain_text("accept")
-    nav(page, "/work/")
-    page.locator(f"#case-{pk}-advance_to_selection").click()
+
+    # On to selection: the case page shows the accepted application in the selection stage.
+    find_the_application().locator(f"#case-{pk}-advance_to_selection").click()
     expect(page).to_have_url(re.compile(re.escape(story["case_url"]) + "$"))
-    expect(page.locator(".messages")).to_be_visible()
     expect(page.locator("dl.facts")).to_contain_text("accepted")
     expect(page.locator("dl.facts")).to_contain_text("selection")
+
+    # Two experts to score it.
+    assign = find_the_application().locator("form[data-testid=assign-experts]")
+    experts = assign.locator("select[name=experts]")
+    chosen = [experts.locator("option", has_text=f"({name})").get_attribute("value")
+              for name in ("expert1", "expert2")]
+    experts.select_option(chosen)
+    assign.locator("button[type=submit]").click()
+    expect(page.locator(".messages")).to_contain_text(ref)
+    expect(page.locator(f"tr[data-testid=work-case][data-ref='{ref}'] form[data-testid=assign-experts]")).to_have_count(0)
     story["accepted"] = True
 
 
@@ -205,9 +221,6 @@ def test_coordinator_accepts_the_application(page, server, story):
 def test_expert_scores_the_application(page, server, story):
     needs(story, "accepted")
     ref = story["case_ref"]
-    # Back office: no page opens the expert scoring of an accepted application yet; the
-    # selection service does it here, as run_cycle does, for the demo experts.
-    assert server.seed("open-scoring", ref) == {"sheets": 2}
     log_in(page, server, "expert1")
     nav(page, "/expert/")
     row = page.locator(f"tr[data-testid=score-sheet-row][data-ref='{ref}']")
