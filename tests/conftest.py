@@ -45,6 +45,17 @@ def _isolated_storage(media_root):
         yield
 
 
+@pytest.fixture(autouse=True)
+def _default_language():
+    """Each test ends in the default language: a page requested with a language cookie (or a
+    login with a saved language) activates that language in the test's thread, and later
+    tests (messages compared in English, management commands) would inherit it."""
+    yield
+    from django.utils import translation
+
+    translation.deactivate()
+
+
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_setup, django_db_blocker, _isolated_storage):
     """Create the test database, then run the whole 2017 sample cycle once for the session."""
