@@ -33,6 +33,7 @@ import io
 import re
 import struct
 import threading
+import time
 import zlib
 import zipfile
 from dataclasses import dataclass
@@ -103,7 +104,13 @@ def render_docx(kind: str, language: str, context: dict[str, Any]) -> bytes:
     See the module docstring for the text rules. Raises :class:`TemplateMissing`,
     :class:`RenderError`, and Jinja errors for a broken template.
     """
-    return render_template(template_path(kind, language), context)
+    from operations.metrics import RENDER_SECONDS, RENDERS
+
+    start = time.perf_counter()
+    content = render_template(template_path(kind, language), context)
+    RENDER_SECONDS.labels(kind).observe(time.perf_counter() - start)
+    RENDERS.labels(kind, language).inc()
+    return content
 
 
 def render_plain(path: Path | str, context: dict[str, Any]) -> bytes:

@@ -18,6 +18,26 @@ Variables (all optional in embedded mode):
 ``TIME_ZONE``           default ``Asia/Almaty`` (the programme's official time zone).
 ``KELISIM_SOFFICE``     the LibreOffice program for PDF renditions (default ``soffice`` on PATH).
 ``KELISIM_PDF_TIMEOUT`` seconds one PDF conversion may take (default 120).
+
+Production (``KELISIM_ENV=production``; settings/production.py, docs/operations.md,
+deploy/.env.example): ``SECRET_KEY``, ``ALLOWED_HOSTS``, ``DATABASE_URL`` (PostgreSQL),
+``CELERY_BROKER_URL``, ``STORAGE_URL``, ``DEFAULT_FROM_EMAIL`` and ``EMAIL_URL`` (or
+``EMAIL_HOST`` with ``EMAIL_PORT``, ``EMAIL_HOST_USER``, ``EMAIL_HOST_PASSWORD``,
+``EMAIL_USE_TLS``, ``EMAIL_USE_SSL``) are required; ``DEBUG`` must be off; cookies are secure;
+static files are served by WhiteNoise from ``STATIC_ROOT`` (``collectstatic``, hashed and
+compressed names). Also read: ``CSRF_TRUSTED_ORIGINS`` (comma-separated ``https://HOST``),
+``SECURE_SSL_REDIRECT`` (default 1 in production), ``SECURE_PROXY_SSL_HEADER`` (e.g.
+``X-Forwarded-Proto``, only behind a TLS-terminating proxy that sets it),
+``SECURE_HSTS_SECONDS`` (default 31536000 in production), ``SECURE_HSTS_INCLUDE_SUBDOMAINS``
+(default 1), ``SECURE_HSTS_PRELOAD`` (default 1), ``STATIC_ROOT``, ``KELISIM_DB_CONNECT_TIMEOUT``
+(seconds, default 5).
+
+Observability (operations/, docs/operations.md): ``LOG_FORMAT`` (``json`` or ``text``; json
+in production), ``LOG_LEVEL`` (default ``INFO`` in production, else ``WARNING``),
+``KELISIM_METRICS_TOKEN`` (bearer token for ``/metrics``; without it only loopback clients),
+``PROMETHEUS_MULTIPROC_DIR`` (gunicorn and Celery prefork: read by prometheus-client),
+``KELISIM_WORKER_METRICS_PORT`` (a Celery worker's own metrics port), ``KELISIM_STARTUP_CHECKS``
+(deployment checks at the start of web, worker and beat; default on in production).
 """
 
 from __future__ import annotations
@@ -26,7 +46,9 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
+from . import production
 from .storage_url import parse_storage_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -51,12 +73,21 @@ EMBEDDED = "DATABASE_URL" not in os.environ or os.environ["DATABASE_URL"].starts
 if "DATABASE_URL" not in os.environ:
     (VAR_DIR / "static").mkdir(parents=True, exist_ok=True)  # embedded database and collected static files
 
+# Production mode is explicit (settings/production.py): every required variable set, nothing insecure.
+KELISIM_ENV = os.environ.get("KELISIM_ENV", "").strip().lower() or "development"
+if KELISIM_ENV not in ("production", "development"):
+    raise ImproperlyConfigured(f"KELISIM_ENV must be 'production' or 'development', not {KELISIM_ENV!r}")
+PRODUCTION = KELISIM_ENV == "production"
+if PRODUCTION:
+    production.check_environment(os.environ)  # ImproperlyConfigured naming every problem
+
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
 if not SECRET_KEY:
     # Embedded mode only: a fixed, clearly insecure key. Production sets SECRET_KEY.
-    SECRET_KEY = "kelisim-embedded-insecure-key-do-not-use-in-production"
+    SECRET_KEY = production.EMBEDDED_SECRET_KEY
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -87,6 +118,7 @@ INSTALLED_APPS = [
     "processes.training",
     "processes.portal",
     "api",
+    "operations",  # health, readiness, metrics, request ids, deployment checks (docs/operations.md)
     # After Kelisim's apps, so that Kelisim's templates (e.g. registration/login.html) win.
     "viewflow",
     "viewflow.workflow",
@@ -95,6 +127,8 @@ if env_bool("KELISIM_BENCH"):  # `make bench` only: a model to measure the engin
     INSTALLED_APPS.append("bench")
 
 MIDDLEWARE = [
+    # First: the request id (X-Request-ID) for every log line, one access log line, HTTP metrics.
+    "operations.middleware.ObservabilityMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -150,6 +184,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         init_command="PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")
 else:
     DATABASES["default"].setdefault("TEST", {})["NAME"] = os.environ.get("TEST_DATABASE_NAME")
+    # An unreachable server fails within seconds (readiness, start-up checks) instead of hanging.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+        "connect_timeout", production.integer(os.environ, "KELISIM_DB_CONNECT_TIMEOUT", 5, 1))
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -171,8 +208,8 @@ TIME_ZONE = os.environ.get("TIME_ZONE", "Asia/Almaty")
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = VAR_DIR / "static"
-WHITENOISE_USE_FINDERS = True
+STATIC_ROOT = Path(os.environ.get("STATIC_ROOT") or VAR_DIR / "static")
+WHITENOISE_USE_FINDERS = not PRODUCTION  # production serves what collectstatic wrote
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
 MEDIA_URL = "media/"
 # Documents go to STORAGE_URL (settings/storage_url.py, docs/storage.md): file:///ABSOLUTE/PATH
@@ -180,12 +217,16 @@ MEDIA_URL = "media/"
 STORAGE_URL = os.environ.get("STORAGE_URL", "") or MEDIA_ROOT.resolve().as_uri()
 STORAGES = {
     "default": parse_storage_url(STORAGE_URL),
-    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "staticfiles": {"BACKEND": "settings.staticfiles.StaticFilesStorage" if PRODUCTION
+                    else "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.filebased.EmailBackend")
 EMAIL_FILE_PATH = Path(os.environ.get("EMAIL_FILE_PATH", VAR_DIR / "mail"))
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "kelisim@localhost")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# EMAIL_URL, or EMAIL_HOST and its companions, switch to SMTP (settings/production.py).
+globals().update(production.email_settings(os.environ))
 
 # Security (docs/security.md). AxesStandaloneBackend first: a locked-out login is refused
 # before any password is checked.
@@ -204,7 +245,22 @@ SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
-SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("KELISIM_SECURE_COOKIES", not EMBEDDED and not DEBUG)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = PRODUCTION or env_bool("KELISIM_SECURE_COOKIES",
+                                                                     not EMBEDDED and not DEBUG)
+# HTTPS (production defaults; docs/operations.md). Behind a TLS-terminating proxy set
+# SECURE_PROXY_SSL_HEADER=X-Forwarded-Proto (the proxy must overwrite that header).
+SECURE_SSL_REDIRECT = production.flag(os.environ, "SECURE_SSL_REDIRECT", PRODUCTION)
+# Probes and scrapers talk plain HTTP to the process itself (deploy/compose.yaml healthchecks).
+SECURE_REDIRECT_EXEMPT = [r"^health/$", r"^ready/$", r"^metrics$"]
+SECURE_PROXY_SSL_HEADER = production.proxy_ssl_header(os.environ.get("SECURE_PROXY_SSL_HEADER"))
+SECURE_HSTS_SECONDS = production.integer(os.environ, "SECURE_HSTS_SECONDS", 31536000 if PRODUCTION else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = production.flag(os.environ, "SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = production.flag(os.environ, "SECURE_HSTS_PRELOAD", True)
+SILENCED_SYSTEM_CHECKS = [
+    # Switched off on purpose (the proxy redirects to HTTPS; the domain is not for the preload list).
+    *(["security.W008"] if not SECURE_SSL_REDIRECT and os.environ.get("SECURE_SSL_REDIRECT") else []),
+    *(["security.W021"] if not SECURE_HSTS_PRELOAD else []),
+]
 # Content-Security-Policy (django-csp 4): only this site's scripts (no inline script anywhere),
 # styles from this site plus inline style blocks and attributes (the templates and the
 # server-rendered SVG charts use them), images from this site and data: URLs, no framing.
@@ -245,16 +301,38 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Workers log through LOGGING below (JSON in production), not Celery's own root handler.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
+# Logs (docs/operations.md): one line per record on stderr, JSON (LOG_FORMAT=json, the production
+# default) or text; every record carries the request id of the request it belongs to
+# (operations/logs.py), "-" outside requests.
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "").strip().lower() or ("json" if PRODUCTION else "text")
+if LOG_FORMAT not in ("json", "text"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be json or text, not {LOG_FORMAT!r}")
+LOG_LEVEL = os.environ.get("LOG_LEVEL", "").strip().upper() or ("INFO" if PRODUCTION else "WARNING")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"request_id": {"()": "operations.logs.RequestIdFilter"}},
+    "formatters": {
+        "json": {"()": "operations.logs.json_formatter"},
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT,
+                             "filters": ["request_id"]}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
-        "kelisim.security": {"handlers": ["console"], "level": "WARNING"},
+        "kelisim.security": {"level": "WARNING"},
+        # Access lines (operations/middleware.py): on in production, quiet in development and tests.
+        "kelisim.request": {"level": "INFO" if PRODUCTION else "WARNING"},
         "django.request": {"handlers": ["console"], "level": "ERROR", "propagate": False},
     },
 }
+
+# Metrics (operations/metrics.py): /metrics answers loopback clients, or anyone presenting
+# "Authorization: Bearer <KELISIM_METRICS_TOKEN>" when the token is set (then only them).
+KELISIM_METRICS_TOKEN = os.environ.get("KELISIM_METRICS_TOKEN", "")
 
 # Kelisim's own settings.
 # Reminders, in working days relative to the due day (-2: two working days before; 0: on the

@@ -10,6 +10,8 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/", include("api.urls")),
+    # /health/, /ready/, /metrics (operations/views.py, docs/operations.md)
+    path("", include("operations.urls")),
     path("", include("processes.portal.urls")),
 ]
 

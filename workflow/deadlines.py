@@ -37,6 +37,8 @@ from django.db.models.functions import Cast
 from django.utils import timezone, translation
 from django.utils.translation import gettext_noop
 
+from operations import metrics
+
 from . import calendar, permissions
 from .models import Deadline, Notification
 
@@ -303,6 +305,7 @@ def sweep(*, now: dt.datetime | None = None, dry_run: bool = False) -> SweepResu
                 result.created += _insert_new(batch)
         if result.created:
             transaction.on_commit(_queue_delivery)
+            transaction.on_commit(functools.partial(metrics.REMINDERS_QUEUED.inc, result.created))
     return result
 
 
@@ -484,6 +487,8 @@ def deliver(*, now: dt.datetime | None = None, limit: int = 500) -> DeliveryResu
                 row.status, row.sent_at, row.last_error = Notification.Status.SENT, timezone.now(), ""
                 result.sent += 1
             row.save(update_fields=["attempts", "status", "sent_at", "last_error", "next_attempt_at"])
+            outcome = {Notification.Status.SENT: "sent", Notification.Status.FAILED: "failed"}.get(row.status, "retried")
+            transaction.on_commit(functools.partial(metrics.DELIVERIES.labels(row.kind, outcome).inc))
     return result
 
 

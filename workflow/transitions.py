@@ -20,6 +20,8 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 from django_fsm import ConcurrentTransition
 
+from operations.metrics import transition_committed
+
 from . import audit
 from .conditions import reason_of
 from .exceptions import (
@@ -197,6 +199,9 @@ def perform(obj, transition: str, *, actor, comment: str = "", data: dict | None
             hook = getattr(obj, "after_transition", None)
             if hook is not None:  # consequences in other objects, in the same transaction
                 hook(transition, actor=actor, comment=comment)
+            opts = obj._meta  # kelisim_transitions_total, once the outermost transaction commits
+            transaction.on_commit(functools.partial(transition_committed, opts.app_label, opts.model_name,
+                                                    transition))
     except ConcurrentTransition as exc:
         _restore(obj)
         current = _state_of(obj, _fsm_meta(obj, transition))

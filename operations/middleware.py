@@ -1,0 +1,49 @@
+"""The first middleware: request id, access log line, HTTP metrics (docs/operations.md)."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from .logs import request_id_from, request_id_var
+from .metrics import HTTP_LATENCY, HTTP_REQUESTS
+
+log = logging.getLogger("kelisim.request")
+#: Probe and scrape paths are logged at DEBUG (they come every few seconds).
+QUIET_PATHS = ("/health/", "/ready/", "/metrics")
+
+
+class ObservabilityMiddleware:
+    """Gives the request its id (``X-Request-ID``, see :mod:`operations.logs`) for every log
+    record made while it is handled and returns it in the ``X-Request-ID`` response header;
+    counts it in ``kelisim_http_requests_total`` and ``kelisim_http_request_duration_seconds``
+    (labels: method, URL name, status); logs one ``kelisim.request`` line (method, path, status,
+    duration_ms, route) at INFO."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        request_id = request_id_from(request.META.get("HTTP_X_REQUEST_ID"))
+        request.request_id = request_id
+        token = request_id_var.set(request_id)
+        start = time.perf_counter()
+        try:
+            response = self.get_response(request)
+            elapsed = time.perf_counter() - start
+            match = getattr(request, "resolver_match", None)
+            route = (match.view_name or match.route) if match is not None else "<unmatched>"
+            method = request.method if request.method in _METHODS else "other"
+            HTTP_REQUESTS.labels(method, route, str(response.status_code)).inc()
+            HTTP_LATENCY.labels(method, route).observe(elapsed)
+            response["X-Request-ID"] = request_id
+            log.log(logging.DEBUG if request.path in QUIET_PATHS else logging.INFO,
+                    "%s %s %s %.1fms", request.method, request.path, response.status_code, elapsed * 1000,
+                    extra={"method": request.method, "path": request.path, "status": response.status_code,
+                           "duration_ms": round(elapsed * 1000, 1), "route": route})
+            return response
+        finally:
+            request_id_var.reset(token)
+
+
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})

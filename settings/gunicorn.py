@@ -1,0 +1,47 @@
+"""gunicorn configuration (``gunicorn -c python:settings.gunicorn settings.wsgi:application``).
+
+Read from the environment: ``GUNICORN_BIND`` (default ``0.0.0.0:8000``), ``GUNICORN_WORKERS``
+(processes, default 2 x CPU cores + 1, at most 8), ``GUNICORN_THREADS`` (threads per process,
+default 4; more than 1 selects the ``gthread`` worker), ``GUNICORN_TIMEOUT`` (seconds a request
+may take, default 60), ``GUNICORN_MAX_REQUESTS`` (a worker is replaced after this many requests,
+default 2000, with jitter). The web process is stateless: run as many as needed on as many
+machines (deploy/README.md).
+
+Metrics: with ``PROMETHEUS_MULTIPROC_DIR`` set (the compose file does), the directory is emptied
+when gunicorn starts and a dead worker's live gauges are dropped (prometheus-client's
+multiprocess mode), so ``/metrics`` sums every worker's counters.
+"""
+
+import os
+
+bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
+workers = int(os.environ.get("GUNICORN_WORKERS") or min(2 * (os.cpu_count() or 1) + 1, 8))
+threads = int(os.environ.get("GUNICORN_THREADS") or 4)
+worker_class = "gthread" if threads > 1 else "sync"
+timeout = int(os.environ.get("GUNICORN_TIMEOUT") or 60)
+graceful_timeout = 30
+keepalive = 5
+max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS") or 2000)
+max_requests_jitter = max_requests // 10
+accesslog = None  # Kelisim logs one line per request itself, with its request id (operations/middleware.py)
+errorlog = "-"
+# gunicorn sees the client through the proxy's X-Forwarded-* only from these addresses.
+forwarded_allow_ips = os.environ.get("GUNICORN_FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
+
+
+def on_starting(server):
+    """Empty ``PROMETHEUS_MULTIPROC_DIR`` (numbers of a previous run must not be added again)."""
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if directory:
+        os.makedirs(directory, exist_ok=True)
+        for name in os.listdir(directory):
+            if name.endswith(".db"):
+                os.remove(os.path.join(directory, name))
+
+
+def child_exit(server, worker):
+    """Tell prometheus-client that ``worker`` is gone (multiprocess mode)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)

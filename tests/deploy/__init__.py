@@ -1,0 +1,1 @@
+"""Tests of the production settings, deploy/ and the operations endpoints (issue 7)."""
