@@ -418,6 +418,20 @@ MATRIX: dict[str, Endpoint] = {
     "set_language": Endpoint(
         expect={"GET": lambda role, own: 302, "POST": lambda role, own: 302},
         build=lambda ctx, own: (reverse("set_language"), {"language": "en", "next": "/"})),
+    # -- operations (operations/views.py, docs/operations.md) ----------------------------------------
+    # /health/ and /ready/ are PUBLIC for every role, anonymous included: load balancers and
+    # container engines probe them without credentials, and they show no data (statuses and
+    # latencies only). /metrics is TOKEN-PROTECTED: with KELISIM_METRICS_TOKEN set only a bearer of
+    # that token reads it (401 for everybody else, logged in or not); without a token only a
+    # loopback client not behind a proxy (403 otherwise). The test client is 127.0.0.1 and no token
+    # is set, hence 200 for every role; the refusals are tests/deploy/test_operations.py's. A login
+    # grants nothing more on any of the three. GET only (405 for POST).
+    "health": Endpoint(expect={"GET": lambda role, own: 200, "POST": method_not_allowed},
+                       build=lambda ctx, own: (reverse("health"), {})),
+    "ready": Endpoint(expect={"GET": lambda role, own: 200, "POST": method_not_allowed},
+                      build=lambda ctx, own: (reverse("ready"), {})),
+    "metrics": Endpoint(expect={"GET": lambda role, own: 200, "POST": method_not_allowed},
+                        build=lambda ctx, own: (reverse("metrics"), {})),
     "portal:set-language": Endpoint(  # the switcher: also saves a logged-in user's preference
         expect={"GET": method_not_allowed, "POST": lambda role, own: 302},
         build=lambda ctx, own: (reverse("portal:set-language"), {"language": other_language(ctx), "next": "/"}),
