@@ -3,7 +3,8 @@
 Every error body is ``{"code": "...", "message": "...", "details": {...}}``:
 
 * ``code``: stable, machine-readable (the table in docs/api.md);
-* ``message``: for a person (English);
+* ``message``: for a person, in the request's language where the message is translated
+  (``Accept-Language``; English by default);
 * ``details``: structured context, e.g. the per-field problems of an invalid request
   (``{"fields": {"name_en": ["..."]}}``), the transition and state of a refused transition,
   or the reason of an unmet condition.
