@@ -360,3 +360,15 @@ def test_refusals_of_files_and_application_values_are_in_the_readers_language(la
     assert refused.value.message == expected_upload and "Өтінім №5.docx" in expected_upload
     assert expected_upload != "“Өтінім №5.docx” is empty (0 bytes)."  # translated, not the English
     assert invalid.value.problems == {"employees": expected_value} and expected_value != "must be a whole number >= 0"
+
+
+@pytest.mark.parametrize(("language", "expected"), [("kk", "2026 ж. 29 қараша 18:07"), ("ru", "29 ноября 2026 г. 18:07"),
+                                                     ("en", "29 November 2026 18:07")])
+def test_long_dates_read_as_each_language_writes_them(language, expected):
+    import datetime as dt
+
+    from django.utils.formats import date_format
+
+    with translation.override(language):
+        assert date_format(dt.datetime(2026, 11, 29, 18, 7), "DATETIME_FORMAT") == expected
+        assert date_format(dt.date(2026, 11, 29), "SHORT_DATE_FORMAT") == "29.11.2026"
