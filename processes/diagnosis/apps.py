@@ -1,6 +1,8 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class DiagnosisConfig(AppConfig):
     name = "processes.diagnosis"
     label = "diagnosis"
+    verbose_name = _("Diagnosis")
