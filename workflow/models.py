@@ -34,7 +34,7 @@ class AuditEntry(models.Model):
     verifier checks that both agree.
     """
 
-    chain = models.CharField(max_length=200, db_index=True)
+    chain = models.CharField(max_length=200)  # indexed by (chain, seq): audit_unique_chain_seq
     seq = models.PositiveIntegerField()
     created_at = models.DateTimeField()
     actor = models.ForeignKey(
@@ -52,7 +52,7 @@ class AuditEntry(models.Model):
     comment = models.TextField(blank=True)
     data = models.JSONField(default=dict, blank=True)
     prev_hash = models.CharField(max_length=64)
-    hash = models.CharField(max_length=64, unique=True)
+    hash = models.CharField(max_length=64)  # unique: audit_unique_hash
     canonical = models.TextField()
 
     class Meta:
@@ -61,6 +61,9 @@ class AuditEntry(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["chain", "seq"], name="audit_unique_chain_seq"),
             models.UniqueConstraint(fields=["chain", "prev_hash"], name="audit_no_fork"),
+            # a constraint rather than unique=True: PostgreSQL then builds no second
+            # (varchar_pattern_ops) index on the hash, which no query uses (scale check, docs/scale.md)
+            models.UniqueConstraint(fields=["hash"], name="audit_unique_hash"),
         ]
         indexes = [
             models.Index(fields=["object_type", "object_id"]),

@@ -109,6 +109,46 @@ def case_history(*, case: Case) -> QuerySet[AuditEntry]:
     return AuditEntry.objects.filter(chain=case.ref).order_by("seq")
 
 
+#: Entries of a case's history shown on one case page (the scale check: a chain may hold
+#: thousands; older windows are reached with ``?history_to=<seq>``).
+HISTORY_WINDOW = 100
+
+
+@dataclasses.dataclass(frozen=True)
+class HistoryWindow:
+    """A window of a case's history: ``entries`` (chain order) with seq ``first..last`` of
+    ``total``; ``older_to`` / ``newer_to`` are the ``history_to`` values of the neighbouring
+    windows (None at either end)."""
+
+    entries: list
+    first: int
+    last: int
+    total: int
+    older_to: int | None
+    newer_to: int | None
+
+    @property
+    def partial(self) -> bool:
+        return self.total > len(self.entries)
+
+
+def case_history_window(*, case: Case, upto: int | None = None, size: int = HISTORY_WINDOW) -> HistoryWindow:
+    """At most ``size`` audit entries of ``case``'s chain ending at seq ``upto`` (default and
+    above the end: the latest), in chain order. Two queries whatever the chain's length: the
+    chain head (its length) and one index range scan on ``(chain, seq)``; the canonical text
+    is not loaded. Seq numbers are consecutive from 1 in a valid chain (``verify_audit``)."""
+    from workflow.models import AuditChain
+
+    total = AuditChain.objects.filter(key=case.ref).values_list("length", flat=True).first() or 0
+    last = total if upto is None else max(0, min(upto, total))
+    entries = list(AuditEntry.objects.filter(chain=case.ref, seq__lte=last, seq__gt=last - size)
+                   .defer("canonical").order_by("seq"))
+    first = entries[0].seq if entries else 0
+    return HistoryWindow(entries=entries, first=first, last=last, total=total,
+                         older_to=first - 1 if first > 1 else None,
+                         newer_to=min(last + size, total) if last < total else None)
+
+
 def _documents_with_versions(owner_ref: str) -> QuerySet[Document]:
     versions = DocumentVersion.objects.select_related("created_by").order_by("number")
     return (Document.objects.filter(owner_ref=owner_ref)
@@ -166,10 +206,27 @@ def visible_version(*, user, pk: int) -> DocumentVersion | None:
 # -- tasks ---------------------------------------------------------------------------------------
 
 def _artifact_querysets() -> list[QuerySet]:
-    """How the inbox loads each kind of task object: with its case, in one query per kind."""
-    return [Case.objects.select_related("round"),
-            Application.objects.select_related("case__round"),
-            ScoreSheet.objects.select_related("application__case__round", "expert")]
+    """How the inbox loads each kind of task object: with its case, in one query per kind
+    (every model with a ``task_plan`` or tasks of its own, so that a row's name and case
+    make no query of their own)."""
+    from processes.diagnosis.models import Diagnosis
+    from processes.implementation.models import Implementation
+    from processes.planning.models import Plan
+    from processes.support.models import BodyPosition, SupportMeasure
+    from workflow.approvals.models import Decision
+
+    # the round's imported file (``Round.source``, a large JSON value) is not read: decoding it
+    # once per row was most of the inbox's time at scale (docs/scale.md)
+    return [Case.objects.select_related("round").defer("round__source"),
+            Application.objects.select_related("case__round").defer("case__round__source"),
+            ScoreSheet.objects.select_related("application__case__round", "expert")
+            .defer("application__case__round__source"),
+            Diagnosis.objects.select_related("case__round").defer("case__round__source"),
+            Plan.objects.select_related("case__round").defer("case__round__source"),
+            SupportMeasure.objects.select_related("case__round").defer("case__round__source"),
+            BodyPosition.objects.select_related("measure__case__round").defer("measure__case__round__source"),
+            Implementation.objects.select_related("case__round").defer("case__round__source"),
+            Decision.objects.select_related("approval", "signatory")]
 
 
 def case_of(obj) -> Case | None:
@@ -197,13 +254,72 @@ class InboxRow:
     created: dt.datetime
 
 
-def inbox_rows(*, user) -> list[InboxRow]:
-    """The user's open tasks (:func:`workflow.tasks.inbox`) with their object and case.
+#: Tasks per inbox page.
+INBOX_PER_PAGE = 50
+
+
+@dataclasses.dataclass(frozen=True)
+class InboxPage:
+    """One page of the inbox: its ``number`` (from 1) and whether older tasks follow.
+
+    No total is counted: at scale a coordinator's queue holds thousands of open tasks and
+    counting them would cost more than the page itself (docs/scale.md)."""
+
+    number: int
+    has_next: bool
+
+    @property
+    def has_previous(self) -> bool:
+        return self.number > 1
+
+    @property
+    def has_other_pages(self) -> bool:
+        return self.has_next or self.has_previous
+
+    @property
+    def next_page_number(self) -> int:
+        return self.number + 1
+
+    @property
+    def previous_page_number(self) -> int:
+        return self.number - 1
+
+
+#: The highest inbox page number accepted (larger values show page 1).
+INBOX_MAX_PAGE = 10_000
+
+
+def inbox_page(*, user, number=None) -> tuple[InboxPage, list[InboxRow]]:
+    """Page ``number`` (``str`` or ``int``; default, malformed or out of 1..10,000: the first) of
+    the user's inbox: ``(page, rows)``, :data:`INBOX_PER_PAGE` tasks newest first with their rows
+    (:func:`inbox_rows`); a page past the end is empty (its ``has_previous`` leads back).
+
+    A constant number of queries whatever the number of open tasks: the page's tasks (one more
+    is read to know whether older ones follow) with their processes and owners, and one query
+    per kind of object on the page.
+    """
+    try:
+        number = int(number)
+    except (TypeError, ValueError):
+        number = 1
+    if not 1 <= number <= INBOX_MAX_PAGE:
+        number = 1
+    start = (number - 1) * INBOX_PER_PAGE
+    tasks = list(human_tasks.inbox(user, artifact_querysets=_artifact_querysets())[start:start + INBOX_PER_PAGE + 1])
+    page = InboxPage(number=number, has_next=len(tasks) > INBOX_PER_PAGE)
+    return page, inbox_rows(user=user, tasks=tasks[:INBOX_PER_PAGE])
+
+
+def inbox_rows(*, user, tasks=None) -> list[InboxRow]:
+    """The user's open tasks (:func:`workflow.tasks.inbox`, or the given ``tasks`` of it) with
+    their object and case.
 
     A constant number of queries whatever the number of tasks (objects are prefetched).
     """
     rows = []
-    for task in human_tasks.inbox(user, artifact_querysets=_artifact_querysets()):
+    if tasks is None:
+        tasks = human_tasks.inbox(user, artifact_querysets=_artifact_querysets())
+    for task in tasks:
         data = human_tasks.task_data(task)
         obj = task.process.artifact
         rows.append(InboxRow(task=task, title=data.get("title", ""), obj=obj, case=case_of(obj),

@@ -67,17 +67,30 @@ def case_list(request):
 @login_required
 def case_detail(request, pk: int):
     """One case: header, state diagrams, available transitions (with the reason when one is
-    not), documents with versions, the audit history as a timeline, and comments."""
+    not), documents with versions, the audit history as a timeline, and comments.
+
+    The timeline shows at most ``selectors.HISTORY_WINDOW`` (100) entries: the latest, or those
+    ending at seq ``?history_to=N`` (links lead to older and newer windows); a
+    ``history_to`` that is not a number is answered 400. The page makes a constant number of
+    queries whatever the length of the history (``tests/portal/test_scale_queries.py``)."""
     from . import comments, diagrams
     from .models import MAX_COMMENT_LENGTH
 
     case = get_object_or_404(selectors.visible_cases(user=request.user), pk=pk)
+    upto = request.GET.get("history_to")
+    if upto is not None:
+        if not upto.isdigit() or len(upto) > 9:
+            return _problem(request, 400, _("Bad request"), _(
+                "history_to is the number (seq) of the last history entry to show, e.g. 100."))
+        upto = int(upto)
+    history = selectors.case_history_window(case=case, upto=upto)
     return render(request, "portal/case_detail.html", {
         "diagrams": diagrams.diagram_parts(case),
         "comments": comments.case_comments(case=case),
         "max_comment": MAX_COMMENT_LENGTH,
         "case": case,
-        "history": selectors.case_history(case=case),
+        "history": history.entries,
+        "history_window": history,
         "documents": selectors.case_documents(case=case, user=request.user),
         "transitions": available_transitions(case, request.user),
         "decisions": selectors.pending_decisions(user=request.user, case=case),
@@ -146,10 +159,12 @@ MAX_TASK_COMMENT = 4000
 @require_safe
 @login_required
 def inbox(request):
-    """The user's open tasks: assigned to them and queued for their roles, newest first."""
-    rows = selectors.inbox_rows(user=request.user)
+    """The user's open tasks: assigned to them and queued for their roles, newest first,
+    ``selectors.INBOX_PER_PAGE`` (50) per page (``?page=N``; malformed: the first page)."""
+    page, rows = selectors.inbox_page(user=request.user, number=request.GET.get("page"))
     return render(request, "portal/inbox.html", {
         "rows": rows,
+        "page": page,
         "is_staff_viewer": selectors.is_staff_viewer(user=request.user),
         "ended_states": [str(s) for s in ENDED_STATES],
     })

@@ -1,0 +1,171 @@
+"""The scale check (issue 7, item 6): the inbox, the case page and the coordinator's work page
+make the same number of queries whatever the number of tasks and the length of a history; the
+load-data generator writes valid hash chains and refuses an existing round.
+
+Counts are compared between a small and a large situation (never hard-coded).
+"""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from processes.portal import selectors
+from processes.rounds import loadgen
+from processes.rounds.models import Case
+from workflow import audit
+from workflow.audit import verify_chains
+from workflow.models import AuditChain, AuditEntry
+
+pytestmark = pytest.mark.django_db
+
+#: Every generated case waits for its completeness check (one open task each).
+FILED = [m for m in loadgen.MIX if m[1] == "submitted"]
+
+
+def queries(client, url: str) -> tuple[int, str]:
+    """The number of queries of one GET of ``url`` and the page's text (asserting 200).
+
+    Counted twice, by an execute wrapper (``bench.scale.count_queries``, what the bench
+    reports) and by Django's query log, which must agree."""
+    from bench.scale import count_queries
+
+    with count_queries() as counted, CaptureQueriesContext(connection) as captured:
+        response = client.get(url)
+    assert response.status_code == 200, response.content[:500]
+    assert counted.count == len(captured) > 0
+    return counted.count, response.content.decode()
+
+
+def coordinator_client(client):
+    from django.contrib.auth import get_user_model
+
+    client.force_login(get_user_model().objects.get(username=loadgen.COORDINATOR))
+    return client
+
+
+def append_notes(case: Case, n: int) -> None:
+    """``n`` more entries on ``case``'s chain through the ordinary append."""
+    for i in range(n):
+        audit.append_entry(chain=case.ref, actor=None, object_type="portal.casecomment", object_id=str(i),
+                           object_repr=f"{case.ref} note", transition="comment_added", from_state="",
+                           to_state="", comment=f"note {i}")
+
+
+def test_the_generator_writes_valid_chains_tasks_and_refuses_an_existing_round():
+    result = loadgen.generate(cases=60, audit_entries=1000, round_code="LOAD-T1")
+    assert result.cases == Case.objects.filter(round__code="LOAD-T1").count() == 60
+    generated = AuditEntry.objects.filter(chain__startswith="LOAD-T1/").exclude(
+        chain__in=[f"LOAD-T1/A{i}" for i in range(1, 10)])
+    assert generated.count() == result.audit_entries == 1000
+    assert result.open_tasks > 0 and result.done_tasks > 0
+    chains = list(AuditChain.objects.filter(key__startswith="LOAD-T1/").values_list("key", flat=True))
+    check = verify_chains(chains)
+    assert check.ok, check.broken
+    assert check.chains == 60
+    heavy = result.heavy_refs[0]
+    assert AuditChain.objects.get(key=heavy).length == max(
+        AuditChain.objects.filter(key__in=chains).values_list("length", flat=True))
+    with pytest.raises(loadgen.LoadDataExists):
+        loadgen.generate(cases=60, audit_entries=1000, round_code="LOAD-T1")
+    assert Case.objects.filter(round__code="LOAD-T1").count() == 60  # nothing more written
+
+
+def test_the_command_reports_rates_verifies_and_refuses_bad_sizes_and_existing_rounds():
+    out = io.StringIO()
+    call_command("generate_load_data", "--cases", "20", "--audit-entries", "200", "--round", "LOAD-T2", stdout=out)
+    text = out.getvalue()
+    assert "round LOAD-T2: 20 cases, 200 audit entries" in text
+    assert "entries/s" in text and "audit entries  [" in text
+    assert "sampled chains" in text and ": OK" in text
+    with pytest.raises(CommandError, match="exists already") as exists:
+        call_command("generate_load_data", "--cases", "20", "--audit-entries", "200", "--round", "LOAD-T2",
+                     stdout=io.StringIO())
+    assert exists.value.returncode == 2
+    with pytest.raises(CommandError, match="at least") as small:
+        call_command("generate_load_data", "--cases", "5", "--audit-entries", "200", "--round", "LOAD-T3",
+                     stdout=io.StringIO())
+    assert small.value.returncode == 2
+    assert not Case.objects.filter(round__code="LOAD-T3").exists()
+
+
+def test_a_broken_generated_chain_is_found():
+    result = loadgen.generate(cases=12, audit_entries=60, round_code="LOAD-T4")
+    ref = result.heavy_refs[0]
+    AuditEntry.objects.filter(chain=ref, seq=3).update(comment="edited")
+    check = verify_chains([ref])
+    assert not check.ok and check.broken.seq == 3
+
+
+def test_the_case_page_makes_the_same_queries_for_10_and_200_entries_and_shows_a_window(client):
+    loadgen.generate(cases=10, audit_entries=10, round_code="LOAD-C")
+    case = Case.objects.get(ref="LOAD-C/A10")
+    assert AuditChain.objects.get(key=case.ref).length == 10
+    client = coordinator_client(client)
+    url = reverse("portal:case-detail", args=[case.pk])
+    small, html = queries(client, url)
+    assert html.count('id="entry-') == 10 and 'id="history-window"' not in html
+    append_notes(case, 190)
+    large, html = queries(client, url)
+    assert large == small
+    assert html.count('id="entry-') == selectors.HISTORY_WINDOW == 100
+    assert 'id="entry-200"' in html and 'id="entry-101"' in html and 'id="entry-100"' not in html
+    assert "?history_to=100#history" in html  # the older window
+    older, html = queries(client, url + "?history_to=100")
+    assert older == small
+    assert 'id="entry-1"' in html and 'id="entry-100"' in html and 'id="entry-101"' not in html
+    assert "?history_to=200#history" in html  # back to the newer window
+    _, html = queries(client, url + "?history_to=999999")  # past the end: the latest
+    assert 'id="entry-200"' in html
+
+
+@pytest.mark.parametrize("value", ["abc", "-1", "1e3", "9" * 12])
+def test_a_bad_history_window_is_400(client, value):
+    loadgen.generate(cases=10, audit_entries=10, round_code="LOAD-B")
+    case = Case.objects.get(ref="LOAD-B/A10")
+    response = coordinator_client(client).get(reverse("portal:case-detail", args=[case.pk]),
+                                              {"history_to": value})
+    assert response.status_code == 400
+    assert "history_to" in response.content.decode()
+
+
+def test_the_inbox_makes_the_same_queries_for_5_and_500_tasks_and_is_paginated(client):
+    loadgen.generate(cases=14, audit_entries=28, round_code="LOAD-I1", mix=FILED)
+    client = coordinator_client(client)
+    url = reverse("portal:inbox")
+    small, html = queries(client, url)
+    few = html.count('<tr id="task-')
+    assert few >= 5
+    loadgen.generate(cases=504, audit_entries=1008, round_code="LOAD-I2", mix=FILED)
+    large, html = queries(client, url)
+    assert large == small
+    assert html.count('<tr id="task-') == selectors.INBOX_PER_PAGE
+    assert 'id="inbox-older"' in html
+    total = few + 495
+    pages = -(-total // selectors.INBOX_PER_PAGE)
+    last, html = queries(client, url + f"?page={pages}")
+    assert last <= small  # one query per kind of object on the page: the last page has fewer kinds
+    assert html.count('<tr id="task-') == total - (pages - 1) * selectors.INBOX_PER_PAGE
+    assert 'id="inbox-newer"' in html
+
+
+def test_the_work_page_makes_the_same_queries_for_more_tasks_and_longer_histories(client):
+    loadgen.generate(cases=14, audit_entries=28, round_code="LOAD-W1", mix=FILED)
+    client = coordinator_client(client)
+    url = reverse("portal:coordinator") + "?round=LOAD-W1"
+    small, html = queries(client, url)
+    assert "LOAD-W1/A10" in html
+    for case in Case.objects.filter(round__code="LOAD-W1", number__in=["A10", "A11"]):
+        append_notes(case, 190)
+    loadgen.generate(cases=504, audit_entries=1008, round_code="LOAD-W2", mix=FILED)
+    again, _ = queries(client, url)
+    assert again == small
+    everything, html = queries(client, reverse("portal:coordinator"))
+    assert html.count("LOAD-W2/") > 0
+    assert everything == small
