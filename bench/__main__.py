@@ -20,6 +20,11 @@ PostgreSQL when ``DATABASE_URL`` points at one), prints a table and writes ``var
   ``reminder_concurrent_created`` the rows they created together (must equal
   ``reminder_messages``). Delivery is not part of the measurement: the task the sweep queues
   after commit (``deliver_notifications``) is replaced by a no-op here.
+* ``inbox_p95_ms``, ``case_page_p95_ms`` (and p50, query counts, a ``baseline_`` of each
+  before the load data, ``scale_*`` sizes): the scale check of ``bench/scale.py``, the inbox
+  and the case page with many cases and audit entries (10,000 cases on PostgreSQL and 2,000
+  on SQLite by default; ``--scale`` or ``BENCH_SCALE=1``: 100,000 cases and 2,000,000
+  entries; ``--scale-cases N``; ``--scale-cases 0`` skips it); see ``docs/scale.md``.
 * ``render_docs_per_s``, ``plain_docxtpl_docs_per_s``, ``render_speedup``: Kelisim's cached
   renderer against a plain docxtpl render that opens the template file for every document,
   on the same mix of documents (every kind and language), after checking that both give the
@@ -165,6 +170,12 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--transitions", type=int, default=2000, help="transitions per measurement (even)")
     parser.add_argument("--render-docs", type=int, default=360, help="documents per renderer (bench/render.py)")
+    parser.add_argument("--scale", action="store_true", default=os.environ.get("BENCH_SCALE") == "1",
+                        help="scale check at 100,000 cases and 2,000,000 audit entries (also BENCH_SCALE=1; "
+                             "bench/scale.py)")
+    parser.add_argument("--scale-cases", type=int, default=None,
+                        help="cases of the scale check (default 10,000 on PostgreSQL, 2,000 on SQLite; 0: skip)")
+    parser.add_argument("--scale-requests", type=int, default=200, help="timed requests per page of the scale check")
     args = parser.parse_args(argv)
     connection = _setup()
     from django.db import transaction
@@ -201,6 +212,11 @@ def main(argv=None) -> int:
         from bench.render import render_figures
 
         figures.update(render_figures(args.render_docs))
+        scale_cases = args.scale_cases if args.scale_cases is not None else (100_000 if args.scale else None)
+        if scale_cases != 0:
+            from bench.scale import scale_figures
+
+            figures.update(scale_figures(scale_cases, requests=args.scale_requests))
     finally:
         connection.creation.destroy_test_db(connection.settings_dict["NAME"], verbosity=0)
     vendor = connection.vendor

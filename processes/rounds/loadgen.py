@@ -439,9 +439,12 @@ def generate(*, cases: int, audit_entries: int, round_code: str | None = None, s
         rebuild.close()
         lap("indexes")
     if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:  # fresh statistics for the planner
+        # fresh statistics for the planner; outside a transaction also VACUUM (the visibility
+        # map, and the dead rows of an interrupted earlier run)
+        command = "ANALYZE" if connection.in_atomic_block else "VACUUM ANALYZE"
+        with connection.cursor() as cursor:
             for model in (AuditEntry, AuditChain, Case, Application, Process, Task, Deadline):
-                cursor.execute(f"ANALYZE {connection.ops.quote_name(model._meta.db_table)}")
+                cursor.execute(f"{command} {connection.ops.quote_name(model._meta.db_table)}")
     lap("analyze")
     return result
 

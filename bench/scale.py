@@ -1,0 +1,143 @@
+"""The scale check of ``make bench`` (issue 7, item 6): inbox and case page response times and
+query counts with many cases and a long audit history, against a baseline in the same run.
+
+:func:`scale_figures`, on the bench's throw-away database:
+
+1. baseline: the pages as they are before the load data (the 2017 sample round the bench
+   imported: 9 cases with a handful of audit entries, a few open tasks);
+2. generates the load data with :func:`processes.rounds.loadgen.generate` (``cases`` cases,
+   20 audit entries per case on average, progress bars on stdout);
+3. times ``requests`` GETs of each page through Django's test ``Client`` logged in as the
+   coordinator ``load-coordinator`` (after ``WARMUP`` untimed ones): the inbox (first page of
+   the coordinators' queue: thousands of open tasks), the case page of the case with the
+   longest history (about 5,000 entries at 100,000 cases) and of an ordinary case (about 20).
+
+Figures (milliseconds, whole-request times in the bench process, no network):
+``inbox_p50_ms``, ``inbox_p95_ms``, ``case_page_p50_ms``, ``case_page_p95_ms`` (the long
+history), ``case_page_typical_p95_ms``, their ``*_queries`` counts (queries of one request),
+the same figures prefixed ``baseline_``, and ``scale_cases``, ``scale_audit_entries``,
+``scale_open_tasks``, ``scale_generation_s``, ``scale_database``. Goal: ``inbox_p95_ms`` < 50
+at 100,000 cases on PostgreSQL.
+
+Sizes: ``make bench`` runs at :data:`DEFAULT_CASES` (10,000 cases, 200,000 entries) on
+PostgreSQL and :data:`SQLITE_CASES` (2,000 cases) on SQLite; ``BENCH_SCALE=1 make bench``
+(or ``python -m bench --scale``) runs the full 100,000 cases and 2,000,000 entries (a few
+minutes of generation); ``--scale-cases N`` sets any size. The figures always name the size.
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+
+#: Sizes (cases) of the scale check: default on PostgreSQL, default on SQLite, the full check.
+DEFAULT_CASES = 10_000
+SQLITE_CASES = 2_000
+FULL_CASES = 100_000
+#: Audit entries per case on average (2,000,000 at 100,000 cases).
+ENTRIES_PER_CASE = 20
+WARMUP = 5
+
+
+def _percentile(samples: list[float], share: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, max(0, round(share * len(ordered) + 0.5) - 1))]
+
+
+class count_queries:  # noqa: N801 - used as a context manager
+    """Count the SQL statements run on the default connection inside the block (``.count``).
+
+    An execute wrapper, not the debug query log: the log is reset by every request's
+    ``request_started`` signal and is capped, so it can read 0 after a few requests."""
+
+    def __enter__(self):
+        from django.db import connection
+
+        self.count = 0
+
+        def counter(execute, sql, params, many, context):
+            self.count += 1
+            return execute(sql, params, many, context)
+
+        self._wrapper = connection.execute_wrapper(counter)
+        self._wrapper.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self._wrapper.__exit__(*exc)
+
+
+def _measure(client, url: str, requests: int) -> dict:
+    """``{"p50", "p95", "queries"}`` of ``requests`` GETs of ``url`` (ms), after a warm-up."""
+    for _ in range(WARMUP):
+        assert client.get(url).status_code == 200, url
+    with count_queries() as captured:
+        assert client.get(url).status_code == 200, url
+    samples = []
+    for _ in range(requests):
+        start = time.perf_counter()
+        response = client.get(url)
+        samples.append((time.perf_counter() - start) * 1000)
+        assert response.status_code == 200, url
+    return {"p50": round(statistics.median(samples), 1), "p95": round(_percentile(samples, 0.95), 1),
+            "queries": captured.count}
+
+
+def _pages(client, requests: int, *, long_case, typical_case, prefix: str) -> dict:
+    from django.urls import reverse
+
+    figures = {}
+    inbox = _measure(client, reverse("portal:inbox"), requests)
+    long_page = _measure(client, reverse("portal:case-detail", args=[long_case.pk]), requests)
+    figures.update({f"{prefix}inbox_p50_ms": inbox["p50"], f"{prefix}inbox_p95_ms": inbox["p95"],
+                    f"{prefix}inbox_queries": inbox["queries"],
+                    f"{prefix}case_page_p50_ms": long_page["p50"], f"{prefix}case_page_p95_ms": long_page["p95"],
+                    f"{prefix}case_page_queries": long_page["queries"]})
+    if typical_case is not None:
+        typical = _measure(client, reverse("portal:case-detail", args=[typical_case.pk]), requests)
+        figures[f"{prefix}case_page_typical_p95_ms"] = typical["p95"]
+    return figures
+
+
+def scale_figures(cases: int | None = None, requests: int = 200, stream=sys.stdout) -> dict:
+    """Run the scale check (module docstring) on the current (bench) database; return the figures.
+
+    ``cases`` defaults to :data:`DEFAULT_CASES` (:data:`SQLITE_CASES` on SQLite).
+    """
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import setup_test_environment
+
+    from processes.rounds import loadgen
+    from processes.rounds.actors import ensure_user
+    from processes.rounds.models import Case
+    from workflow.models import AuditChain
+
+    if cases is None:
+        cases = SQLITE_CASES if connection.vendor == "sqlite" else DEFAULT_CASES
+    try:
+        setup_test_environment(debug=False)  # the test client's host, in-memory e-mail, DEBUG off
+    except RuntimeError:  # already set up (e.g. under pytest)
+        pass
+    client = Client()
+    client.force_login(ensure_user(loadgen.COORDINATOR, "coordinator"))
+    sample = Case.objects.filter(round__code="TC-2017").order_by("pk").first()
+    figures = _pages(client, requests, long_case=sample, typical_case=None, prefix="baseline_")
+
+    entries = cases * ENTRIES_PER_CASE
+    if stream is not None:
+        stream.write(f"scale check: generating {cases:,} cases and {entries:,} audit entries "
+                     f"({connection.vendor})\n")
+    result = loadgen.generate(cases=cases, audit_entries=entries, round_code=f"BENCH-{cases}", stream=stream)
+    long_ref = max(result.heavy_refs, key=lambda ref: AuditChain.objects.get(key=ref).length)
+    long_case = Case.objects.get(ref=long_ref)
+    typical_case = Case.objects.get(ref=f"BENCH-{cases}/A{10 + cases // 2}")
+    figures.update(_pages(client, requests, long_case=long_case, typical_case=typical_case, prefix=""))
+    figures.update({
+        "scale_cases": result.cases, "scale_audit_entries": result.audit_entries,
+        "scale_open_tasks": result.open_tasks, "scale_generation_s": round(result.seconds, 1),
+        "scale_long_history_entries": AuditChain.objects.get(key=long_ref).length,
+        "scale_database": connection.vendor,
+    })
+    return figures
