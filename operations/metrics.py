@@ -45,9 +45,19 @@ RENDER_SECONDS = Histogram("kelisim_document_render_seconds", "Word document ren
                            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
 
 
+_TRANSITION_CHILDREN: dict = {}
+
+
 def transition_committed(stage: str, model: str, transition: str) -> None:
-    """Count one committed transition (called by ``perform`` through ``transaction.on_commit``)."""
-    TRANSITIONS.labels(stage, model, transition).inc()
+    """Count one committed transition (called by ``perform`` through ``transaction.on_commit``).
+
+    The labelled child counter is cached per label triple (``labels()`` takes a lock and builds
+    a key each time)."""
+    key = (stage, model, transition)
+    child = _TRANSITION_CHILDREN.get(key)
+    if child is None:
+        child = _TRANSITION_CHILDREN[key] = TRANSITIONS.labels(stage, model, transition)
+    child.inc()
 
 
 def registry():
