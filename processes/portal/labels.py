@@ -70,6 +70,23 @@ TRANSITION_LABELS = {
     "withdraw": _("withdraw"),
 }
 
+#: Audit events that are not transitions (no state changes), named like them in the history.
+EVENT_LABELS = {
+    "application_updated": _("application updated"),
+    "approval_requested": _("approval requested"),
+    "attachment_uploaded": _("attachment uploaded"),
+    "case_created": _("case created"),
+    "comment_added": _("comment added"),
+    "delegation_granted": _("delegation granted"),
+    "document_generated": _("document generated"),
+    "imported": _("imported"),
+    "out_of_office_granted": _("out-of-office delegation granted"),
+    "pdf_rendered": _("PDF made"),
+    "ranking_computed": _("ranking computed"),
+    "revoked": _("delegation revoked"),
+    "scores_saved": _("scores saved"),
+}
+
 
 #: Model (``app_label.model_name``, as in audit entries) -> its name for people. The models'
 #: own ``verbose_name`` stays English (changing it needs a migration per app).
@@ -109,8 +126,9 @@ def model_label(model) -> str:
 
 
 def transition_label(name: str) -> str:
-    """The label of the transition ``name`` in the active language; ``name`` when unknown."""
-    label = TRANSITION_LABELS.get(name)
+    """The label of the transition (or audit event, :data:`EVENT_LABELS`) ``name`` in the
+    active language; ``name`` itself when unknown."""
+    label = TRANSITION_LABELS.get(name, EVENT_LABELS.get(name))
     return str(label) if label is not None else name
 
 
