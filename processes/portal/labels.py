@@ -109,6 +109,23 @@ MODEL_LABELS = {
 }
 
 
+#: Notification kind (``Notification.kind``) -> what the message is about.
+NOTIFICATION_LABELS = {
+    "approval_requested": _("decision requested"),
+    "decision_recorded": _("decision recorded"),
+    "approval_approved": _("document approved"),
+    "approval_rejected": _("document rejected"),
+    "deadline_reminder": _("reminder"),
+    "deadline_escalation": _("overdue"),
+}
+
+
+def notification_label(kind: str) -> str:
+    """What a notification of ``kind`` is about, in the active language; ``kind`` when unknown."""
+    label = NOTIFICATION_LABELS.get(kind)
+    return str(label) if label is not None else kind
+
+
 def model_label(model) -> str:
     """The name of ``model`` (a model class, an instance or ``"app_label.model_name"``) for
     people, in the active language; the model's ``verbose_name`` when it has no label here."""

@@ -65,3 +65,11 @@ def grouped(value, decimal_pos=None):
     places = int(decimal_pos) if decimal_pos not in (None, "") else None
     return number_format(number, get_format("DECIMAL_SEPARATOR"), places, get_format("NUMBER_GROUPING"),
                          get_format("THOUSAND_SEPARATOR"), force_grouping=True)
+
+
+@register.filter
+def notification_label(kind: str) -> str:
+    """``{{ row.kind|notification_label }}``: what a notification is about, in the active language."""
+    from processes.portal.labels import notification_label as label
+
+    return label(kind)
