@@ -252,6 +252,10 @@ class InboxRow:
     queued: bool
     held_by_user: bool
     created: dt.datetime
+    #: the object's and the case's state labels in the active language (``labels.state_label``:
+    #: one cached look-up, where ``get_state_display`` translates every choice of the field)
+    obj_state: str = ""
+    case_state: str = ""
 
 
 #: Tasks per inbox page.
@@ -319,13 +323,18 @@ def inbox_rows(*, user, tasks=None) -> list[InboxRow]:
     rows = []
     if tasks is None:
         tasks = human_tasks.inbox(user, artifact_querysets=_artifact_querysets())
+    from .labels import state_label
+
     for task in tasks:
         data = human_tasks.task_data(task)
         obj = task.process.artifact
-        rows.append(InboxRow(task=task, title=data.get("title", ""), obj=obj, case=case_of(obj),
+        case = case_of(obj)
+        rows.append(InboxRow(task=task, title=data.get("title", ""), obj=obj, case=case,
                              transition=data.get("transition", ""), outcomes=human_tasks.outcomes_of(task),
                              queued=task.owner_id is None, held_by_user=task.owner_id == user.pk,
-                             created=task.created))
+                             created=task.created,
+                             obj_state=state_label(getattr(obj, "state", ""), obj._meta.label_lower) if obj else "",
+                             case_state=state_label(case.state) if case is not None else ""))
     return rows
 
 
