@@ -400,8 +400,14 @@ def compare_with_database(report: Report) -> list[tuple[str, str, str]]:
 
     manifest = report.manifest
     problems = []
-    audit = manifest.get("audit") or {}
+    audit = manifest.get("audit") if isinstance(manifest.get("audit"), dict) else {}
     chain, count, head = audit.get("chain"), audit.get("entries"), audit.get("head_hash")
+    if not (isinstance(chain, str) and isinstance(head, str) and isinstance(count, int)
+            and not isinstance(count, bool) and 0 <= count < 2**63):
+        problems.append(("database", MANIFEST, _(
+            "the manifest's audit section must name the chain (text), the number of entries (a whole "
+            "number) and the head hash (text); it cannot be compared with this installation")))
+        count = 0
     if count:
         recorded = AuditEntry.objects.filter(chain=chain, seq=count).values_list("hash", flat=True).first()
         if recorded is None:
@@ -411,8 +417,10 @@ def compare_with_database(report: Report) -> list[tuple[str, str, str]]:
             problems.append(("database", ENTRIES_JSON, _(
                 "entry %(seq)s of chain %(chain)s is %(here)s… here, the dossier says %(there)s…") % {
                 "seq": count, "chain": chain, "here": recorded[:16], "there": str(head)[:16]}))
-    owner = (manifest.get("case") or {}).get("ref")
-    for item in manifest.get("files", []):
+    case = manifest.get("case")
+    owner = case.get("ref") if isinstance(case, dict) else None
+    files = manifest.get("files") if isinstance(manifest.get("files"), list) else []
+    for item in files:
         if isinstance(item, dict) and item.get("document"):
             if not DocumentVersion.objects.filter(document__owner_ref=owner, sha256=item.get("sha256")).exists():
                 problems.append(("database", item.get("path", "?"),

@@ -67,7 +67,8 @@ def test_search_by_date_range_in_almaty_days(people, client):
 
 @pytest.mark.parametrize("query", [{"date_from": "yesterday"}, {"date_to": "2017-02-30"},
                                    {"date_from": "2018-01-02", "date_to": "2018-01-01"},
-                                   {"actor": "x" * 151}, {"case": "c" * 201}])
+                                   {"actor": "x" * 151}, {"case": "c" * 201},
+                                   {"date_to": "9999-12-31"}, {"date_from": "0001-01-01"}])
 def test_bad_search_input_is_400_with_a_message(people, client, query):
     response = as_user(client, "auditor").get(AUDIT, query)
     assert response.status_code == 400
@@ -199,3 +200,26 @@ def test_other_roles_get_403(people, client):
     for username in ("coordinator", "expert1", "applicant-a1"):
         assert as_user(client, username).get(AUDIT).status_code == 403
         assert as_user(client, username).post(VERIFY).status_code == 403
+
+
+@pytest.mark.parametrize("audit", [{"chain": 5, "entries": "many", "head_hash": "x"}, None,
+                                   {"chain": "TC-2017/A1", "entries": True, "head_hash": []}])
+def test_a_manifest_with_a_malformed_audit_section_is_a_problem_not_a_crash(people, client, audit):
+    """A forged manifest (wrong types in its audit section, a case that is not an object) is
+    reported, also when compared with this installation, never a 500."""
+    import json
+
+    original = zipfile.ZipFile(io.BytesIO(dossier_bytes()))
+    forged = io.BytesIO()
+    with zipfile.ZipFile(forged, "w") as out:
+        for info in original.infolist():
+            data = original.read(info)
+            if info.filename == "manifest.json":
+                manifest = json.loads(data)
+                manifest["audit"], manifest["case"] = audit, "x"
+                data = json.dumps(manifest).encode()
+            out.writestr(info, data)
+    response = as_user(client, "auditor").post(DOSSIER, {"file": upload(forged.getvalue()), "database": "1"})
+    assert response.status_code in (200, 400)
+    assert response.context["problems"] if response.status_code == 200 else True
+    assert 'data-ok="true"' not in response.content.decode()

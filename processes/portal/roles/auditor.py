@@ -63,9 +63,18 @@ class AuditSearch(forms.Form):
     date_to = forms.DateField(required=False, label=gettext_lazy("To"), input_formats=["%Y-%m-%d"],
                               widget=forms.DateInput(attrs={"type": "date"}))
 
+    #: Dates outside these years cannot be searched (and would overflow the time-zone conversion).
+    YEARS = (1900, 9998)
+
     def clean(self):
         data = super().clean()
         start, end = data.get("date_from"), data.get("date_to")
+        for name in ("date_from", "date_to"):
+            value = data.get(name)
+            if value and not self.YEARS[0] <= value.year <= self.YEARS[1]:
+                self.add_error(name, _("Give a date between the years %(first)s and %(last)s.") % {
+                    "first": self.YEARS[0], "last": self.YEARS[1]})
+                data.pop(name, None)
         if start and end and start > end:
             raise forms.ValidationError(_("The start date is after the end date."))
         return data
