@@ -138,7 +138,10 @@ class CaseFilter(filters.FilterSet):
     stage = filters.ChoiceFilter(choices=[(v, l) for v, l in Case.State.choices if v in Case.ACTIVE_STATES],
                                  method="filter_stage",
                                  help_text="the stage a case is in, or was in when it was suspended")
-    overdue = filters.BooleanFilter(field_name="overdue", help_text="an open deadline of the case is past due")
+    overdue = filters.TypedChoiceFilter(field_name="overdue", choices=[("true", "true"), ("false", "false")],
+                                        coerce=lambda value: value == "true",
+                                        help_text="true or false: an open deadline of the case is past due "
+                                                  "(any other value is a 400)")
 
     class Meta:
         model = Case

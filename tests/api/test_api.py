@@ -206,6 +206,7 @@ def test_case_filters_search_and_ordering(api):
     assert refs(client.get("/api/cases/?overdue=true")) == {"TC-2017/A1"}
     assert "TC-2017/A1" not in refs(client.get("/api/cases/?overdue=false"))
     assert client.get(f"/api/cases/{case('A1').pk}/").json()["overdue"] is True
+    assert_error(client.get("/api/cases/?overdue=maybe"), 400, "invalid")  # never silently ignored
 
 
 def test_pagination_caps_the_page_size_at_100(api):
