@@ -65,6 +65,7 @@ def test_an_applicant_files_a_draft_and_lands_on_the_case_page(rnd, client):
     ({"export_share_pct": "1.234"}, "export_share_pct"),
     ({"region": "x" * 201}, "region"),
     ({"city": "Al\x01maty"}, "city"),
+    ({"name_ru": "ab\x00cd"}, "name_ru"),
 ])
 def test_bad_values_show_the_form_again_per_field_and_file_nothing(rnd, client, values, field):
     before = counts(rnd)
@@ -72,6 +73,7 @@ def test_bad_values_show_the_form_again_per_field_and_file_nothing(rnd, client, 
     assert response.status_code == 400
     html = response.content.decode()
     assert f'id="error-{field}"' in html and 'data-testid="form-errors"' in html
+    assert "\x00" not in html and "\x01" not in html  # a refused value is never echoed with control characters
     assert counts(rnd) == before
 
 

@@ -72,6 +72,8 @@ def _fields(values: dict, problems: dict) -> list[dict]:
     rows = []
     for name, label, kind in FIELDS:
         value = values.get(name)
+        if isinstance(value, str):  # shown back in the form: never echo control characters (NUL makes the page binary)
+            value = "".join(ch for ch in value if ch in "\t\n" or ord(ch) >= 32)
         rows.append({"name": name, "label": label, "kind": kind, "value": "" if value is None else value,
                      "required": name in REQUIRED_FIELDS, "error": problems.get(name, ""),
                      "limit": submission.EDITABLE_TEXT.get(name)})
