@@ -202,14 +202,24 @@ SUBJECTS = {
 }
 
 
-@functools.lru_cache(maxsize=4096)
-def _subject_parts(kind: str, label: str, due_day: dt.date, language: str) -> tuple[str, str, str]:
-    from django.utils.formats import date_format
-    from django.utils.translation import gettext
+@functools.lru_cache(maxsize=64)
+def _catalogue(language: str):
+    """The translation catalogue of ``language`` (no activation: a sweep writes in many languages)."""
+    from django.utils.translation import trans_real
 
-    with translation.override(language):
-        return (gettext(SUBJECTS[kind]), gettext(label) if label else "",
-                date_format(due_day, "SHORT_DATE_FORMAT"))
+    return trans_real.translation(language)
+
+
+@functools.lru_cache(maxsize=4096)
+def _due_text(due_day: dt.date, language: str) -> str:
+    from django.utils import dateformat, formats
+
+    return dateformat.format(due_day, formats.get_format("SHORT_DATE_FORMAT", lang=language))
+
+
+@functools.lru_cache(maxsize=65536)
+def _label_text(label: str, language: str) -> str:
+    return _catalogue(language).gettext(label) if label else ""
 
 
 def compose_subject(kind: str, label: str, case: str, due_day: dt.date, language: str) -> str:
@@ -217,8 +227,9 @@ def compose_subject(kind: str, label: str, case: str, due_day: dt.date, language
     due on ``due_day`` (Almaty date), in ``language`` (kk, ru or en): the subject line and
     ``label`` are translated through the project's catalogues (``locale/``; an uncatalogued
     label stays as it is), the date is formatted for that language. At most 300 characters."""
-    template, text, date = _subject_parts(kind, label, due_day, language)
-    return (template % {"label": text, "case": case or "-", "date": date})[:300]
+    template = _label_text(SUBJECTS[kind], language)
+    return (template % {"label": _label_text(label, language), "case": case or "-",
+                        "date": _due_text(due_day, language)})[:300]
 
 
 @dataclasses.dataclass
