@@ -15,7 +15,13 @@ from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_view,
+)
 from rest_framework import mixins, viewsets
 from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, MultiPartParser
@@ -132,13 +138,19 @@ def overdue_deadlines():
     return Deadline.objects.filter(chain=OuterRef("ref"), closed_at__isnull=True, due_at__lt=timezone.now())
 
 
+@extend_schema_field({"type": "string", "enum": ["true", "false"]})
+class TrueFalseFilter(filters.TypedChoiceFilter):
+    """``true`` or ``false`` and nothing else (a BooleanFilter ignores other values silently);
+    its schema is given here because the field is an annotation, not a model field."""
+
+
 class CaseFilter(filters.FilterSet):
     round = filters.CharFilter(field_name="round__code", help_text="the round's code, e.g. TC-2017")
     state = filters.ChoiceFilter(choices=Case.State.choices)
     stage = filters.ChoiceFilter(choices=[(v, l) for v, l in Case.State.choices if v in Case.ACTIVE_STATES],
                                  method="filter_stage",
                                  help_text="the stage a case is in, or was in when it was suspended")
-    overdue = filters.TypedChoiceFilter(field_name="overdue", choices=[("true", "true"), ("false", "false")],
+    overdue = TrueFalseFilter(field_name="overdue", choices=[("true", "true"), ("false", "false")],
                                         coerce=lambda value: value == "true",
                                         help_text="true or false: an open deadline of the case is past due "
                                                   "(any other value is a 400)")
