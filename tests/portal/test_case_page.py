@@ -6,14 +6,11 @@ rolled back at the end; each test runs in its own savepoint.
 
 from __future__ import annotations
 
-import io
 import shutil
 import xml.etree.ElementTree as ET
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.core.management import call_command
-from django.db import transaction
 from django.urls import reverse
 
 from processes.portal import comments, diagrams
@@ -22,30 +19,22 @@ from processes.rounds.models import Case
 from workflow.audit import verify_chains
 from workflow.models import AuditEntry
 
+from .roles_support import as_user, case, user  # noqa: E402
+from . import roles_support  # noqa: E402
+
 pytestmark = pytest.mark.django_db
 needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz's dot is not installed")
 SVG = "{http://www.w3.org/2000/svg}"
 
 
-@pytest.fixture(scope="module")
-def users(django_db_setup, django_db_blocker):
-    with django_db_blocker.unblock(), transaction.atomic():
-        call_command("create_demo_users", stdout=io.StringIO())
-        yield
-        transaction.set_rollback(True)
+users = roles_support.people  # the demo users, rolled back after the module
 
 
-def user(username):
-    return get_user_model().objects.get(username=username)
 
 
-def case(number: str) -> Case:
-    return Case.objects.get(ref=f"TC-2017/{number}")
 
 
-def as_user(client, username):
-    client.force_login(user(username))
-    return client
+
 
 
 # -- the state graph -------------------------------------------------------------------------

@@ -15,44 +15,32 @@ import zipfile
 from urllib.parse import unquote
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
-from django.db import transaction
 from django.test import override_settings
 from django.urls import reverse
 
 from documents.models import Document, DocumentVersion
 from processes.portal import files as portal_files
-from processes.rounds.models import Case
 from tests.documents.uploadfiles import PDF, make_docm, make_docx, make_png, make_zip_bomb
 from workflow.models import AuditEntry
+
+from .roles_support import as_user, case, user  # noqa: E402
+from . import roles_support  # noqa: E402
 
 pytestmark = pytest.mark.django_db
 
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 
 
-@pytest.fixture(scope="module")
-def world(django_db_setup, django_db_blocker):
-    fast_hashers = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    with django_db_blocker.unblock(), override_settings(PASSWORD_HASHERS=fast_hashers), transaction.atomic():
-        call_command("create_demo_users", stdout=io.StringIO())
-        yield
-        transaction.set_rollback(True)
+world = roles_support.people  # the demo users, rolled back after the module
 
 
-def user(username):
-    return get_user_model().objects.get(username=username)
 
 
-def case(number: str) -> Case:
-    return Case.objects.get(ref=f"TC-2017/{number}")
 
 
-def as_user(client, username):
-    client.force_login(user(username))
-    return client
+
 
 
 def upload_url(number="A1") -> str:

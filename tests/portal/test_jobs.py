@@ -8,15 +8,11 @@ sends the task to Celery's in-memory transport and runs it afterwards as a worke
 
 from __future__ import annotations
 
-import io
 import zipfile
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.core.management import call_command
-from django.db import transaction
 from django.test import override_settings
 from django.urls import reverse
 
@@ -26,23 +22,18 @@ from processes.portal.models import Job
 from processes.rounds.models import Case
 from workflow.models import AuditEntry
 
+from .roles_support import case, user  # noqa: E402
+from . import roles_support  # noqa: E402
+
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(scope="module")
-def users(django_db_setup, django_db_blocker):
-    with django_db_blocker.unblock(), transaction.atomic():
-        call_command("create_demo_users", stdout=io.StringIO())
-        yield
-        transaction.set_rollback(True)
+users = roles_support.people  # the demo users, rolled back after the module
 
 
-def user(username):
-    return get_user_model().objects.get(username=username)
 
 
-def case(number: str) -> Case:
-    return Case.objects.get(ref=f"TC-2017/{number}")
+
 
 
 def login(client, username):
