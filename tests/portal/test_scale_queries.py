@@ -168,4 +168,34 @@ def test_the_work_page_makes_the_same_queries_for_more_tasks_and_longer_historie
     assert again == small
     everything, html = queries(client, reverse("portal:coordinator"))
     assert html.count("LOAD-W2/") > 0
-    assert everything == small
+    # a first page made only of cases with open deadlines does not read the cases without one
+    # (the round's page above reaches them): one query fewer, never more
+    assert everything <= small
+
+
+def test_a_work_page_past_the_cases_with_deadlines_makes_the_same_queries_at_any_size(client):
+    """Deep pages of the work list (past every case with an open deadline: the page counts them
+    and reads the cases without one) make as many queries with 150 cases as with 750."""
+    from processes.portal.roles.common import PER_PAGE
+    from processes.portal.roles.coordinator import work_list
+    from processes.rounds.actors import ensure_user
+
+    # filed applications (an open check and its deadline each) and refused ones (no deadline)
+    mix = FILED + [m for m in loadgen.MIX if m[0] == "refused"]
+    loadgen.generate(cases=150, audit_entries=300, round_code="LOAD-D1", mix=mix)
+    client = coordinator_client(client)
+
+    def deep_page() -> tuple[int, int]:
+        work = work_list(user=ensure_user(loadgen.COORDINATOR, "coordinator"), filters={})
+        deep = work._firsts().count() // PER_PAGE + 2  # wholly past the cases with deadlines
+        assert (deep - 1) * PER_PAGE < work.count()
+        count, html = queries(client, reverse("portal:coordinator") + f"?page={deep}")
+        assert html.count('data-testid="work-case"') == min(PER_PAGE, work.count() - (deep - 1) * PER_PAGE)
+        assert 'data-testid="overdue"' not in html and "refused" in html
+        return deep, count
+
+    small_page, small = deep_page()
+    loadgen.generate(cases=600, audit_entries=1200, round_code="LOAD-D2", mix=mix)
+    large_page, large = deep_page()
+    assert large_page > small_page
+    assert large == small

@@ -92,33 +92,118 @@ def stage_detail(case: Case) -> str:
                               "closed": "implementation"}.get(stage, ""))
     if obj is None:
         return ""
-    display = getattr(obj, "get_state_display", None)
-    return f"{model_label(obj)}: {display() if display else obj.state}"
+    # labels.state_label: one cached look-up (get_state_display translates every choice)
+    return f"{model_label(obj)}: {state_label(obj.state, obj._meta.label_lower)}"
 
 
-def work_queryset(*, user, filters: dict):
-    """The cases of the work page for ``user`` and the cleaned ``filters``, overdue first.
+class WorkList:
+    """The work page's cases in their order, paged in the database (a ``Paginator`` reads
+    :meth:`count` and slices it; each slice is a list of :class:`Case` with ``overdue`` and
+    ``next_due`` set).
 
-    Each case carries ``overdue`` (bool) and ``next_due`` (the nearest open due date or None).
+    Order: the nearest open due date (``Deadline.due_at``, not closed), earliest first, then
+    cases without an open deadline; ties by round code, number and id. A case is overdue when
+    that nearest date has passed, so this is "overdue first, then by the next due date"
+    without computing either for every case: the cases with open deadlines are read by walking
+    the open deadlines in due order (index ``deadline_open_due`` on ``(closed_at, due_at)``),
+    keeping each chain's first one (an index probe on ``chain``) whose case passes the filters
+    (a probe on ``Case.ref``), and stopping after the page (docs/scale.md). Then the cases
+    without an open deadline, by round code and number.
+
+    ``cases`` is the filtered queryset of visible cases, with the relations a row shows;
+    ``overdue_only`` keeps only the cases whose nearest due date is before ``now``.
+    A page costs two to four queries: the page's ``(case, due date)`` pairs, the count of the
+    cases with open deadlines only when the page starts after them, the cases without one
+    when the page reaches them, and the page's cases with their relations.
     """
-    now = timezone.now()
-    open_deadlines = Deadline.objects.filter(chain=OuterRef("ref"), closed_at__isnull=True)
+
+    def __init__(self, cases, *, overdue_only: bool = False, now=None):
+        self.cases = cases
+        self.overdue_only = overdue_only
+        self.now = now or timezone.now()
+        self._count = None
+
+    def _of_case(self):
+        return self.cases.order_by().filter(ref=OuterRef("chain"))
+
+    def _firsts(self):
+        """Each filtered case's nearest open deadline, as ``(case id, due_at)`` in page order."""
+        open_deadlines = Deadline.objects.filter(closed_at__isnull=True)
+        earlier = open_deadlines.filter(chain=OuterRef("chain")).filter(
+            Q(due_at__lt=OuterRef("due_at")) | Q(due_at=OuterRef("due_at"), pk__lt=OuterRef("pk")))
+        firsts = open_deadlines.filter(~Exists(earlier), Exists(self._of_case()))
+        if self.overdue_only:
+            firsts = firsts.filter(due_at__lt=self.now)
+        of_case = self._of_case()
+        # ``closed_at`` (NULL for all of them) leads the order so that the walk follows the index
+        # on (closed_at, due_at); the case's round code, number and id only break ties
+        return (firsts.annotate(case_id=Subquery(of_case.values("pk")[:1]),
+                                round_code=Subquery(of_case.values("round__code")[:1]),
+                                case_number=Subquery(of_case.values("number")[:1]))
+                .order_by("closed_at", "due_at", "round_code", "case_number", "case_id")
+                .values_list("case_id", "due_at"))
+
+    def _without_deadline(self):
+        """The filtered cases without an open deadline, as case ids in page order."""
+        open_deadlines = Deadline.objects.filter(chain=OuterRef("ref"), closed_at__isnull=True)
+        return (self.cases.filter(~Exists(open_deadlines)).order_by("round__code", "number", "pk")
+                .values_list("pk", flat=True))
+
+    def count(self) -> int:
+        """The number of cases on all pages (one query, kept)."""
+        if self._count is None:
+            self._count = self._firsts().count() if self.overdue_only else self.cases.order_by().count()
+        return self._count
+
+    def __len__(self) -> int:
+        return self.count()
+
+    def __getitem__(self, index):
+        if not isinstance(index, slice) or index.step not in (None, 1):
+            raise TypeError("WorkList supports plain slices only")
+        start, stop = index.start or 0, index.stop
+        if start < 0 or stop is None or stop < start:
+            raise ValueError("WorkList slices need 0 <= start <= stop")
+        if stop == start:
+            return []
+        pairs = list(self._firsts()[start:stop])
+        missing = stop - start - len(pairs)
+        if missing and not self.overdue_only:
+            # the page reaches past the cases with open deadlines: how many there are is known
+            # from this slice unless it is empty (then one count)
+            with_deadline = start + len(pairs) if pairs or start == 0 else self._firsts().count()
+            skip = max(0, start - with_deadline)
+            pairs += [(pk, None) for pk in self._without_deadline()[skip:skip + missing]]
+        loaded = self.cases.order_by().in_bulk([pk for pk, _due in pairs])
+        page = []
+        for pk, due in pairs:
+            case = loaded.get(pk)
+            if case is None:  # gone between the two queries
+                continue
+            case.next_due = due
+            case.overdue = due is not None and due < self.now
+            page.append(case)
+        return page
+
+
+def work_list(*, user, filters: dict) -> WorkList:
+    """The cases of the work page for ``user`` and the cleaned ``filters`` (:class:`WorkList`:
+    overdue first, then by the nearest open due date; each case carries ``overdue`` (bool)
+    and ``next_due`` (the nearest open due date, an aware datetime, or None))."""
+    # the round's imported file (``Round.source``) is not shown: not decoded for every row
     cases = (selectors.visible_cases(user=user)
              .select_related("diagnosis", "plan", "implementation")
-             .prefetch_related("support_measures")
-             .annotate(overdue=Exists(open_deadlines.filter(due_at__lt=now)),
-                       next_due=Subquery(open_deadlines.order_by("due_at").values("due_at")[:1])))
+             .defer("round__source")
+             .prefetch_related("support_measures"))
     if filters.get("round"):
         cases = cases.filter(round__code=filters["round"])
     if filters.get("state"):
         cases = cases.filter(state=filters["state"])
-    if filters.get("overdue"):
-        cases = cases.filter(overdue=True)
     if filters.get("q"):
         text = filters["q"]
         cases = cases.filter(Q(ref__icontains=text) | Q(name_en__icontains=text) | Q(name_ru__icontains=text)
                              | Q(name_kk__icontains=text))
-    return cases.order_by("-overdue", F("next_due").asc(nulls_last=True), "round__code", "number", "pk")
+    return WorkList(cases, overdue_only=bool(filters.get("overdue")))
 
 
 def _check_tasks(user, cases) -> dict[int, object]:
@@ -167,7 +252,7 @@ def coordinator(request):
         if len(selected) != len(selected_ids):
             status, selected = 400, []
             problems.append(_("Some of the selected cases do not exist."))
-    cases = Case.objects.none() if form.errors else work_queryset(user=request.user, filters=filters)
+    cases = Case.objects.none() if form.errors else work_list(user=request.user, filters=filters)
     page = Paginator(cases, PER_PAGE).get_page(request.GET.get("page"))
     rows = list(page.object_list)
     tasks = _check_tasks(request.user, rows)
@@ -176,7 +261,8 @@ def coordinator(request):
     for case in rows:
         options = available_transitions(case, request.user)
         application = _related(case, "application")
-        lines.append({"case": case, "detail": stage_detail(case), "allowed": [o for o in options if o.allowed],
+        lines.append({"case": case, "state": state_label(case.state), "detail": stage_detail(case),
+                      "allowed": [o for o in options if o.allowed],
                       "refused": [o for o in options if not o.allowed],
                       "task": tasks.get(application.pk) if application is not None else None,
                       "outcomes": human_tasks.outcomes_of(tasks[application.pk])
@@ -195,7 +281,8 @@ def coordinator(request):
         "common": common_transitions(selected, request.user) if selected else [],
         "query": query.urlencode(),
         "rounds": Round.objects.order_by("code"),
-        "refusal_reasons": RefusalReason.choices,
+        # translated once for the page, not once per row that shows them
+        "refusal_reasons": [(value, str(label)) for value, label in RefusalReason.choices],
         "experts": expert_choices() if any(line["assign"] for line in lines) else [],
         "now": timezone.now(),
         "is_staff_viewer": True,

@@ -1,0 +1,148 @@
+"""The coordinator's work list pages in the database (``roles.coordinator.WorkList``, issue 7)
+and keeps the page's order: overdue first, then by the nearest open due date, then the cases
+without an open deadline; ties by round code, number and id.
+
+Every page is compared with the order computed in Python from that definition, over cases of
+two rounds whose codes sort the other way round from their ids, with several open deadlines on
+one chain, closed deadlines that must not count, equal due dates across rounds and cases
+without any deadline.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.core.paginator import Paginator
+from django.urls import reverse
+from django.utils import timezone
+
+from processes.portal.roles.common import PER_PAGE
+from processes.portal.roles.coordinator import work_list
+from processes.rounds import loadgen
+from processes.rounds.actors import ensure_user
+from processes.rounds.models import Case
+from workflow.models import Deadline
+
+pytestmark = pytest.mark.django_db
+
+NOW = timezone.now()
+
+
+def deadline(case: Case, days: float, *, closed: bool = False) -> Deadline:
+    return Deadline.objects.create(chain=case.ref, label="Test", due_at=NOW + dt.timedelta(days=days),
+                                   role="coordinator", closed_at=NOW if closed else None)
+
+
+@pytest.fixture
+def cases():
+    """Two rounds (``LOAD-Z`` made first, so lower ids, but sorting after ``LOAD-A``) of 40
+    cases each, with deadlines added on top of the generated ones."""
+    loadgen.generate(cases=40, audit_entries=80, round_code="LOAD-Z")
+    loadgen.generate(cases=40, audit_entries=80, round_code="LOAD-A")
+    z = list(Case.objects.filter(round__code="LOAD-Z").order_by("pk"))
+    a = list(Case.objects.filter(round__code="LOAD-A").order_by("pk"))
+    same = NOW - dt.timedelta(days=2)
+    for case in (z[0], z[1], a[0], a[1]):  # one due time shared across both rounds (overdue)
+        Deadline.objects.create(chain=case.ref, label="Same", due_at=same, role="coordinator")
+    deadline(z[2], -5, closed=True)  # closed: not overdue because of it
+    deadline(z[2], 9)
+    deadline(z[2], 4)  # its nearest open one
+    deadline(a[2], -1)
+    deadline(a[2], -8)  # its nearest (and overdue)
+    deadline(a[3], -30, closed=True)
+    return z + a
+
+
+def expected(now, *, overdue_only=False, round_code=None) -> list[tuple[str, bool]]:
+    """``(ref, overdue)`` of the visible cases in the page order at ``now``, from the definition."""
+    rows = []
+    for case in Case.objects.select_related("round"):
+        if round_code and case.round.code != round_code:
+            continue
+        due = [d.due_at for d in Deadline.objects.filter(chain=case.ref, closed_at__isnull=True)]
+        nearest = min(due) if due else None
+        late = nearest is not None and nearest < now
+        if overdue_only and not late:
+            continue
+        rows.append(((nearest is None, nearest or now, case.round.code, case.number, case.pk), case.ref, late))
+    rows.sort(key=lambda row: row[0])
+    return [(ref, late) for _key, ref, late in rows]
+
+
+def listed(work, per_page: int) -> list[tuple[str, bool]]:
+    paginator = Paginator(work, per_page)
+    out = []
+    for number in paginator.page_range:
+        page = paginator.page(number)
+        assert len(page.object_list) == (per_page if number < paginator.num_pages
+                                         else paginator.count - (number - 1) * per_page)
+        out += [(case.ref, case.overdue) for case in page.object_list]
+    return out
+
+
+def coordinator():
+    return ensure_user(loadgen.COORDINATOR, "coordinator")
+
+
+@pytest.mark.parametrize("per_page", [1, 7, 50])
+def test_every_page_follows_the_order_of_the_definition(cases, per_page):
+    work = work_list(user=coordinator(), filters={})
+    want = expected(work.now)
+    assert work.count() == len(want) == Case.objects.count()
+    got = listed(work, per_page)
+    assert got == want
+    assert sum(late for _ref, late in got) >= 5  # the shared due time (4) and a[2]
+    assert any(not late for _ref, late in got)
+
+
+def test_closed_deadlines_do_not_count_and_the_nearest_open_one_gives_the_date(cases):
+    z2, a2, a3 = cases[2], cases[42], cases[43]
+    work = work_list(user=coordinator(), filters={})
+    rows = {c.ref: c for c in work[0:work.count()]}
+    assert rows[z2.ref].overdue is False
+    assert rows[z2.ref].next_due == Deadline.objects.get(chain=z2.ref, closed_at__isnull=True,
+                                                         due_at__lt=NOW + dt.timedelta(days=5)).due_at
+    assert rows[a2.ref].overdue is True
+    assert rows[a2.ref].next_due < NOW - dt.timedelta(days=7)
+    assert rows[a3.ref].overdue is False
+
+
+def test_the_overdue_filter_pages_only_overdue_cases(cases):
+    work = work_list(user=coordinator(), filters={"overdue": True})
+    want = expected(work.now, overdue_only=True)
+    assert work.count() == len(want) > 0
+    assert listed(work, 2) == want
+    assert all(late for _ref, late in want)
+
+
+def test_a_round_filter_keeps_the_order(cases):
+    work = work_list(user=coordinator(), filters={"round": "LOAD-A"})
+    want = expected(work.now, round_code="LOAD-A")
+    assert listed(work, 6) == want
+    assert {ref.split("/")[0] for ref, _late in want} == {"LOAD-A"}
+
+
+def test_slices_are_plain_and_bounded(cases):
+    work = work_list(user=coordinator(), filters={})
+    assert work[5:5] == []
+    assert [c.ref for c in work[3:9]] == [ref for ref, _late in expected(work.now)[3:9]]
+    assert work[work.count():work.count() + 10] == []
+    with pytest.raises(TypeError):
+        work[3]
+    with pytest.raises(TypeError):
+        work[0:10:2]
+
+
+def test_the_pages_of_the_view_continue_each_other(cases, client):
+    client.force_login(coordinator())
+    url = reverse("portal:coordinator")
+    refs = []
+    pages = -(-Case.objects.count() // PER_PAGE)
+    assert pages >= 2
+    for number in range(1, pages + 1):
+        response = client.get(url, {"page": number})
+        assert response.status_code == 200
+        refs += [line["case"].ref for line in response.context["lines"]]
+    # the order does not depend on the clock (only the overdue marks do)
+    assert refs == [ref for ref, _late in expected(timezone.now())]
