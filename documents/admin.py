@@ -22,7 +22,7 @@ class DocumentVersionInline(ReadOnlyTabularInline):
     readonly_fields = fields
     ordering = ("number",)
 
-    @admin.display(description="sha256")
+    @admin.display(description=_("SHA-256"))
     def short_sha256(self, obj):
         return format_html('<code title="{}">{}…</code>', obj.sha256, obj.sha256[:12])
 

@@ -8,18 +8,21 @@ uploaded file is a :class:`DocumentVersion` with its storage key, sha256 and siz
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class Document(models.Model):
-    owner_ref = models.CharField(max_length=200, db_index=True)
-    stage = models.CharField(max_length=30)
-    kind = models.CharField(max_length=50)
-    key = models.CharField(max_length=100, blank=True, default="")
-    language = models.CharField(max_length=5, choices=settings.LANGUAGES)
-    title = models.CharField(max_length=300)
-    created_at = models.DateTimeField(auto_now_add=True)
+    owner_ref = models.CharField(max_length=200, db_index=True, verbose_name=_("owner reference"))
+    stage = models.CharField(max_length=30, verbose_name=_("stage"))
+    kind = models.CharField(max_length=50, verbose_name=_("kind"))
+    key = models.CharField(max_length=100, blank=True, default="", verbose_name=_("key"))
+    language = models.CharField(max_length=5, choices=settings.LANGUAGES, verbose_name=_("language"))
+    title = models.CharField(max_length=300, verbose_name=_("title"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     class Meta:
+        verbose_name = _("document")
+        verbose_name_plural = _("documents")
         ordering = ["owner_ref", "stage", "kind", "key", "language"]
         constraints = [
             models.UniqueConstraint(
@@ -42,22 +45,26 @@ class SignedVersionError(Exception):
 
 
 class DocumentVersion(models.Model):
-    document = models.ForeignKey(Document, on_delete=models.PROTECT, related_name="versions")
-    number = models.PositiveIntegerField()
-    storage_key = models.CharField(max_length=500, unique=True)
-    original_name = models.CharField(max_length=255)
-    sha256 = models.CharField(max_length=64)
-    size = models.PositiveBigIntegerField(help_text="bytes")
-    content_type = models.CharField(max_length=150)
-    template_name = models.CharField(max_length=200, blank=True)
-    template_version = models.CharField(max_length=50, blank=True)
+    document = models.ForeignKey(Document, on_delete=models.PROTECT, related_name="versions",
+                                 verbose_name=_("document"))
+    number = models.PositiveIntegerField(verbose_name=_("number"))
+    storage_key = models.CharField(max_length=500, unique=True, verbose_name=_("storage key"))
+    original_name = models.CharField(max_length=255, verbose_name=_("original name"))
+    sha256 = models.CharField(max_length=64, verbose_name=_("SHA-256"))
+    size = models.PositiveBigIntegerField(help_text=_("bytes"), verbose_name=_("size"))
+    content_type = models.CharField(max_length=150, verbose_name=_("content type"))
+    template_name = models.CharField(max_length=200, blank=True, verbose_name=_("template name"))
+    template_version = models.CharField(max_length=50, blank=True, verbose_name=_("template version"))
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        verbose_name=_("created by")
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    signed = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+    signed = models.BooleanField(default=False, verbose_name=_("signed"))
 
     class Meta:
+        verbose_name = _("document version")
+        verbose_name_plural = _("document versions")
         ordering = ["document", "number"]
         constraints = [
             models.UniqueConstraint(fields=["document", "number"], name="version_unique_number"),
@@ -103,30 +110,35 @@ class Rendition(models.Model):
     """
 
     class Format(models.TextChoices):
-        PDF = "pdf", "PDF"
+        PDF = "pdf", _("PDF")
 
     class Status(models.TextChoices):
-        PENDING = "pending", "pending"
-        RUNNING = "running", "running"
-        DONE = "done", "done"
-        FAILED = "failed", "failed"
+        PENDING = "pending", _("pending")
+        RUNNING = "running", _("running")
+        DONE = "done", _("done")
+        FAILED = "failed", _("failed")
 
-    source = models.ForeignKey(DocumentVersion, on_delete=models.PROTECT, related_name="renditions")
-    format = models.CharField(max_length=10, choices=Format.choices, default=Format.PDF)
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    source = models.ForeignKey(DocumentVersion, on_delete=models.PROTECT, related_name="renditions",
+                               verbose_name=_("source"))
+    format = models.CharField(max_length=10, choices=Format.choices, default=Format.PDF, verbose_name=_("format"))
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING, verbose_name=_("status"))
     requested_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        verbose_name=_("requested by")
     )
-    requested_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True, help_text="when the current attempt began")
-    finished_at = models.DateTimeField(null=True, blank=True)
-    attempts = models.PositiveSmallIntegerField(default=0)
-    error = models.TextField(blank=True, help_text="why the last attempt failed")
-    storage_key = models.CharField(max_length=500, blank=True)
-    sha256 = models.CharField(max_length=64, blank=True)
-    size = models.PositiveBigIntegerField(null=True, blank=True, help_text="bytes")
+    requested_at = models.DateTimeField(auto_now_add=True, verbose_name=_("requested at"))
+    started_at = models.DateTimeField(null=True, blank=True, help_text=_("when the current attempt began"),
+                                      verbose_name=_("started at"))
+    finished_at = models.DateTimeField(null=True, blank=True, verbose_name=_("finished at"))
+    attempts = models.PositiveSmallIntegerField(default=0, verbose_name=_("attempts"))
+    error = models.TextField(blank=True, help_text=_("why the last attempt failed"), verbose_name=_("error"))
+    storage_key = models.CharField(max_length=500, blank=True, verbose_name=_("storage key"))
+    sha256 = models.CharField(max_length=64, blank=True, verbose_name=_("SHA-256"))
+    size = models.PositiveBigIntegerField(null=True, blank=True, help_text=_("bytes"), verbose_name=_("size"))
 
     class Meta:
+        verbose_name = _("rendition")
+        verbose_name_plural = _("renditions")
         ordering = ["source", "format"]
         constraints = [
             models.UniqueConstraint(fields=["source", "format"], name="rendition_unique_per_format"),

@@ -7,6 +7,8 @@ read-only everywhere in the admin: a state changes only through
 """
 
 from django.contrib import admin
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 
 from .models import AuditChain, AuditEntry, Deadline, UserPreference
 
@@ -90,9 +92,11 @@ def transition_action(name: str, description: str):
                 for obj in objects:
                     perform(obj, name, actor=request.user, comment="via the admin")
         except WorkflowError as exc:
-            modeladmin.message_user(request, f"Nothing was changed: {exc.message}", level=messages.ERROR)
+            modeladmin.message_user(request, _("Nothing was changed: %(reason)s") % {"reason": exc.message},
+                                    level=messages.ERROR)
             return
-        modeladmin.message_user(request, f"{name}: {len(objects)} object(s) done.", level=messages.SUCCESS)
+        modeladmin.message_user(request, ngettext("%(transition)s: %(count)s object done.", "%(transition)s: %(count)s objects done.",
+                                  len(objects)) % {"transition": name, "count": len(objects)}, level=messages.SUCCESS)
 
     action.__name__ = f"transition_{name}"
     return admin.action(description=description)(action)
@@ -112,7 +116,13 @@ class DeadlineAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Deadlines are kept by the workflow (opened and closed with tasks and stages); read-only,
     so that an auditor's view of reminders, escalations and expiry rules stays true."""
 
-    list_display = ("label", "chain", "due_at", "responsible", "role", "on_expiry", "closed_at", "expired_at")
+    list_display = ("label_shown", "chain", "due_at", "responsible", "role", "on_expiry", "closed_at", "expired_at")
     list_filter = ("role", "on_expiry")
     search_fields = ("chain", "label")
     date_hierarchy = "due_at"
+
+    @admin.display(description=gettext_lazy("label"), ordering="label")
+    def label_shown(self, deadline):
+        """The work's label is stored in English (a ``gettext_noop`` string of the stage's task
+        plan) and shown in the reader's language."""
+        return _(deadline.label) if deadline.label else deadline.label

@@ -6,6 +6,7 @@ key to the user is ``SET_NULL`` so deleting a user never deletes or edits histor
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 from django_fsm import ConcurrentTransitionMixin
 
 GENESIS_HASH = "0" * 64
@@ -18,9 +19,13 @@ class AuditChain(models.Model):
     one chain are serialised; the head also lets verification notice deleted tail entries.
     """
 
-    key = models.CharField(max_length=200, primary_key=True)
-    length = models.PositiveIntegerField(default=0)
-    head_hash = models.CharField(max_length=64, default=GENESIS_HASH)
+    key = models.CharField(max_length=200, primary_key=True, verbose_name=_("key"))
+    length = models.PositiveIntegerField(default=0, verbose_name=_("length"))
+    head_hash = models.CharField(max_length=64, default=GENESIS_HASH, verbose_name=_("head hash"))
+
+    class Meta:
+        verbose_name = _("audit chain")
+        verbose_name_plural = _("audit chains")
 
     def __str__(self) -> str:
         return f"{self.key} ({self.length})"
@@ -34,30 +39,32 @@ class AuditEntry(models.Model):
     verifier checks that both agree.
     """
 
-    chain = models.CharField(max_length=200)  # indexed by (chain, seq): audit_unique_chain_seq
-    seq = models.PositiveIntegerField()
-    created_at = models.DateTimeField()
+    # indexed by (chain, seq): audit_unique_chain_seq
+    chain = models.CharField(max_length=200, verbose_name=_("chain"))
+    seq = models.PositiveIntegerField(verbose_name=_("sequence number"))
+    created_at = models.DateTimeField(verbose_name=_("created at"))
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-        related_name="audit_entries",
+        related_name="audit_entries", verbose_name=_("actor"),
     )
-    actor_username = models.CharField(max_length=150)
-    on_behalf_of_username = models.CharField(max_length=150, blank=True)
-    object_type = models.CharField(max_length=100)
-    object_id = models.CharField(max_length=64)
-    object_repr = models.CharField(max_length=300)
-    transition = models.CharField(max_length=100)
-    from_state = models.CharField(max_length=50)
-    to_state = models.CharField(max_length=50)
-    comment = models.TextField(blank=True)
-    data = models.JSONField(default=dict, blank=True)
-    prev_hash = models.CharField(max_length=64)
-    hash = models.CharField(max_length=64)  # unique: audit_unique_hash
-    canonical = models.TextField()
+    actor_username = models.CharField(max_length=150, verbose_name=_("actor username"))
+    on_behalf_of_username = models.CharField(max_length=150, blank=True, verbose_name=_("on behalf of username"))
+    object_type = models.CharField(max_length=100, verbose_name=_("object type"))
+    object_id = models.CharField(max_length=64, verbose_name=_("object ID"))
+    object_repr = models.CharField(max_length=300, verbose_name=_("object description"))
+    transition = models.CharField(max_length=100, verbose_name=_("transition"))
+    from_state = models.CharField(max_length=50, verbose_name=_("from state"))
+    to_state = models.CharField(max_length=50, verbose_name=_("to state"))
+    comment = models.TextField(blank=True, verbose_name=_("comment"))
+    data = models.JSONField(default=dict, blank=True, verbose_name=_("data"))
+    prev_hash = models.CharField(max_length=64, verbose_name=_("previous hash"))
+    hash = models.CharField(max_length=64, verbose_name=_("hash"))  # unique: audit_unique_hash
+    canonical = models.TextField(verbose_name=_("canonical JSON"))
 
     class Meta:
+        verbose_name = _("audit entry")
         ordering = ["chain", "seq"]
-        verbose_name_plural = "audit entries"
+        verbose_name_plural = _("audit entries")
         constraints = [
             models.UniqueConstraint(fields=["chain", "seq"], name="audit_unique_chain_seq"),
             models.UniqueConstraint(fields=["chain", "prev_hash"], name="audit_no_fork"),
@@ -133,31 +140,38 @@ class Notification(models.Model):
     """
 
     class Channel(models.TextChoices):
-        IN_APP = "in_app", "in-app"
-        EMAIL = "email", "e-mail"
+        IN_APP = "in_app", _("in-app")
+        EMAIL = "email", _("e-mail")
 
     class Status(models.TextChoices):
-        PENDING = "pending", "pending"
-        SENT = "sent", "sent"
-        FAILED = "failed", "failed"
+        PENDING = "pending", _("pending")
+        SENT = "sent", _("sent")
+        FAILED = "failed", _("failed")
 
-    key = models.CharField(max_length=200)
-    channel = models.CharField(max_length=10, choices=Channel.choices, default=Channel.IN_APP)
-    recipient = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications")
-    kind = models.CharField(max_length=50)
-    chain = models.CharField(max_length=200, blank=True, help_text="the case (audit chain) it concerns")
-    subject = models.CharField(max_length=300)
-    data = models.JSONField(default=dict, blank=True)
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
-    attempts = models.PositiveSmallIntegerField(default=0)
-    last_error = models.TextField(blank=True)
-    language = models.CharField(max_length=5, default="ru", help_text="the recipient's language (kk, ru, en)")
-    next_attempt_at = models.DateTimeField(null=True, blank=True, help_text="retry after this time (backoff)")
-    created_at = models.DateTimeField(auto_now_add=True)
-    sent_at = models.DateTimeField(null=True, blank=True)
-    read_at = models.DateTimeField(null=True, blank=True)
+    key = models.CharField(max_length=200, verbose_name=_("key"))
+    channel = models.CharField(max_length=10, choices=Channel.choices, default=Channel.IN_APP,
+                               verbose_name=_("channel"))
+    recipient = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications",
+                                  verbose_name=_("recipient"))
+    kind = models.CharField(max_length=50, verbose_name=_("kind"))
+    chain = models.CharField(max_length=200, blank=True, help_text=_("the case (audit chain) it concerns"),
+                             verbose_name=_("chain"))
+    subject = models.CharField(max_length=300, verbose_name=_("subject"))
+    data = models.JSONField(default=dict, blank=True, verbose_name=_("data"))
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING, verbose_name=_("status"))
+    attempts = models.PositiveSmallIntegerField(default=0, verbose_name=_("attempts"))
+    last_error = models.TextField(blank=True, verbose_name=_("last error"))
+    language = models.CharField(max_length=5, default="ru", help_text=_("the recipient's language (kk, ru, en)"),
+                                verbose_name=_("language"))
+    next_attempt_at = models.DateTimeField(null=True, blank=True, help_text=_("retry after this time (backoff)"),
+                                           verbose_name=_("next attempt at"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+    sent_at = models.DateTimeField(null=True, blank=True, verbose_name=_("sent at"))
+    read_at = models.DateTimeField(null=True, blank=True, verbose_name=_("read at"))
 
     class Meta:
+        verbose_name = _("notification")
+        verbose_name_plural = _("notifications")
         ordering = ["-created_at"]
         constraints = [
             models.UniqueConstraint(fields=["key", "channel"], name="notification_idempotent"),
@@ -180,32 +194,42 @@ class Deadline(models.Model):
     (``workflow.deadlines.expire``).
     """
 
-    chain = models.CharField(max_length=200, db_index=True, help_text="the case (audit chain) concerned")
-    label = models.CharField(max_length=300)
+    chain = models.CharField(max_length=200, db_index=True, help_text=_("the case (audit chain) concerned"),
+                             verbose_name=_("chain"))
+    label = models.CharField(max_length=300, verbose_name=_("label"))
     subject_type = models.ForeignKey("contenttypes.ContentType", null=True, blank=True, on_delete=models.SET_NULL,
-                                     related_name="+")
-    subject_id = models.PositiveBigIntegerField(null=True, blank=True)
+                                     related_name="+", verbose_name=_("subject type"))
+    subject_id = models.PositiveBigIntegerField(null=True, blank=True, verbose_name=_("subject ID"))
     task_id = models.PositiveBigIntegerField(null=True, blank=True, db_index=True,
-                                             help_text="the viewflow task this deadline belongs to")
-    due_at = models.DateTimeField()
+                                             help_text=_("the viewflow task this deadline belongs to"),
+                                             verbose_name=_("task ID"))
+    due_at = models.DateTimeField(verbose_name=_("due at"))
     responsible = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                                    related_name="+")
-    role = models.CharField(max_length=50, blank=True, help_text="queue whose holders are reminded")
+                                    related_name="+", verbose_name=_("responsible"))
+    role = models.CharField(max_length=50, blank=True, help_text=_("queue whose holders are reminded"),
+                            verbose_name=_("role"))
     escalate_to = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                                    related_name="+")
-    reminder_offsets = models.JSONField(default=list, blank=True, help_text="working days relative to the due day")
-    escalate_every = models.PositiveSmallIntegerField(default=2, help_text="working days between escalations")
-    language = models.CharField(max_length=5, default="ru")
-    opened_at = models.DateTimeField(auto_now_add=True)
-    closed_at = models.DateTimeField(null=True, blank=True, db_index=True)
+                                    related_name="+", verbose_name=_("escalate to"))
+    reminder_offsets = models.JSONField(default=list, blank=True, help_text=_("working days relative to the due day"),
+                                        verbose_name=_("reminder offsets"))
+    escalate_every = models.PositiveSmallIntegerField(default=2, help_text=_("working days between escalations"),
+                                                      verbose_name=_("escalate every"))
+    language = models.CharField(max_length=5, default="ru", verbose_name=_("language"))
+    opened_at = models.DateTimeField(auto_now_add=True, verbose_name=_("opened at"))
+    closed_at = models.DateTimeField(null=True, blank=True, db_index=True, verbose_name=_("closed at"))
     on_expiry = models.CharField(
         max_length=50, blank=True,
-        help_text="opt-in: the transition taken on the subject once the deadline has passed (blank: none)")
-    expired_at = models.DateTimeField(null=True, blank=True, help_text="when the expiry rule was applied")
+        help_text=_("opt-in: the transition taken on the subject once the deadline has passed (blank: none)"),
+        verbose_name=_("on expiry"))
+    expired_at = models.DateTimeField(null=True, blank=True, help_text=_("when the expiry rule was applied"),
+                                      verbose_name=_("expired at"))
     expiry_result = models.CharField(max_length=500, blank=True,
-                                     help_text="what the expiry rule did: the transition taken, or why not")
+                                     help_text=_("what the expiry rule did: the transition taken, or why not"),
+                                     verbose_name=_("expiry result"))
 
     class Meta:
+        verbose_name = _("deadline")
+        verbose_name_plural = _("deadlines")
         ordering = ["due_at"]
         indexes = [models.Index(fields=["closed_at", "due_at"], name="deadline_open_due")]
 
@@ -217,8 +241,13 @@ class UserPreference(models.Model):
     """A person's own settings: ``language`` (kk, ru or en; blank: the case's language) in which
     Kelisim writes to them (e-mail and in-app notifications)."""
 
-    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="kelisim_preference")
-    language = models.CharField(max_length=5, choices=settings.LANGUAGES, blank=True)
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="kelisim_preference",
+                                verbose_name=_("user"))
+    language = models.CharField(max_length=5, choices=settings.LANGUAGES, blank=True, verbose_name=_("language"))
+
+    class Meta:
+        verbose_name = _("user preference")
+        verbose_name_plural = _("user preferences")
 
     def __str__(self) -> str:
         return f"{self.user} ({self.language or '-'})"

@@ -28,14 +28,19 @@ class AdvisoryMaterial(StatefulModel):
         COMMENTED = "commented", _("commented")
         FINAL = "final", _("final")
 
-    round = models.ForeignKey("rounds.Round", on_delete=models.PROTECT, related_name="advisory_materials")
+    round = models.ForeignKey("rounds.Round", on_delete=models.PROTECT, related_name="advisory_materials",
+                              verbose_name=_("round"))
     case = models.ForeignKey("rounds.Case", null=True, blank=True, on_delete=models.PROTECT,
-                             related_name="advisory_materials")
-    kind = models.CharField(max_length=30, choices=Kind.choices)
-    title = models.CharField(max_length=300)
-    body = models.TextField(blank=True)
-    partner_comments = models.TextField(blank=True)
-    state = FSMField(default=State.DRAFT, choices=State.choices, protected=True)
+                             related_name="advisory_materials", verbose_name=_("case"))
+    kind = models.CharField(max_length=30, choices=Kind.choices, verbose_name=_("kind"))
+    title = models.CharField(max_length=300, verbose_name=_("title"))
+    body = models.TextField(blank=True, verbose_name=_("body"))
+    partner_comments = models.TextField(blank=True, verbose_name=_("partner comments"))
+    state = FSMField(default=State.DRAFT, choices=State.choices, protected=True, verbose_name=_("state"))
+
+    class Meta:
+        verbose_name = _("advisory material")
+        verbose_name_plural = _("advisory materials")
 
     def __str__(self) -> str:
         return self.title

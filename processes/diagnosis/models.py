@@ -37,13 +37,16 @@ class Diagnosis(StatefulModel):
         DISCUSSION = "discussion", _("discussion")
         APPROVED = "approved", _("approved")
 
-    case = models.OneToOneField("rounds.Case", on_delete=models.PROTECT, related_name="diagnosis")
-    assessors = models.CharField(max_length=300, blank=True)
-    overall_pct = models.DecimalField(max_digits=5, decimal_places=2, null=True, blank=True)
-    state = FSMField(default=State.PLANNED, choices=State.choices, protected=True)
+    case = models.OneToOneField("rounds.Case", on_delete=models.PROTECT, related_name="diagnosis",
+                                verbose_name=_("case"))
+    assessors = models.CharField(max_length=300, blank=True, verbose_name=_("assessors"))
+    overall_pct = models.DecimalField(max_digits=5, decimal_places=2, null=True, blank=True,
+                                      verbose_name=_("overall percent"))
+    state = FSMField(default=State.PLANNED, choices=State.choices, protected=True, verbose_name=_("state"))
 
     class Meta:
-        verbose_name_plural = "diagnoses"
+        verbose_name = _("diagnosis")
+        verbose_name_plural = _("diagnoses")
 
     def __str__(self) -> str:
         return f"{self.case.ref} diagnosis"
@@ -83,13 +86,16 @@ class Diagnosis(StatefulModel):
 class DiagnosisArea(models.Model):
     """The assessment of one area (``score_pct`` 0..100 of the area's indicators met)."""
 
-    diagnosis = models.ForeignKey(Diagnosis, on_delete=models.CASCADE, related_name="areas")
-    position = models.PositiveSmallIntegerField()
-    area = models.CharField(max_length=200)
-    score_pct = models.DecimalField(max_digits=5, decimal_places=2)
-    finding = models.TextField(blank=True)
+    diagnosis = models.ForeignKey(Diagnosis, on_delete=models.CASCADE, related_name="areas",
+                                  verbose_name=_("diagnosis"))
+    position = models.PositiveSmallIntegerField(verbose_name=_("position"))
+    area = models.CharField(max_length=200, verbose_name=_("area"))
+    score_pct = models.DecimalField(max_digits=5, decimal_places=2, verbose_name=_("score percent"))
+    finding = models.TextField(blank=True, verbose_name=_("finding"))
 
     class Meta:
+        verbose_name = _("diagnosis area")
+        verbose_name_plural = _("diagnosis areas")
         ordering = ["diagnosis", "position"]
         constraints = [
             models.UniqueConstraint(fields=["diagnosis", "position"], name="diagnosis_area_unique"),

@@ -37,9 +37,14 @@ class Implementation(StatefulModel):
         COMPLETED = "completed", _("completed")
         SUSPENDED = "suspended", _("suspended")
 
-    case = models.OneToOneField("rounds.Case", on_delete=models.PROTECT, related_name="implementation")
-    started_on = models.DateField()
-    state = FSMField(default=State.ACTIVE, choices=State.choices, protected=True)
+    case = models.OneToOneField("rounds.Case", on_delete=models.PROTECT, related_name="implementation",
+                                verbose_name=_("case"))
+    started_on = models.DateField(verbose_name=_("started on"))
+    state = FSMField(default=State.ACTIVE, choices=State.choices, protected=True, verbose_name=_("state"))
+
+    class Meta:
+        verbose_name = _("implementation")
+        verbose_name_plural = _("implementations")
 
     def __str__(self) -> str:
         return f"{self.case.ref} implementation"
@@ -81,13 +86,16 @@ class Implementation(StatefulModel):
 class MonitoringReport(models.Model):
     """The report of one calendar quarter (``quarter`` 1..4)."""
 
-    implementation = models.ForeignKey(Implementation, on_delete=models.PROTECT, related_name="reports")
-    year = models.PositiveSmallIntegerField()
-    quarter = models.PositiveSmallIntegerField()
-    summary = models.TextField(blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    implementation = models.ForeignKey(Implementation, on_delete=models.PROTECT, related_name="reports",
+                                       verbose_name=_("implementation"))
+    year = models.PositiveSmallIntegerField(verbose_name=_("year"))
+    quarter = models.PositiveSmallIntegerField(verbose_name=_("quarter"))
+    summary = models.TextField(blank=True, verbose_name=_("summary"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     class Meta:
+        verbose_name = _("monitoring report")
+        verbose_name_plural = _("monitoring reports")
         ordering = ["implementation", "year", "quarter"]
         constraints = [
             models.UniqueConstraint(fields=["implementation", "year", "quarter"], name="report_one_per_quarter"),
@@ -101,11 +109,15 @@ class MonitoringReport(models.Model):
 class MonitoringValue(models.Model):
     """The actual value of one KPI (a plan action's) in one quarterly report."""
 
-    report = models.ForeignKey(MonitoringReport, on_delete=models.CASCADE, related_name="values")
-    action = models.ForeignKey("planning.PlanAction", on_delete=models.PROTECT, related_name="+")
-    actual = models.DecimalField(max_digits=14, decimal_places=2)
+    report = models.ForeignKey(MonitoringReport, on_delete=models.CASCADE, related_name="values",
+                               verbose_name=_("report"))
+    action = models.ForeignKey("planning.PlanAction", on_delete=models.PROTECT, related_name="+",
+                               verbose_name=_("action"))
+    actual = models.DecimalField(max_digits=14, decimal_places=2, verbose_name=_("actual"))
 
     class Meta:
+        verbose_name = _("monitoring value")
+        verbose_name_plural = _("monitoring values")
         ordering = ["report", "action__position"]
         constraints = [models.UniqueConstraint(fields=["report", "action"], name="value_one_per_kpi")]
 

@@ -1,6 +1,7 @@
 """Admin for development plans with their actions: browse only (approvals live in workflow.approvals)."""
 
 from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
 
 from workflow.admin import ReadOnlyAdminMixin, ReadOnlyTabularInline, transition_action
 
@@ -22,8 +23,8 @@ class PlanAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     search_fields = ("case__ref", "vision")
     readonly_fields = ("state",)
     inlines = [PlanActionInline]
-    actions = [transition_action("approve", "Approve the selected plans (their approval must be complete)"),
-               transition_action("reject", "Reject the selected plans (their approval must be rejected)")]
+    actions = [transition_action("approve", _("Approve the selected plans (their approval must be complete)")),
+               transition_action("reject", _("Reject the selected plans (their approval must be rejected)"))]
 
     def has_change_permission(self, request, obj=None):
         # Actions need the change permission on the list; every field stays read-only.

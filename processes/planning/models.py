@@ -47,10 +47,14 @@ class Plan(StatefulModel):
         APPROVED = "approved", _("approved")
         REJECTED = "rejected", _("rejected")
 
-    case = models.OneToOneField("rounds.Case", on_delete=models.PROTECT, related_name="plan")
-    vision = models.TextField(blank=True)
-    governance = models.TextField(blank=True)
-    state = FSMField(default=State.DRAFTING, choices=State.choices, protected=True)
+    case = models.OneToOneField("rounds.Case", on_delete=models.PROTECT, related_name="plan", verbose_name=_("case"))
+    vision = models.TextField(blank=True, verbose_name=_("vision"))
+    governance = models.TextField(blank=True, verbose_name=_("governance"))
+    state = FSMField(default=State.DRAFTING, choices=State.choices, protected=True, verbose_name=_("state"))
+
+    class Meta:
+        verbose_name = _("development plan")
+        verbose_name_plural = _("development plans")
 
     def __str__(self) -> str:
         return f"{self.case.ref} plan"
@@ -117,17 +121,19 @@ class Plan(StatefulModel):
 class PlanAction(models.Model):
     """One line of the action plan: measure, responsible party, deadline, budget (KZT), KPI."""
 
-    plan = models.ForeignKey(Plan, on_delete=models.CASCADE, related_name="actions")
-    position = models.PositiveSmallIntegerField()
-    measure = models.TextField()
-    responsible = models.CharField(max_length=300)
-    deadline = models.DateField()
-    budget_kzt = models.DecimalField(max_digits=16, decimal_places=2, help_text="KZT")
-    kpi = models.CharField(max_length=300)
-    kpi_target = models.DecimalField(max_digits=14, decimal_places=2)
-    kpi_unit = models.CharField(max_length=50, blank=True)
+    plan = models.ForeignKey(Plan, on_delete=models.CASCADE, related_name="actions", verbose_name=_("plan"))
+    position = models.PositiveSmallIntegerField(verbose_name=_("position"))
+    measure = models.TextField(verbose_name=_("measure"))
+    responsible = models.CharField(max_length=300, verbose_name=_("responsible"))
+    deadline = models.DateField(verbose_name=_("deadline"))
+    budget_kzt = models.DecimalField(max_digits=16, decimal_places=2, help_text=_("KZT"), verbose_name=_("budget, KZT"))
+    kpi = models.CharField(max_length=300, verbose_name=_("KPI"))
+    kpi_target = models.DecimalField(max_digits=14, decimal_places=2, verbose_name=_("KPI target"))
+    kpi_unit = models.CharField(max_length=50, blank=True, verbose_name=_("KPI unit"))
 
     class Meta:
+        verbose_name = _("plan action")
+        verbose_name_plural = _("plan actions")
         ordering = ["plan", "position"]
         constraints = [
             models.UniqueConstraint(fields=["plan", "position"], name="plan_action_unique_position"),

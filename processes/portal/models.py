@@ -25,10 +25,11 @@ class CaseComment(models.Model):
     in the audit entry even if the user is later deleted (``author`` then becomes NULL).
     """
 
-    case = models.ForeignKey("rounds.Case", on_delete=models.PROTECT, related_name="comments")
-    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
-    text = models.TextField(max_length=MAX_COMMENT_LENGTH)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    case = models.ForeignKey("rounds.Case", on_delete=models.PROTECT, related_name="comments", verbose_name=_("case"))
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+",
+                               verbose_name=_("author"))
+    text = models.TextField(max_length=MAX_COMMENT_LENGTH, verbose_name=_("text"))
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True, verbose_name=_("created at"))
 
     class Meta:
         ordering = ["created_at", "pk"]
@@ -58,22 +59,30 @@ class Job(models.Model):
         DONE = "done", _("done")
         FAILED = "failed", _("failed")
 
-    kind = models.CharField(max_length=30, choices=Kind.choices)
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
-    progress = models.PositiveSmallIntegerField(default=0, help_text="percent, 0..100")
-    message = models.TextField(blank=True, help_text="what the job is doing, or why it failed")
-    params = models.JSONField(default=dict, blank=True)
-    result_key = models.CharField(max_length=500, blank=True, help_text="storage key of the result file")
-    result_name = models.CharField(max_length=300, blank=True, help_text="download name of the result file")
-    result_sha256 = models.CharField(max_length=64, blank=True)
-    result_size = models.PositiveBigIntegerField(null=True, blank=True, help_text="bytes")
-    result_url = models.CharField(max_length=500, blank=True, help_text="the page that shows the outcome")
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
+    kind = models.CharField(max_length=30, choices=Kind.choices, verbose_name=_("kind"))
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+",
+                              verbose_name=_("owner"))
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING, verbose_name=_("status"))
+    progress = models.PositiveSmallIntegerField(default=0, help_text=_("percent, 0..100"), verbose_name=_("progress"))
+    message = models.TextField(blank=True, help_text=_("what the job is doing, or why it failed"),
+                               verbose_name=_("message"))
+    params = models.JSONField(default=dict, blank=True, verbose_name=_("parameters"))
+    result_key = models.CharField(max_length=500, blank=True, help_text=_("storage key of the result file"),
+                                  verbose_name=_("result key"))
+    result_name = models.CharField(max_length=300, blank=True, help_text=_("download name of the result file"),
+                                   verbose_name=_("result name"))
+    result_sha256 = models.CharField(max_length=64, blank=True, verbose_name=_("result SHA-256"))
+    result_size = models.PositiveBigIntegerField(null=True, blank=True, help_text=_("bytes"),
+                                                 verbose_name=_("result size"))
+    result_url = models.CharField(max_length=500, blank=True, help_text=_("the page that shows the outcome"),
+                                  verbose_name=_("result URL"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+    started_at = models.DateTimeField(null=True, blank=True, verbose_name=_("started at"))
+    finished_at = models.DateTimeField(null=True, blank=True, verbose_name=_("finished at"))
 
     class Meta:
+        verbose_name = _("job")
+        verbose_name_plural = _("jobs")
         ordering = ["-created_at", "-pk"]
         constraints = [
             models.CheckConstraint(condition=models.Q(progress__lte=100), name="portal_job_progress_le_100"),

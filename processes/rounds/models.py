@@ -33,39 +33,46 @@ class Round(StatefulModel):
         DECIDED = "decided", _("decided")
         PUBLISHED = "published", _("published")
 
-    code = models.CharField(max_length=50, unique=True)
-    title_en = models.CharField(max_length=300)
-    title_ru = models.CharField(max_length=300)
-    title_kk = models.CharField(max_length=300, blank=True)
-    organiser = models.CharField(max_length=300, blank=True)
-    operator = models.CharField(max_length=300, blank=True)
-    partner = models.CharField(max_length=300, blank=True)
-    deciding_body = models.CharField(max_length=300, blank=True)
-    legal_basis = models.TextField(blank=True)
-    support_act = models.TextField(blank=True)
-    applications_open = models.DateField(null=True, blank=True)
-    applications_close = models.DateField(null=True, blank=True)
-    memorandum_signed = models.DateField(null=True, blank=True)
-    min_pilot_clusters = models.PositiveSmallIntegerField(default=0)
-    max_selected = models.PositiveSmallIntegerField()
-    pass_mark = models.DecimalField(max_digits=5, decimal_places=2, help_text="0..100, weighted")
-    excluded_sectors = models.JSONField(default=list, blank=True)
-    review_working_days = models.JSONField(default=dict, blank=True)
-    timezone = models.CharField(max_length=50, default="Asia/Almaty")
-    diagnosis_areas = models.JSONField(default=list, blank=True)
-    support_proposal = models.JSONField(default=dict, blank=True)
+    code = models.CharField(max_length=50, unique=True, verbose_name=_("code"))
+    title_en = models.CharField(max_length=300, verbose_name=_("title (English)"))
+    title_ru = models.CharField(max_length=300, verbose_name=_("title (Russian)"))
+    title_kk = models.CharField(max_length=300, blank=True, verbose_name=_("title (Kazakh)"))
+    organiser = models.CharField(max_length=300, blank=True, verbose_name=_("organiser"))
+    operator = models.CharField(max_length=300, blank=True, verbose_name=_("operator"))
+    partner = models.CharField(max_length=300, blank=True, verbose_name=_("partner"))
+    deciding_body = models.CharField(max_length=300, blank=True, verbose_name=_("deciding body"))
+    legal_basis = models.TextField(blank=True, verbose_name=_("legal basis"))
+    support_act = models.TextField(blank=True, verbose_name=_("support act"))
+    applications_open = models.DateField(null=True, blank=True, verbose_name=_("applications open"))
+    applications_close = models.DateField(null=True, blank=True, verbose_name=_("applications close"))
+    memorandum_signed = models.DateField(null=True, blank=True, verbose_name=_("memorandum signed"))
+    min_pilot_clusters = models.PositiveSmallIntegerField(default=0, verbose_name=_("minimum pilot clusters"))
+    max_selected = models.PositiveSmallIntegerField(verbose_name=_("maximum selected"))
+    pass_mark = models.DecimalField(max_digits=5, decimal_places=2, help_text=_("0..100, weighted"),
+                                    verbose_name=_("pass mark"))
+    excluded_sectors = models.JSONField(default=list, blank=True, verbose_name=_("excluded sectors"))
+    review_working_days = models.JSONField(default=dict, blank=True, verbose_name=_("review working days"))
+    timezone = models.CharField(max_length=50, default="Asia/Almaty", verbose_name=_("time zone"))
+    diagnosis_areas = models.JSONField(default=list, blank=True, verbose_name=_("diagnosis areas"))
+    support_proposal = models.JSONField(default=dict, blank=True, verbose_name=_("support proposal"))
     expiry_rules = models.JSONField(
         default=dict, blank=True,
-        help_text='opt-in automatic transitions when a deadline passes: {"revision_reply": "lapse"} '
-                  '(see EXPIRY_RULES); empty: deadlines only remind and escalate')
+        help_text=_('opt-in automatic transitions when a deadline passes: {"revision_reply": "lapse"} '
+                  '(see EXPIRY_RULES); empty: deadlines only remind and escalate'), verbose_name=_("expiry rules"))
     approval_policies = models.JSONField(
         default=dict, blank=True,
-        help_text='per document kind: {"development_plan": {"policy": "all_of|quorum|sequential", '
-                  '"required": k, "veto": true}}')
-    language = models.CharField(max_length=5, choices=settings.LANGUAGES, default="ru")
-    source_sha256 = models.CharField(max_length=64, blank=True, help_text="sha256 of the imported content (canonical JSON)")
-    source = models.JSONField(default=dict, blank=True, help_text="the imported round file, as read")
-    state = FSMField(default=State.DRAFT, choices=State.choices, protected=True)
+        help_text=_('per document kind: {"development_plan": {"policy": "all_of|quorum|sequential", '
+                  '"required": k, "veto": true}}'), verbose_name=_("approval policies"))
+    language = models.CharField(max_length=5, choices=settings.LANGUAGES, default="ru", verbose_name=_("language"))
+    source_sha256 = models.CharField(max_length=64, blank=True, verbose_name=_("source SHA-256"),
+                                     help_text=_("sha256 of the imported content (canonical JSON)"))
+    source = models.JSONField(default=dict, blank=True, help_text=_("the imported round file, as read"),
+                              verbose_name=_("source"))
+    state = FSMField(default=State.DRAFT, choices=State.choices, protected=True, verbose_name=_("state"))
+
+    class Meta:
+        verbose_name = _("round")
+        verbose_name_plural = _("rounds")
 
     def __str__(self) -> str:
         return self.code
@@ -132,15 +139,17 @@ class Round(StatefulModel):
 class Criterion(models.Model):
     """A scoring criterion; scores are 0..10, weights of a round sum to 100."""
 
-    round = models.ForeignKey(Round, on_delete=models.CASCADE, related_name="criteria")
-    code = models.CharField(max_length=20)
-    title_en = models.CharField(max_length=300)
-    title_ru = models.CharField(max_length=300)
-    title_kk = models.CharField(max_length=300, blank=True)
-    weight = models.PositiveSmallIntegerField(help_text="percent of the 0..100 total")
-    position = models.PositiveSmallIntegerField(default=0)
+    round = models.ForeignKey(Round, on_delete=models.CASCADE, related_name="criteria", verbose_name=_("round"))
+    code = models.CharField(max_length=20, verbose_name=_("code"))
+    title_en = models.CharField(max_length=300, verbose_name=_("title (English)"))
+    title_ru = models.CharField(max_length=300, verbose_name=_("title (Russian)"))
+    title_kk = models.CharField(max_length=300, blank=True, verbose_name=_("title (Kazakh)"))
+    weight = models.PositiveSmallIntegerField(help_text=_("percent of the 0..100 total"), verbose_name=_("weight"))
+    position = models.PositiveSmallIntegerField(default=0, verbose_name=_("position"))
 
     class Meta:
+        verbose_name = _("criterion")
+        verbose_name_plural = _("criteria")
         ordering = ["round", "position"]
         constraints = [
             models.UniqueConstraint(fields=["round", "code"], name="criterion_unique_code"),
@@ -157,16 +166,17 @@ class Criterion(models.Model):
 class RoundSignatory(models.Model):
     """A position that signs development plans (e.g. Deputy Chairman of the Board, KIID)."""
 
-    round = models.ForeignKey(Round, on_delete=models.CASCADE, related_name="signatories")
-    position = models.PositiveSmallIntegerField(default=0)
-    role = models.CharField(max_length=200)
-    organisation = models.CharField(max_length=200)
+    round = models.ForeignKey(Round, on_delete=models.CASCADE, related_name="signatories", verbose_name=_("round"))
+    position = models.PositiveSmallIntegerField(default=0, verbose_name=_("position"))
+    role = models.CharField(max_length=200, verbose_name=_("role"))
+    organisation = models.CharField(max_length=200, verbose_name=_("organisation"))
     user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                             related_name="signatory_positions")
+                             related_name="signatory_positions", verbose_name=_("user"))
 
     class Meta:
+        verbose_name = _("round signatory")
         ordering = ["round", "position"]
-        verbose_name_plural = "round signatories"
+        verbose_name_plural = _("round signatories")
         constraints = [
             models.UniqueConstraint(fields=["round", "position"], name="signatory_unique_position"),
         ]
@@ -221,20 +231,24 @@ class Case(StatefulModel):
     ACTIVE_STATES = (State.SUBMISSION, State.SELECTION, State.DIAGNOSIS, State.PLANNING, State.SUPPORT,
                      State.IMPLEMENTATION)
 
-    round = models.ForeignKey(Round, on_delete=models.PROTECT, related_name="cases")
-    ref = models.CharField(max_length=100, unique=True)
-    number = models.CharField(max_length=20, help_text="the application's number in the round, e.g. A1")
-    name_en = models.CharField(max_length=300)
-    name_ru = models.CharField(max_length=300, blank=True)
-    name_kk = models.CharField(max_length=300, blank=True)
-    language = models.CharField(max_length=5, choices=settings.LANGUAGES, default="ru")
+    round = models.ForeignKey(Round, on_delete=models.PROTECT, related_name="cases", verbose_name=_("round"))
+    ref = models.CharField(max_length=100, unique=True, verbose_name=_("reference"))
+    number = models.CharField(max_length=20, help_text=_("the application's number in the round, e.g. A1"),
+                              verbose_name=_("number"))
+    name_en = models.CharField(max_length=300, verbose_name=_("name (English)"))
+    name_ru = models.CharField(max_length=300, blank=True, verbose_name=_("name (Russian)"))
+    name_kk = models.CharField(max_length=300, blank=True, verbose_name=_("name (Kazakh)"))
+    language = models.CharField(max_length=5, choices=settings.LANGUAGES, default="ru", verbose_name=_("language"))
     applicant = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                                  related_name="cases")
-    state = FSMField(default=State.SUBMISSION, choices=State.choices, protected=True)
-    suspended_from = models.CharField(max_length=20, blank=True, help_text="the stage a suspension interrupted")
-    created_at = models.DateTimeField(auto_now_add=True)
+                                  related_name="cases", verbose_name=_("applicant"))
+    state = FSMField(default=State.SUBMISSION, choices=State.choices, protected=True, verbose_name=_("state"))
+    suspended_from = models.CharField(max_length=20, blank=True, help_text=_("the stage a suspension interrupted"),
+                                      verbose_name=_("suspended from"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     class Meta:
+        verbose_name = _("case")
+        verbose_name_plural = _("cases")
         ordering = ["round", "number"]
         constraints = [
             models.UniqueConstraint(fields=["round", "number"], name="case_unique_number"),

@@ -39,13 +39,18 @@ class ScoreSheet(StatefulModel):
         SUBMITTED = "submitted", _("submitted")
         RECUSED = "recused", _("recused (conflict of interest)")
 
-    application = models.ForeignKey("submission.Application", on_delete=models.PROTECT, related_name="score_sheets")
-    conflict_note = models.TextField(blank=True, help_text="the expert's declaration of a conflict of interest")
-    expert = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="score_sheets")
-    total = models.DecimalField(max_digits=6, decimal_places=2, null=True, blank=True)
-    state = FSMField(default=State.DRAFT, choices=State.choices, protected=True)
+    application = models.ForeignKey("submission.Application", on_delete=models.PROTECT, related_name="score_sheets",
+                                    verbose_name=_("application"))
+    conflict_note = models.TextField(blank=True, help_text=_("the expert's declaration of a conflict of interest"),
+                                     verbose_name=_("conflict note"))
+    expert = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="score_sheets",
+                               verbose_name=_("expert"))
+    total = models.DecimalField(max_digits=6, decimal_places=2, null=True, blank=True, verbose_name=_("total"))
+    state = FSMField(default=State.DRAFT, choices=State.choices, protected=True, verbose_name=_("state"))
 
     class Meta:
+        verbose_name = _("score sheet")
+        verbose_name_plural = _("score sheets")
         ordering = ["application", "expert"]
         constraints = [
             models.UniqueConstraint(fields=["application", "expert"], name="scoresheet_one_per_expert"),
@@ -76,12 +81,15 @@ class ScoreSheet(StatefulModel):
 class Score(models.Model):
     """One criterion's score (integer 0..10) on a sheet, with the expert's comment."""
 
-    sheet = models.ForeignKey(ScoreSheet, on_delete=models.CASCADE, related_name="scores")
-    criterion = models.ForeignKey("rounds.Criterion", on_delete=models.PROTECT, related_name="+")
-    value = models.PositiveSmallIntegerField()
-    comment = models.TextField(blank=True)
+    sheet = models.ForeignKey(ScoreSheet, on_delete=models.CASCADE, related_name="scores", verbose_name=_("sheet"))
+    criterion = models.ForeignKey("rounds.Criterion", on_delete=models.PROTECT, related_name="+",
+                                  verbose_name=_("criterion"))
+    value = models.PositiveSmallIntegerField(verbose_name=_("value"))
+    comment = models.TextField(blank=True, verbose_name=_("comment"))
 
     class Meta:
+        verbose_name = _("score")
+        verbose_name_plural = _("scores")
         ordering = ["sheet", "criterion__position"]
         constraints = [
             models.UniqueConstraint(fields=["sheet", "criterion"], name="score_unique_criterion"),
@@ -106,16 +114,21 @@ class Selection(StatefulModel):
         SELECTED = "selected", _("selected")
         NOT_SELECTED = "not_selected", _("not selected")
 
-    application = models.OneToOneField("submission.Application", on_delete=models.PROTECT, related_name="selection")
-    round = models.ForeignKey("rounds.Round", on_delete=models.PROTECT, related_name="selections")
-    score = models.DecimalField(max_digits=6, decimal_places=2, null=True, blank=True)
-    rank = models.PositiveSmallIntegerField(null=True, blank=True)
+    application = models.OneToOneField("submission.Application", on_delete=models.PROTECT, related_name="selection",
+                                       verbose_name=_("application"))
+    round = models.ForeignKey("rounds.Round", on_delete=models.PROTECT, related_name="selections",
+                              verbose_name=_("round"))
+    score = models.DecimalField(max_digits=6, decimal_places=2, null=True, blank=True, verbose_name=_("score"))
+    rank = models.PositiveSmallIntegerField(null=True, blank=True, verbose_name=_("rank"))
     divergent_criteria = models.JSONField(default=list, blank=True,
-                                          help_text="criteria where experts differ by more than 3 points")
-    decision_reason = models.TextField(blank=True)
-    state = FSMField(default=State.SCORING, choices=State.choices, protected=True)
+                                          help_text=_("criteria where experts differ by more than 3 points"),
+                                          verbose_name=_("divergent criteria"))
+    decision_reason = models.TextField(blank=True, verbose_name=_("decision reason"))
+    state = FSMField(default=State.SCORING, choices=State.choices, protected=True, verbose_name=_("state"))
 
     class Meta:
+        verbose_name = _("selection")
+        verbose_name_plural = _("selections")
         ordering = ["round", "rank", "application"]
 
     def __str__(self) -> str:

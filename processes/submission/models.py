@@ -70,28 +70,35 @@ class Application(StatefulModel):
         REFUSED = "refused", _("refused")
         WITHDRAWN = "withdrawn", _("withdrawn")
 
-    case = models.OneToOneField("rounds.Case", on_delete=models.PROTECT, related_name="application")
-    round = models.ForeignKey("rounds.Round", on_delete=models.PROTECT, related_name="applications")
-    ref = models.CharField(max_length=20)
-    name_en = models.CharField(max_length=300)
-    name_ru = models.CharField(max_length=300, blank=True)
-    name_kk = models.CharField(max_length=300, blank=True)
-    region = models.CharField(max_length=200, blank=True)
-    city = models.CharField(max_length=200, blank=True)
-    sector = models.CharField(max_length=200, blank=True)
-    anchor_enterprises = models.PositiveIntegerField(null=True, blank=True)
-    smes = models.PositiveIntegerField(null=True, blank=True)
-    employees = models.PositiveIntegerField(null=True, blank=True)
-    export_share_pct = models.DecimalField(max_digits=5, decimal_places=2, null=True, blank=True)
-    research_partners = models.PositiveIntegerField(null=True, blank=True)
-    members_named = models.JSONField(default=list, blank=True)
-    labels = models.JSONField(default=dict, blank=True, help_text="provenance labels from the source file")
-    submitted_at = models.DateTimeField(null=True, blank=True)
-    refusal_reason = models.CharField(max_length=30, choices=RefusalReason.choices, blank=True)
-    refusal_detail = models.TextField(blank=True)
-    state = FSMField(default=State.DRAFT, choices=State.choices, protected=True)
+    case = models.OneToOneField("rounds.Case", on_delete=models.PROTECT, related_name="application",
+                                verbose_name=_("case"))
+    round = models.ForeignKey("rounds.Round", on_delete=models.PROTECT, related_name="applications",
+                              verbose_name=_("round"))
+    ref = models.CharField(max_length=20, verbose_name=_("reference"))
+    name_en = models.CharField(max_length=300, verbose_name=_("name (English)"))
+    name_ru = models.CharField(max_length=300, blank=True, verbose_name=_("name (Russian)"))
+    name_kk = models.CharField(max_length=300, blank=True, verbose_name=_("name (Kazakh)"))
+    region = models.CharField(max_length=200, blank=True, verbose_name=_("region"))
+    city = models.CharField(max_length=200, blank=True, verbose_name=_("city"))
+    sector = models.CharField(max_length=200, blank=True, verbose_name=_("sector"))
+    anchor_enterprises = models.PositiveIntegerField(null=True, blank=True, verbose_name=_("anchor enterprises"))
+    smes = models.PositiveIntegerField(null=True, blank=True, verbose_name=_("SMEs"))
+    employees = models.PositiveIntegerField(null=True, blank=True, verbose_name=_("employees"))
+    export_share_pct = models.DecimalField(max_digits=5, decimal_places=2, null=True, blank=True,
+                                           verbose_name=_("export share percent"))
+    research_partners = models.PositiveIntegerField(null=True, blank=True, verbose_name=_("research partners"))
+    members_named = models.JSONField(default=list, blank=True, verbose_name=_("members named"))
+    labels = models.JSONField(default=dict, blank=True, help_text=_("provenance labels from the source file"),
+                              verbose_name=_("labels"))
+    submitted_at = models.DateTimeField(null=True, blank=True, verbose_name=_("submitted at"))
+    refusal_reason = models.CharField(max_length=30, choices=RefusalReason.choices, blank=True,
+                                      verbose_name=_("refusal reason"))
+    refusal_detail = models.TextField(blank=True, verbose_name=_("refusal detail"))
+    state = FSMField(default=State.DRAFT, choices=State.choices, protected=True, verbose_name=_("state"))
 
     class Meta:
+        verbose_name = _("application")
+        verbose_name_plural = _("applications")
         ordering = ["round", "ref"]
         constraints = [
             models.UniqueConstraint(fields=["round", "ref"], name="application_unique_ref"),

@@ -35,14 +35,18 @@ class SupportMeasure(StatefulModel):
         DECLINED = "declined", _("declined")
         IN_FORCE = "in_force", _("in force")
 
-    case = models.ForeignKey("rounds.Case", on_delete=models.PROTECT, related_name="support_measures")
-    title = models.CharField(max_length=300)
-    amount_kzt = models.DecimalField(max_digits=16, decimal_places=2, help_text="KZT per year")
-    reimbursement_pct = models.DecimalField(max_digits=5, decimal_places=2)
-    legal_basis = models.TextField(blank=True)
-    state = FSMField(default=State.PROPOSED, choices=State.choices, protected=True)
+    case = models.ForeignKey("rounds.Case", on_delete=models.PROTECT, related_name="support_measures",
+                             verbose_name=_("case"))
+    title = models.CharField(max_length=300, verbose_name=_("title"))
+    amount_kzt = models.DecimalField(max_digits=16, decimal_places=2, help_text=_("KZT per year"),
+                                     verbose_name=_("amount, KZT"))
+    reimbursement_pct = models.DecimalField(max_digits=5, decimal_places=2, verbose_name=_("reimbursement percent"))
+    legal_basis = models.TextField(blank=True, verbose_name=_("legal basis"))
+    state = FSMField(default=State.PROPOSED, choices=State.choices, protected=True, verbose_name=_("state"))
 
     class Meta:
+        verbose_name = _("support measure")
+        verbose_name_plural = _("support measures")
         ordering = ["case", "pk"]
         constraints = [
             models.CheckConstraint(condition=models.Q(amount_kzt__gte=0), name="measure_amount_nonnegative"),
@@ -92,13 +96,16 @@ class BodyPosition(StatefulModel):
         AGREED = "agreed", _("agreed")
         OBJECTED = "objected", _("objected")
 
-    measure = models.ForeignKey(SupportMeasure, on_delete=models.PROTECT, related_name="positions")
-    body = models.CharField(max_length=300)
-    comment = models.TextField(blank=True)
-    decided_at = models.DateTimeField(null=True, blank=True)
-    state = FSMField(default=State.PENDING, choices=State.choices, protected=True)
+    measure = models.ForeignKey(SupportMeasure, on_delete=models.PROTECT, related_name="positions",
+                                verbose_name=_("measure"))
+    body = models.CharField(max_length=300, verbose_name=_("body"))
+    comment = models.TextField(blank=True, verbose_name=_("comment"))
+    decided_at = models.DateTimeField(null=True, blank=True, verbose_name=_("decided at"))
+    state = FSMField(default=State.PENDING, choices=State.choices, protected=True, verbose_name=_("state"))
 
     class Meta:
+        verbose_name = _("government body's position")
+        verbose_name_plural = _("government bodies' positions")
         ordering = ["measure", "pk"]
         constraints = [models.UniqueConstraint(fields=["measure", "body"], name="position_one_per_body")]
 

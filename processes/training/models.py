@@ -22,14 +22,17 @@ class TrainingModule(StatefulModel):
         COMPLETED = "completed", _("completed")
         CANCELLED = "cancelled", _("cancelled")
 
-    round = models.ForeignKey("rounds.Round", on_delete=models.PROTECT, related_name="training_modules")
-    title = models.CharField(max_length=300)
-    topic = models.TextField(blank=True)
-    starts_on = models.DateField()
-    ends_on = models.DateField()
-    state = FSMField(default=State.PLANNED, choices=State.choices, protected=True)
+    round = models.ForeignKey("rounds.Round", on_delete=models.PROTECT, related_name="training_modules",
+                              verbose_name=_("round"))
+    title = models.CharField(max_length=300, verbose_name=_("title"))
+    topic = models.TextField(blank=True, verbose_name=_("topic"))
+    starts_on = models.DateField(verbose_name=_("starts on"))
+    ends_on = models.DateField(verbose_name=_("ends on"))
+    state = FSMField(default=State.PLANNED, choices=State.choices, protected=True, verbose_name=_("state"))
 
     class Meta:
+        verbose_name = _("training module")
+        verbose_name_plural = _("training modules")
         constraints = [
             models.CheckConstraint(condition=models.Q(ends_on__gte=models.F("starts_on")),
                                    name="training_ends_after_start"),
@@ -64,13 +67,17 @@ class TrainingModule(StatefulModel):
 class Attendance(models.Model):
     """A participant of a module, optionally from a case's cluster."""
 
-    module = models.ForeignKey(TrainingModule, on_delete=models.CASCADE, related_name="attendances")
-    participant = models.CharField(max_length=200)
-    organisation = models.CharField(max_length=300, blank=True)
-    case = models.ForeignKey("rounds.Case", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
-    attended = models.BooleanField(default=False)
+    module = models.ForeignKey(TrainingModule, on_delete=models.CASCADE, related_name="attendances",
+                               verbose_name=_("module"))
+    participant = models.CharField(max_length=200, verbose_name=_("participant"))
+    organisation = models.CharField(max_length=300, blank=True, verbose_name=_("organisation"))
+    case = models.ForeignKey("rounds.Case", null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+                             verbose_name=_("case"))
+    attended = models.BooleanField(default=False, verbose_name=_("attended"))
 
     class Meta:
+        verbose_name = _("attendance")
+        verbose_name_plural = _("attendances")
         ordering = ["module", "participant"]
         constraints = [models.UniqueConstraint(fields=["module", "participant"], name="attendance_unique")]
 

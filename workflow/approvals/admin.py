@@ -4,6 +4,8 @@ grant delegations (recorded in the audit chain)."""
 
 from django.contrib import admin, messages
 from django.db import transaction
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
 
 from workflow.admin import ReadOnlyAdminMixin, ReadOnlyTabularInline
 from workflow.exceptions import WorkflowError
@@ -33,17 +35,18 @@ def _decide_selected(modeladmin, request, queryset, approve: bool):
             for decision in queryset.select_related("approval", "signatory"):
                 decide(decision=decision, actor=request.user, approve=approve, comment="via the admin")
     except WorkflowError as exc:
-        modeladmin.message_user(request, f"Nothing was changed: {exc.message}", level=messages.ERROR)
+        modeladmin.message_user(request, gettext("Nothing was changed: %(reason)s") % {"reason": exc.message}, level=messages.ERROR)
         return
-    modeladmin.message_user(request, f"{queryset.count()} decision(s) recorded.", level=messages.SUCCESS)
+    modeladmin.message_user(request, ngettext("%(count)s decision recorded.", "%(count)s decisions recorded.", queryset.count()) % {
+            "count": queryset.count()}, level=messages.SUCCESS)
 
 
-@admin.action(description="Approve the selected decisions (as yourself)")
+@admin.action(description=_("Approve the selected decisions (as yourself)"))
 def approve_decisions(modeladmin, request, queryset):
     _decide_selected(modeladmin, request, queryset, True)
 
 
-@admin.action(description="Reject the selected decisions (as yourself)")
+@admin.action(description=_("Reject the selected decisions (as yourself)"))
 def reject_decisions(modeladmin, request, queryset):
     _decide_selected(modeladmin, request, queryset, False)
 

@@ -61,24 +61,29 @@ class Approval(StatefulModel):
         QUORUM = rules.QUORUM, _("a quorum of the signatories")
         SEQUENTIAL = rules.SEQUENTIAL, _("every signatory, in order")
 
-    chain = models.CharField(max_length=200, db_index=True)
-    key = models.CharField(max_length=200, db_index=True)
-    title = models.CharField(max_length=300)
-    subject_type = models.ForeignKey(ContentType, on_delete=models.PROTECT, related_name="+")
-    subject_id = models.PositiveBigIntegerField()
+    chain = models.CharField(max_length=200, db_index=True, verbose_name=_("chain"))
+    key = models.CharField(max_length=200, db_index=True, verbose_name=_("key"))
+    title = models.CharField(max_length=300, verbose_name=_("title"))
+    subject_type = models.ForeignKey(ContentType, on_delete=models.PROTECT, related_name="+",
+                                     verbose_name=_("subject type"))
+    subject_id = models.PositiveBigIntegerField(verbose_name=_("subject ID"))
     subject = GenericForeignKey("subject_type", "subject_id")
-    subject_sha256 = models.CharField(max_length=64)
-    subject_version = models.PositiveIntegerField(default=1)
+    subject_sha256 = models.CharField(max_length=64, verbose_name=_("subject SHA-256"))
+    subject_version = models.PositiveIntegerField(default=1, verbose_name=_("subject version"))
     author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                               related_name="+", help_text="the document's author, who may not approve it")
-    policy = models.CharField(max_length=20, choices=Policy.choices, default=Policy.ALL_OF)
-    required = models.PositiveSmallIntegerField(null=True, blank=True, help_text="approvals needed (quorum)")
-    veto = models.BooleanField(default=True, help_text="one rejection rejects")
-    created_at = models.DateTimeField(auto_now_add=True)
-    concluded_at = models.DateTimeField(null=True, blank=True)
-    state = FSMField(default=State.OPEN, choices=State.choices, protected=True)
+                               related_name="+", help_text=_("the document's author, who may not approve it"),
+                               verbose_name=_("author"))
+    policy = models.CharField(max_length=20, choices=Policy.choices, default=Policy.ALL_OF, verbose_name=_("policy"))
+    required = models.PositiveSmallIntegerField(null=True, blank=True, help_text=_("approvals needed (quorum)"),
+                                                verbose_name=_("required"))
+    veto = models.BooleanField(default=True, help_text=_("one rejection rejects"), verbose_name=_("veto"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+    concluded_at = models.DateTimeField(null=True, blank=True, verbose_name=_("concluded at"))
+    state = FSMField(default=State.OPEN, choices=State.choices, protected=True, verbose_name=_("state"))
 
     class Meta:
+        verbose_name = _("approval")
+        verbose_name_plural = _("approvals")
         ordering = ["chain", "key", "-created_at"]
         constraints = [
             models.UniqueConstraint(fields=["key"], condition=Q(state="open"), name="approval_one_open_per_key"),
@@ -171,19 +176,24 @@ class Decision(StatefulModel):
         REJECTED = "rejected", _("rejected")
         SUPERSEDED = "superseded", _("superseded")
 
-    approval = models.ForeignKey(Approval, on_delete=models.PROTECT, related_name="decisions")
-    position = models.PositiveSmallIntegerField()
-    signatory = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="decisions")
-    role = models.CharField(max_length=200, blank=True)
-    organisation = models.CharField(max_length=200, blank=True)
+    approval = models.ForeignKey(Approval, on_delete=models.PROTECT, related_name="decisions",
+                                 verbose_name=_("approval"))
+    position = models.PositiveSmallIntegerField(verbose_name=_("position"))
+    signatory = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="decisions",
+                                  verbose_name=_("signatory"))
+    role = models.CharField(max_length=200, blank=True, verbose_name=_("role"))
+    organisation = models.CharField(max_length=200, blank=True, verbose_name=_("organisation"))
     decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                                   related_name="+")
-    decided_at = models.DateTimeField(null=True, blank=True)
-    sha256 = models.CharField(max_length=64, blank=True, help_text="sha256 of the version decided on")
-    comment = models.TextField(blank=True)
-    state = FSMField(default=State.PENDING, choices=State.choices, protected=True)
+                                   related_name="+", verbose_name=_("decided by"))
+    decided_at = models.DateTimeField(null=True, blank=True, verbose_name=_("decided at"))
+    sha256 = models.CharField(max_length=64, blank=True, help_text=_("sha256 of the version decided on"),
+                              verbose_name=_("SHA-256"))
+    comment = models.TextField(blank=True, verbose_name=_("comment"))
+    state = FSMField(default=State.PENDING, choices=State.choices, protected=True, verbose_name=_("state"))
 
     class Meta:
+        verbose_name = _("decision")
+        verbose_name_plural = _("decisions")
         ordering = ["approval", "position"]
         constraints = [
             models.UniqueConstraint(fields=["approval", "position"], name="decision_unique_position"),
@@ -239,18 +249,22 @@ class Delegation(models.Model):
         DELEGATION = "delegation", _("delegation")
         OUT_OF_OFFICE = "out_of_office", _("out of office")
 
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="delegations_given")
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="delegations_given",
+                              verbose_name=_("owner"))
     deputy = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
-                               related_name="delegations_received")
-    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.DELEGATION)
-    approval = models.ForeignKey(Approval, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
-    starts_on = models.DateField()
-    ends_on = models.DateField()
-    reason = models.CharField(max_length=300, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    revoked_at = models.DateTimeField(null=True, blank=True)
+                               related_name="delegations_received", verbose_name=_("deputy"))
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.DELEGATION, verbose_name=_("kind"))
+    approval = models.ForeignKey(Approval, null=True, blank=True, on_delete=models.CASCADE, related_name="+",
+                                 verbose_name=_("approval"))
+    starts_on = models.DateField(verbose_name=_("starts on"))
+    ends_on = models.DateField(verbose_name=_("ends on"))
+    reason = models.CharField(max_length=300, blank=True, verbose_name=_("reason"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+    revoked_at = models.DateTimeField(null=True, blank=True, verbose_name=_("revoked at"))
 
     class Meta:
+        verbose_name = _("delegation")
+        verbose_name_plural = _("delegations")
         ordering = ["owner", "-starts_on"]
         constraints = [
             models.CheckConstraint(condition=Q(ends_on__gte=models.F("starts_on")), name="delegation_dates_ordered"),
