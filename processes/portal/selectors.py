@@ -266,6 +266,13 @@ class InboxRow:
     claim_url: str = ""
     unassign_url: str = ""
     complete_url: str = ""
+    #: in the active language: the task's title, its transition, ``(name, label)`` of each
+    #: outcome, its queue's role and the case's name (looked up once per page for each value)
+    title_text: str = ""
+    transition_text: str = ""
+    outcome_options: tuple = ()
+    role_text: str = ""
+    case_name: str = ""
 
 
 #: Tasks per inbox page.
@@ -340,20 +347,47 @@ def inbox_rows(*, user, tasks=None) -> list[InboxRow]:
     case_url, claim_url, unassign_url, complete_url = (
         _url_filler(name) for name in ("portal:case-detail", "portal:task-claim", "portal:task-unassign",
                                        "portal:task-complete"))
+    from django.utils.translation import get_language, gettext
+
+    from workflow.permissions import role_label
+
+    from .labels import transition_label
+
+    language = get_language()
+    titles, transitions, roles = _Memo(gettext), _Memo(transition_label), _Memo(role_label)
     for task in tasks:
         data = human_tasks.task_data(task)
         obj = task.process.artifact
         case = case_of(obj)
+        outcomes = human_tasks.outcomes_of(task)
         rows.append(InboxRow(task=task, title=data.get("title", ""), obj=obj, case=case,
-                             transition=data.get("transition", ""), outcomes=human_tasks.outcomes_of(task),
+                             transition=data.get("transition", ""), outcomes=outcomes,
                              queued=task.owner_id is None, held_by_user=task.owner_id == user.pk,
                              created=task.created,
                              obj_state=state_label(getattr(obj, "state", ""), obj._meta.label_lower) if obj else "",
                              case_state=state_label(case.state) if case is not None else "",
                              case_url=case_url(case.pk) if case is not None else "",
                              claim_url=claim_url(task.pk), unassign_url=unassign_url(task.pk),
-                             complete_url=complete_url(task.pk)))
+                             complete_url=complete_url(task.pk),
+                             title_text=titles(data["title"]) if data.get("title") else "",
+                             transition_text=transitions(data.get("transition", "")),
+                             outcome_options=tuple((name, transitions(name)) for name in outcomes),
+                             role_text=roles(data.get("role") or ""),
+                             case_name=case.name(language) if case is not None else ""))
     return rows
+
+
+class _Memo(dict):
+    """``memo(key)``: ``function(key)``, computed once per key (labels repeated on a page)."""
+
+    def __init__(self, function):
+        super().__init__()
+        self.function = function
+
+    def __call__(self, key):
+        if key not in self:
+            self[key] = self.function(key)
+        return self[key]
 
 
 #: A number no real primary key reaches, stood in for the key when reversing a URL once.
