@@ -34,8 +34,22 @@ def deadline(case: Case, days: float, *, closed: bool = False) -> Deadline:
                                    role="coordinator", closed_at=NOW if closed else None)
 
 
+@pytest.fixture(params=["walk", "annotate"])
+def strategy(request, monkeypatch):
+    """Both ways of reading a page: walking the deadlines (``FEW`` = 0, ``DEEP`` = 3 so that the
+    deep-page count is used too) or sorting the filtered cases whole (``FEW`` above any size)."""
+    from processes.portal.roles.coordinator import WorkList
+
+    if request.param == "walk":
+        monkeypatch.setattr(WorkList, "FEW", 0)
+        monkeypatch.setattr(WorkList, "DEEP", 3)
+    else:
+        monkeypatch.setattr(WorkList, "FEW", 10**9)
+    return request.param
+
+
 @pytest.fixture
-def cases():
+def cases(strategy):
     """Two rounds (``LOAD-Z`` made first, so lower ids, but sorting after ``LOAD-A``) of 40
     cases each, with deadlines added on top of the generated ones."""
     loadgen.generate(cases=40, audit_entries=80, round_code="LOAD-Z")
@@ -116,11 +130,20 @@ def test_the_overdue_filter_pages_only_overdue_cases(cases):
     assert all(late for _ref, late in want)
 
 
-def test_a_round_filter_keeps_the_order(cases):
+def test_a_round_filter_keeps_the_order(cases, strategy):
     work = work_list(user=coordinator(), filters={"round": "LOAD-A"})
+    assert work.strategy == strategy
     want = expected(work.now, round_code="LOAD-A")
     assert listed(work, 6) == want
     assert {ref.split("/")[0] for ref, _late in want} == {"LOAD-A"}
+
+
+def test_a_round_filter_with_overdue_keeps_the_order(cases, strategy):
+    work = work_list(user=coordinator(), filters={"round": "LOAD-Z", "overdue": True})
+    assert work.strategy == strategy
+    want = expected(work.now, round_code="LOAD-Z", overdue_only=True)
+    assert work.count() == len(want) > 0
+    assert listed(work, 4) == want
 
 
 def test_slices_are_plain_and_bounded(cases):

@@ -103,25 +103,40 @@ class WorkList:
 
     Order: the nearest open due date (``Deadline.due_at``, not closed), earliest first, then
     cases without an open deadline; ties by round code, number and id. A case is overdue when
-    that nearest date has passed, so this is "overdue first, then by the next due date"
-    without computing either for every case: the cases with open deadlines are read by walking
-    the open deadlines in due order (index ``deadline_open_due`` on ``(closed_at, due_at)``),
-    keeping each chain's first one (an index probe on ``chain``) whose case passes the filters
-    (a probe on ``Case.ref``), and stopping after the page (docs/scale.md). Then the cases
-    without an open deadline, by round code and number.
+    that nearest date has passed, so this is "overdue first, then by the next due date".
 
     ``cases`` is the filtered queryset of visible cases, with the relations a row shows;
-    ``overdue_only`` keeps only the cases whose nearest due date is before ``now``.
-    A page costs two to four queries: the page's ``(case, due date)`` pairs, the count of the
-    cases with open deadlines only when the page starts after them, the cases without one
-    when the page reaches them, and the page's cases with their relations.
+    ``overdue_only`` keeps only the cases whose nearest due date is before ``now``;
+    ``narrowed`` says that a filter other than ``overdue_only`` applies (round, state, search).
+    Two ways to read a page, chosen per list (docs/scale.md):
+
+    * **walk** (every case, or a filter that leaves more than :attr:`FEW` cases): the cases
+      with open deadlines are found by walking the open deadlines in due order (index
+      ``deadline_open_due`` on ``(closed_at, due_at)``), keeping each chain's first one (an
+      index probe on ``chain``) whose case passes the filters (a probe on ``Case.ref``), and
+      stopping after the page; then the cases without an open deadline, by round code and
+      number. A first page costs a few milliseconds at 100,000 cases; a page deep among the
+      cases with deadlines walks the deadlines before it.
+    * **annotate** (a filter leaving at most :attr:`FEW` cases): each of those cases gets its
+      nearest open due date by an index probe and the database sorts them (time grows with
+      the number of cases the filters leave, not with the installation).
+
+    Queries: the count (kept), then two to four per page: the page's ``(case, due date)``
+    pairs, the number of cases with open deadlines when the page starts after them (walk),
+    the cases without one when the page reaches them (walk), and the page's cases with
+    their relations.
     """
 
-    def __init__(self, cases, *, overdue_only: bool = False, now=None):
+    #: Filtered lists up to this many cases are sorted whole (``annotate``), larger ones walked.
+    FEW = 5_000
+
+    def __init__(self, cases, *, overdue_only: bool = False, narrowed: bool = False, now=None):
         self.cases = cases
         self.overdue_only = overdue_only
+        self.narrowed = narrowed
         self.now = now or timezone.now()
         self._count = None
+        self._with_deadline = None
 
     def _of_case(self):
         return self.cases.order_by().filter(ref=OuterRef("chain"))
@@ -149,11 +164,36 @@ class WorkList:
         return (self.cases.filter(~Exists(open_deadlines)).order_by("round__code", "number", "pk")
                 .values_list("pk", flat=True))
 
+    def _annotated(self):
+        """Every filtered case with its nearest open due date, as ``(case id, due)`` in page order."""
+        nearest = (Deadline.objects.filter(chain=OuterRef("ref"), closed_at__isnull=True)
+                   .order_by("due_at").values("due_at")[:1])
+        cases = self.cases.order_by().annotate(next_due=Subquery(nearest))
+        if self.overdue_only:
+            cases = cases.filter(next_due__lt=self.now)
+        return (cases.order_by(F("next_due").asc(nulls_last=True), "round__code", "number", "pk")
+                .values_list("pk", "next_due"))
+
+    def _cases_with_deadline(self) -> int:
+        if self._with_deadline is None:
+            self._with_deadline = self._firsts().count()
+        return self._with_deadline
+
     def count(self) -> int:
         """The number of cases on all pages (one query, kept)."""
         if self._count is None:
-            self._count = self._firsts().count() if self.overdue_only else self.cases.order_by().count()
+            if self.overdue_only and not self.narrowed:
+                self._count = self._cases_with_deadline()
+            elif self.overdue_only:
+                self._count = self._annotated().count()
+            else:
+                self._count = self.cases.order_by().count()
         return self._count
+
+    @property
+    def strategy(self) -> str:
+        """``"walk"`` or ``"annotate"`` (see the class docstring)."""
+        return "annotate" if self.narrowed and self.count() <= self.FEW else "walk"
 
     def __len__(self) -> int:
         return self.count()
@@ -166,14 +206,10 @@ class WorkList:
             raise ValueError("WorkList slices need 0 <= start <= stop")
         if stop == start:
             return []
-        pairs = list(self._firsts()[start:stop])
-        missing = stop - start - len(pairs)
-        if missing and not self.overdue_only:
-            # the page reaches past the cases with open deadlines: how many there are is known
-            # from this slice unless it is empty (then one count)
-            with_deadline = start + len(pairs) if pairs or start == 0 else self._firsts().count()
-            skip = max(0, start - with_deadline)
-            pairs += [(pk, None) for pk in self._without_deadline()[skip:skip + missing]]
+        if self.strategy == "annotate":
+            pairs = list(self._annotated()[start:stop])
+        else:
+            pairs = self._walk(start, stop)
         loaded = self.cases.order_by().in_bulk([pk for pk, _due in pairs])
         page = []
         for pk, due in pairs:
@@ -184,6 +220,24 @@ class WorkList:
             case.overdue = due is not None and due < self.now
             page.append(case)
         return page
+
+    #: From this offset on, the walk first counts the cases with deadlines (so that a page past
+    #: them does not walk every deadline to find that out).
+    DEEP = 1_000
+
+    def _walk(self, start: int, stop: int) -> list[tuple[int, object]]:
+        if start >= self.DEEP and not self.overdue_only and start >= self._cases_with_deadline():
+            pairs = []
+        else:
+            pairs = list(self._firsts()[start:stop])
+        missing = stop - start - len(pairs)
+        if missing and not self.overdue_only:
+            # the page reaches past the cases with open deadlines: how many there are is known
+            # from this slice unless it is empty (then one count)
+            with_deadline = start + len(pairs) if pairs or start == 0 else self._cases_with_deadline()
+            skip = max(0, start - with_deadline)
+            pairs += [(pk, None) for pk in self._without_deadline()[skip:skip + missing]]
+        return pairs
 
 
 def work_list(*, user, filters: dict) -> WorkList:
@@ -203,7 +257,8 @@ def work_list(*, user, filters: dict) -> WorkList:
         text = filters["q"]
         cases = cases.filter(Q(ref__icontains=text) | Q(name_en__icontains=text) | Q(name_ru__icontains=text)
                              | Q(name_kk__icontains=text))
-    return WorkList(cases, overdue_only=bool(filters.get("overdue")))
+    return WorkList(cases, overdue_only=bool(filters.get("overdue")),
+                    narrowed=any(filters.get(name) for name in ("round", "state", "q")))
 
 
 def _check_tasks(user, cases) -> dict[int, object]:
