@@ -10,14 +10,20 @@ query counts with many cases and a long audit history, against a baseline in the
 3. times ``requests`` GETs of each page through Django's test ``Client`` logged in as the
    coordinator ``load-coordinator`` (after ``WARMUP`` untimed ones): the inbox (first page of
    the coordinators' queue: thousands of open tasks), the case page of the case with the
-   longest history (about 5,000 entries at 100,000 cases) and of an ordinary case (about 20).
+   longest history (about 5,000 entries at 100,000 cases) and of an ordinary case (about 20),
+   and the coordinator's work page (first page of every case, overdue first).
 
 Figures (milliseconds, whole-request times in the bench process, no network):
 ``inbox_p50_ms``, ``inbox_p95_ms``, ``case_page_p50_ms``, ``case_page_p95_ms`` (the long
-history), ``case_page_typical_p95_ms``, their ``*_queries`` counts (queries of one request),
-the same figures prefixed ``baseline_``, and ``scale_cases``, ``scale_audit_entries``,
-``scale_open_tasks``, ``scale_generation_s``, ``scale_database``. Goal: ``inbox_p95_ms`` < 50
-at 100,000 cases on PostgreSQL.
+history), ``case_page_typical_p95_ms``, ``work_page_p50_ms``, ``work_page_p95_ms``, their
+``*_queries`` counts (queries of one request), the same figures prefixed ``baseline_``, and
+``scale_cases``, ``scale_audit_entries``, ``scale_open_tasks``, ``scale_generation_s``,
+``scale_database``. Goal: ``inbox_p95_ms`` < 50 at 100,000 cases on PostgreSQL.
+
+``python -m bench.scale [--requests N]`` times the same pages on the database of
+``DATABASE_URL`` as it is (no test database, nothing generated or written there), e.g. one
+kept with ``generate_load_data --cases 100000 --audit-entries 2000000``: quicker when tuning
+than generating the data again; it prints the figures and writes nothing.
 
 Sizes: ``make bench`` runs at :data:`DEFAULT_CASES` (10,000 cases, 200,000 entries) on
 PostgreSQL and :data:`SQLITE_CASES` (2,000 cases) on SQLite; ``BENCH_SCALE=1 make bench``
@@ -90,10 +96,13 @@ def _pages(client, requests: int, *, long_case, typical_case, prefix: str) -> di
     figures = {}
     inbox = _measure(client, reverse("portal:inbox"), requests)
     long_page = _measure(client, reverse("portal:case-detail", args=[long_case.pk]), requests)
+    work = _measure(client, reverse("portal:coordinator"), requests)
     figures.update({f"{prefix}inbox_p50_ms": inbox["p50"], f"{prefix}inbox_p95_ms": inbox["p95"],
                     f"{prefix}inbox_queries": inbox["queries"],
                     f"{prefix}case_page_p50_ms": long_page["p50"], f"{prefix}case_page_p95_ms": long_page["p95"],
-                    f"{prefix}case_page_queries": long_page["queries"]})
+                    f"{prefix}case_page_queries": long_page["queries"],
+                    f"{prefix}work_page_p50_ms": work["p50"], f"{prefix}work_page_p95_ms": work["p95"],
+                    f"{prefix}work_page_queries": work["queries"]})
     if typical_case is not None:
         typical = _measure(client, reverse("portal:case-detail", args=[typical_case.pk]), requests)
         figures[f"{prefix}case_page_typical_p95_ms"] = typical["p95"]
@@ -141,3 +150,55 @@ def scale_figures(cases: int | None = None, requests: int = 200, stream=sys.stdo
         "scale_database": connection.vendor,
     })
     return figures
+
+
+def current_database_figures(requests: int = 200) -> dict:
+    """The page figures (without ``baseline_`` and sizes) on the configured database as it is.
+
+    Needs load data there (``generate_load_data``): the coordinator ``load-coordinator`` and a
+    round with generated cases; the longest chain among the ``A10``..``A19`` cases of the
+    newest generated round gives the long history. Raises ``LookupError`` without load data.
+    """
+    from django.test import Client
+    from django.test.utils import setup_test_environment
+
+    from processes.rounds import loadgen
+    from processes.rounds.actors import ensure_user
+    from processes.rounds.models import Case
+    from workflow.models import AuditChain
+
+    setup_test_environment(debug=False)
+    coordinator = ensure_user(loadgen.COORDINATOR, "coordinator")
+    heavy = Case.objects.filter(number__in=[f"A{n}" for n in range(10, 20)]).order_by("-pk")[:10]
+    chains = {c.ref: c for c in heavy}
+    if not chains:
+        raise LookupError("no load data in this database: run manage.py generate_load_data first")
+    long_ref = AuditChain.objects.filter(key__in=chains).order_by("-length").values_list("key", flat=True).first()
+    rnd = chains[long_ref].round
+    typical = Case.objects.filter(round=rnd).order_by("pk")[rnd.cases.count() // 2]
+    client = Client()
+    client.force_login(coordinator)
+    figures = _pages(client, requests, long_case=chains[long_ref], typical_case=typical, prefix="")
+    figures["scale_cases"] = Case.objects.count()
+    return figures
+
+
+def main(argv=None) -> int:
+    """``python -m bench.scale``: :func:`current_database_figures`, printed."""
+    import argparse
+    import os
+
+    parser = argparse.ArgumentParser(description="time the scale check's pages on DATABASE_URL as it is")
+    parser.add_argument("--requests", type=int, default=200, help="timed requests per page")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "settings.settings")
+    import django
+
+    django.setup()
+    for name, value in current_database_figures(args.requests).items():
+        print(f"{name:<28} {value:>12}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
