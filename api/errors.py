@@ -3,8 +3,8 @@
 Every error body is ``{"code": "...", "message": "...", "details": {...}}``:
 
 * ``code``: stable, machine-readable (the table in docs/api.md);
-* ``message``: for a person, in the request's language where the message is translated
-  (``Accept-Language``; English by default);
+* ``message``: for a person, in the request's language (:mod:`api.language`: the
+  ``Accept-Language`` header, else the user's saved language, else English);
 * ``details``: structured context, e.g. the per-field problems of an invalid request
   (``{"fields": {"name_en": ["..."]}}``), the transition and state of a refused transition,
   or the reason of an unmet condition.
@@ -30,6 +30,7 @@ import logging
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, RequestDataTooBig, TooManyFieldsSent
 from django.http import Http404, JsonResponse
+from django.utils.translation import gettext
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
 
@@ -87,21 +88,41 @@ def _first_message(detail) -> str:
         for key, value in detail.items():
             text = _first_message(value)
             return text if key in ("non_field_errors", "detail") else f"{key}: {text}"
-        return "invalid request"
+        return gettext("invalid request")
     if isinstance(detail, list):
-        return _first_message(detail[0]) if detail else "invalid request"
+        return _first_message(detail[0]) if detail else gettext("invalid request")
     return str(detail)
 
 
 def too_large_message(*, upload: bool) -> str:
-    """The 413 message for a body over the form/JSON limit or a file over the upload limit."""
+    """The 413 message for a body over the form/JSON limit or a file over the upload limit, in
+    the active language, the limit in MiB (``processes.portal.files.mib``)."""
     from documents.uploads import setting
+    from processes.portal.files import mib
 
     if upload:
-        limit = setting("KELISIM_UPLOAD_MAX_BYTES")
-        return f"The file is larger than the {limit:,} bytes accepted; nothing was stored."
-    return (f"The request body is larger than the {settings.DATA_UPLOAD_MAX_MEMORY_SIZE:,} bytes accepted "
-            "for a JSON or form request; nothing was done.")
+        return gettext("The file is larger than the %(limit)s accepted; nothing was stored.") % {
+            "limit": mib(setting("KELISIM_UPLOAD_MAX_BYTES"))}
+    return gettext("The request body is larger than the %(limit)s accepted for a JSON or form request; "
+                   "nothing was done.") % {"limit": mib(settings.DATA_UPLOAD_MAX_MEMORY_SIZE)}
+
+
+def owner_state(owner_ref: str) -> str:
+    """The current state of the case (or round) whose reference or code is ``owner_ref`` (a
+    document's owner), or ``""`` when there is none: ``details.state`` of a 409 about a document."""
+    from processes.rounds.models import Case, Round
+
+    state = Case.objects.filter(ref=owner_ref).values_list("state", flat=True).first()
+    if state is None:
+        state = Round.objects.filter(code=owner_ref).values_list("state", flat=True).first()
+    return state or ""
+
+
+def _state_of(exc: wf.WorkflowError) -> str:
+    """The state a workflow error names: the one it carries, else its object's current state."""
+    if exc.state:
+        return str(exc.state)
+    return str(getattr(exc.obj, "state", "") or "")
 
 
 def describe_exception(exc) -> tuple[int, dict, dict]:
@@ -110,7 +131,7 @@ def describe_exception(exc) -> tuple[int, dict, dict]:
     if isinstance(exc, ApiError):
         return exc.status_code, body(exc.code, exc.message, exc.details), headers
     if isinstance(exc, wf.WorkflowError):
-        details = {"transition": exc.transition, "state": str(exc.state)}
+        details = {"transition": exc.transition, "state": _state_of(exc)}
         if isinstance(exc, wf.ConditionUnmet):
             details["reason"] = exc.reason
         return exc.http_status, body(_workflow_code(exc), exc.message, details), headers
@@ -121,17 +142,19 @@ def describe_exception(exc) -> tuple[int, dict, dict]:
     if isinstance(exc, RequestDataTooBig):
         return 413, body("too_large", too_large_message(upload=False)), headers
     if isinstance(exc, TooManyFieldsSent):
-        return 400, body("too_many_fields", "The request sent too many fields; nothing was done."), headers
+        return 400, body("too_many_fields", gettext("The request sent too many fields; nothing was done.")), headers
     if isinstance(exc, ChecksumMismatch):
-        return 409, body("checksum_mismatch", f"{exc}. The incident was logged; please tell the administrator."), \
-            headers
+        return 409, body("checksum_mismatch", gettext(
+            "%(problem)s. The incident was logged; please tell the administrator.") % {"problem": exc}), headers
     if isinstance(exc, StorageError):
-        return 503, body("storage_unavailable", f"The document storage cannot be used just now ({exc}); "
-                                                "nothing was changed. Please try again later."), headers
+        return 503, body("storage_unavailable", gettext(
+            "The document storage cannot be used just now (%(problem)s); nothing was changed. Please try again "
+            "later.") % {"problem": exc}), headers
     if isinstance(exc, Http404):
-        return 404, body("not_found", str(exc) or "Not found."), headers
+        # Django's get_object_or_404 says "No X matches the given query." in English: not shown.
+        return 404, body("not_found", gettext("No such object, or not one you may see.")), headers
     if isinstance(exc, PermissionDenied):
-        return 403, body("permission_denied", str(exc) or "You may not do this."), headers
+        return 403, body("permission_denied", str(exc) or gettext("You may not do this.")), headers
     if isinstance(exc, drf_exceptions.APIException):
         if getattr(exc, "auth_header", None):
             headers["WWW-Authenticate"] = exc.auth_header
@@ -144,12 +167,35 @@ def describe_exception(exc) -> tuple[int, dict, dict]:
         codes = exc.get_codes()
         code = codes if isinstance(codes, str) else "error"
         return exc.status_code, body(code, _first_message(detail)), headers
-    return 500, body("server_error", "An unexpected error occurred; nothing was changed. It was logged."), headers
+    return 500, body("server_error", gettext("An unexpected error occurred; nothing was changed. It was logged.")), \
+        headers
+
+
+def current_state(view) -> str:
+    """The current state of the object a view works on (``details.state`` of a 409 whose error
+    did not name one): the object's own ``state``, else its case's (a document version: its
+    document's owner), else ``""``. Never raises."""
+    if view is None or not hasattr(view, "get_object") or "pk" not in getattr(view, "kwargs", {}):
+        return ""
+    try:
+        obj = view.get_object()
+        if getattr(obj, "state", ""):
+            return str(obj.state)
+        document = getattr(obj, "document", None)
+        if document is not None:
+            return owner_state(document.owner_ref)
+        case = getattr(obj, "case", None)
+        return str(getattr(case, "state", "") or "")
+    except Exception:  # noqa: BLE001 - only a detail of an error answer; the error itself stands
+        return ""
 
 
 def exception_handler(exc, context):
-    """DRF's ``EXCEPTION_HANDLER``: every error as ``{"code", "message", "details"}``."""
+    """DRF's ``EXCEPTION_HANDLER``: every error as ``{"code", "message", "details"}``; every 409
+    names the current state of the object concerned in ``details.state``."""
     status_code, payload, headers = describe_exception(exc)
+    if status_code == 409 and not payload["details"].get("state"):
+        payload["details"]["state"] = current_state(context.get("view"))
     if status_code >= 500 and not isinstance(exc, (StorageError, ApiError)):
         logger.error("unexpected API error", exc_info=(type(exc), exc, exc.__traceback__))
     return Response(payload, status=status_code, headers=headers)
@@ -192,7 +238,7 @@ class ApiRequestSizeLimitMiddleware:
 def not_found(request, exception=None):
     """``handler404``: JSON for ``/api/`` paths, Django's page anywhere else."""
     if _is_api(request):
-        return JsonResponse(body("not_found", "No such API endpoint or object."), status=404)
+        return JsonResponse(body("not_found", gettext("No such API endpoint or object.")), status=404)
     from django.views.defaults import page_not_found
 
     return page_not_found(request, exception)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 
+from django.utils.translation import gettext
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 
@@ -26,19 +27,19 @@ def check_json_value(value) -> None:
         item, depth = stack.pop()
         if isinstance(item, dict | list):
             if depth >= MAX_DEPTH:
-                raise ParseError(f"JSON nested deeper than {MAX_DEPTH} levels")
+                raise ParseError(gettext("JSON nested deeper than %(levels)s levels") % {"levels": MAX_DEPTH})
             children = item.items() if isinstance(item, dict) else ((None, v) for v in item)
             for key, child in children:
                 if key is not None:
                     stack.append((key, depth + 1))
                 stack.append((child, depth + 1))
         elif isinstance(item, float) and not math.isfinite(item):
-            raise ParseError("JSON numbers must be finite (this one overflows)")
+            raise ParseError(gettext("JSON numbers must be finite (this one overflows)"))
         elif isinstance(item, str):
             try:
                 item.encode("utf-8")
             except UnicodeEncodeError as exc:
-                raise ParseError("JSON strings must be valid Unicode (a lone surrogate was sent)") from exc
+                raise ParseError(gettext("JSON strings must be valid Unicode (a lone surrogate was sent)")) from exc
 
 
 class SafeJSONParser(JSONParser):
@@ -49,6 +50,6 @@ class SafeJSONParser(JSONParser):
         try:
             data = super().parse(stream, media_type, parser_context)
         except RecursionError as exc:
-            raise ParseError(f"JSON nested deeper than {MAX_DEPTH} levels") from exc
+            raise ParseError(gettext("JSON nested deeper than %(levels)s levels") % {"levels": MAX_DEPTH}) from exc
         check_json_value(data)
         return data

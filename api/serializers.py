@@ -9,6 +9,7 @@ place each rule lives.
 from __future__ import annotations
 
 from django.conf import settings
+from django.utils.translation import gettext
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -61,7 +62,7 @@ def _has_nul(value) -> bool:
 def check_data(value: dict) -> dict:
     """``data`` kept in an audit entry: JSON without NUL characters (PostgreSQL's jsonb refuses them)."""
     if _has_nul(value):
-        raise serializers.ValidationError("NUL characters are not allowed")
+        raise serializers.ValidationError(gettext("NUL characters are not allowed"))
     return value
 
 

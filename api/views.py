@@ -13,6 +13,7 @@ from django.db.models import Exists, OuterRef, Q
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -41,7 +42,8 @@ from workflow.approvals.models import Decision
 from workflow.models import AuditEntry, Deadline
 
 from . import serializers as s
-from .errors import ApiError
+from .errors import ApiError, owner_state, too_large_message
+from .language import ApiLanguageMixin
 from .paging import Pagination, SafeSearchFilter  # noqa: F401 (settings name them here too)
 
 # -- shared ------------------------------------------------------------------------------------
@@ -78,7 +80,7 @@ def transition_names(model) -> list[str]:
 def _payload(serializer_class, request):
     """The validated body (400 in the error shape when it is not an object or is invalid)."""
     if not hasattr(request.data, "get"):
-        raise ApiError(400, "invalid", "The request body must be a JSON object.")
+        raise ApiError(400, "invalid", _("The request body must be a JSON object."))
     serializer = serializer_class(data=request.data)
     serializer.is_valid(raise_exception=True)
     return serializer.validated_data
@@ -168,7 +170,7 @@ class CaseFilter(filters.FilterSet):
                                                                      **LIST_ERRORS}),
     retrieve=extend_schema(summary="One case", responses={200: s.CaseSerializer, **READ_ERRORS}),
 )
-class CaseViewSet(TransitionsMixin, viewsets.ReadOnlyModelViewSet):
+class CaseViewSet(ApiLanguageMixin, TransitionsMixin, viewsets.ReadOnlyModelViewSet):
     """Cases: the ones the user may see (``selectors.visible_cases``), with their application,
     the objects of their stage and the transitions the user may take."""
 
@@ -194,7 +196,7 @@ class CaseViewSet(TransitionsMixin, viewsets.ReadOnlyModelViewSet):
                        responses={200: s.ApplicationSerializer(many=True), **LIST_ERRORS}),
     retrieve=extend_schema(summary="One application", responses={200: s.ApplicationSerializer, **READ_ERRORS}),
 )
-class ApplicationViewSet(TransitionsMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin,
+class ApplicationViewSet(ApiLanguageMixin, TransitionsMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin,
                          viewsets.GenericViewSet):
     """Applications of the cases the user may see; an applicant files a new one (``POST``) and
     changes a draft or one returned for revision (``PATCH``)."""
@@ -230,21 +232,21 @@ class ApplicationViewSet(TransitionsMixin, mixins.ListModelMixin, mixins.Retriev
         from processes.submission.services import file_new_application
 
         if not permissions.has_role(request.user, permissions.APPLICANT):
-            raise ApiError(403, "permission_denied", "Only applicants file applications.")
+            raise ApiError(403, "permission_denied", _("Only applicants file applications."))
         if not hasattr(request.data, "get"):
-            raise ApiError(400, "invalid", "The request body must be a JSON object.")
+            raise ApiError(400, "invalid", _("The request body must be a JSON object."))
         values = {k: v for k, v in request.data.items() if k not in ("round", "language")}
         code, language = request.data.get("round"), request.data.get("language")
         if not isinstance(code, str) or not code:
-            raise ApiError(400, "invalid", "round: the round's code is required.",
-                           {"fields": {"round": ["the round's code is required"]}})
+            required = _("the round's code is required")
+            raise ApiError(400, "invalid", f"round: {required}.", {"fields": {"round": [required]}})
         if language is not None and not isinstance(language, str):
-            raise ApiError(400, "invalid", "language: must be kk, ru or en.",
-                           {"fields": {"language": ["must be kk, ru or en"]}})
+            problem = _("must be kk, ru or en")
+            raise ApiError(400, "invalid", f"language: {problem}.", {"fields": {"language": [problem]}})
         rnd = Round.objects.filter(code=code).first()
         if rnd is None:
-            raise ApiError(400, "invalid", f"round: no round with the code {code!r}.",
-                           {"fields": {"round": [f"no round with the code {code!r}"]}})
+            problem = _("no round with the code %(code)s") % {"code": repr(code)}
+            raise ApiError(400, "invalid", f"round: {problem}.", {"fields": {"round": [problem]}})
         application = file_new_application(round=rnd, applicant=request.user, values=values,
                                            language=language or None)
         application = self.get_queryset().get(pk=application.pk)
@@ -257,7 +259,7 @@ class ApplicationViewSet(TransitionsMixin, mixins.ListModelMixin, mixins.Retriev
 
         application = self.get_object()
         if not hasattr(request.data, "items"):
-            raise ApiError(400, "invalid", "The request body must be a JSON object.")
+            raise ApiError(400, "invalid", _("The request body must be a JSON object."))
         update_application(application=application, values=dict(request.data.items()), actor=request.user)
         return Response(self.get_serializer(self.get_queryset().get(pk=application.pk)).data)
 
@@ -281,7 +283,7 @@ def visible_score_sheets(user):
     retrieve=extend_schema(summary="One score sheet with the criteria and weights",
                            responses={200: s.ScoreSheetSerializer, **READ_ERRORS}),
 )
-class ScoreSheetViewSet(TransitionsMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin,
+class ScoreSheetViewSet(ApiLanguageMixin, TransitionsMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin,
                         viewsets.GenericViewSet):
     """Expert score sheets with every criterion of the round, its weight and the score given.
 
@@ -329,15 +331,15 @@ class ScoreSheetViewSet(TransitionsMixin, mixins.ListModelMixin, mixins.Retrieve
 def _scores_of(raw, *, allow_null: bool) -> dict:
     """``{"C1": 7}`` or ``{"C1": {"value": 7, "comment": "..."}}`` as ``{code: (value, comment)}``."""
     if not isinstance(raw, dict):
-        raise ApiError(400, "invalid_scores", "data.scores must map criterion codes to scores.")
+        raise ApiError(400, "invalid_scores", _("data.scores must map criterion codes to scores."))
     scores = {}
     for code, item in raw.items():
         value, comment = (item.get("value"), item.get("comment", "")) if isinstance(item, dict) else (item, "")
         if not isinstance(comment, str) or len(comment) > s.MAX_COMMENT:
-            raise ApiError(400, "invalid_scores", f"the comment on {code} must be text of at most "
-                                                  f"{s.MAX_COMMENT} characters")
+            raise ApiError(400, "invalid_scores", _("the comment on %(code)s must be text of at most %(count)s "
+                                                    "characters") % {"code": code, "count": s.MAX_COMMENT})
         if value is None and not allow_null:
-            raise ApiError(400, "invalid_scores", f"score for {code} is missing")
+            raise ApiError(400, "invalid_scores", _("score for %(code)s is missing") % {"code": code})
         scores[str(code)] = (value, comment)
     return scores
 
@@ -376,7 +378,7 @@ class BinaryRenderer(BaseRenderer):
     retrieve=extend_schema(summary="One document with its versions",
                            responses={200: s.DocumentSerializer, **READ_ERRORS}),
 )
-class DocumentViewSet(viewsets.ReadOnlyModelViewSet):
+class DocumentViewSet(ApiLanguageMixin, viewsets.ReadOnlyModelViewSet):
     """Documents of the cases (and, for staff, the rounds) the user may see."""
 
     serializer_class = s.DocumentSerializer
@@ -400,7 +402,7 @@ class DocumentViewSet(viewsets.ReadOnlyModelViewSet):
         return Response(s.VersionSerializer(versions, many=True, context={"request": request}).data)
 
 
-class VersionViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class VersionViewSet(ApiLanguageMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """One document version (``selectors.visible_version``) and its verified bytes."""
 
     serializer_class = s.VersionSerializer
@@ -411,7 +413,7 @@ class VersionViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
         pk = self.kwargs.get("pk")
         version = selectors.visible_version(user=self.request.user, pk=int(pk)) if str(pk).isdigit() else None
         if version is None:
-            raise ApiError(404, "not_found", "No such document version, or not one you may see.")
+            raise ApiError(404, "not_found", _("No such document version, or not one you may see."))
         return version
 
     @extend_schema(summary="One document version", responses={200: s.VersionSerializer, **READ_ERRORS})
@@ -429,13 +431,15 @@ class VersionViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
         try:
             content = read_verified(version)
         except ChecksumMismatch as exc:
-            raise ApiError(409, "checksum_mismatch", f"The stored file of {version.document.title}, version "
-                           f"{version.number}, no longer matches its recorded sha256, so it is not served. The "
-                           "incident was logged; please tell the administrator.", {"version": version.pk}) from exc
+            raise ApiError(409, "checksum_mismatch", _(
+                "The stored file of %(title)s, version %(number)s, no longer matches its recorded sha256, so it is "
+                "not served. The incident was logged; please tell the administrator.") % {
+                    "title": version.document.title, "number": version.number},
+                {"version": version.pk, "state": owner_state(version.document.owner_ref)}) from exc
         except StorageError as exc:
-            raise ApiError(404, "file_missing", f"The stored file of {version.document.title}, version "
-                           f"{version.number}, cannot be found in the document storage.",
-                           {"version": version.pk}) from exc
+            raise ApiError(404, "file_missing", _(
+                "The stored file of %(title)s, version %(number)s, cannot be found in the document storage.") % {
+                    "title": version.document.title, "number": version.number}, {"version": version.pk}) from exc
         response = HttpResponse(content, content_type=version.content_type or "application/octet-stream")
         response["Content-Disposition"] = attachment_header(version)
         response["Content-Length"] = str(len(content))
@@ -444,7 +448,7 @@ class VersionViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
         return response
 
 
-class CaseAttachmentView(APIView):
+class CaseAttachmentView(ApiLanguageMixin, APIView):
     """``POST /api/cases/<pk>/attachments/`` (multipart field ``file``): attach a file to a case.
 
     The rules of the portal's upload (``processes.portal.files``): the case's applicant and
@@ -475,14 +479,13 @@ class CaseAttachmentView(APIView):
 
         case = get_object_or_404(selectors.visible_cases(user=request.user), pk=pk)
         if not may_attach(request.user, case):
-            raise ApiError(403, "permission_denied", "Only the case's applicant and coordinators attach files.")
+            raise ApiError(403, "permission_denied", _("Only the case's applicant and coordinators attach files."))
         upload = request.FILES.get("file")
         if self.upload_guard.exceeded:
-            raise ApiError(413, "too_large", f"The file is larger than the {uploads.setting('KELISIM_UPLOAD_MAX_BYTES'):,} "
-                           "bytes accepted; nothing was stored.")
+            raise ApiError(413, "too_large", too_large_message(upload=True))
         if upload is None:
-            raise ApiError(400, "no_file", "Send the file in the multipart form field “file”.",
-                           {"fields": {"file": ["no file was sent"]}})
+            raise ApiError(400, "no_file", _("Send the file in the multipart form field “file”."),
+                           {"fields": {"file": [_("no file was sent")]}})
         try:
             version = uploads.store_upload(owner_ref=case.ref, stage=case.stage, language=case.language,
                                            file=upload, name=upload.name, actor=request.user)
@@ -508,7 +511,7 @@ def task_row(task, user) -> dict:
             "case": case.pk if case is not None else None, "case_ref": case.ref if case is not None else None}
 
 
-class TaskViewSet(viewsets.ViewSet):
+class TaskViewSet(ApiLanguageMixin, viewsets.ViewSet):
     """The user's inbox (``workflow.tasks.inbox``): tasks assigned to them, queued for their
     roles, or of signatories they stand in for; claim, unassign and complete them."""
 
@@ -518,7 +521,7 @@ class TaskViewSet(viewsets.ViewSet):
     def _task(self, request, pk):
         task = selectors.visible_task(user=request.user, pk=int(pk)) if str(pk).isdigit() else None
         if task is None:
-            raise ApiError(404, "not_found", "No such open task in your inbox.")
+            raise ApiError(404, "not_found", _("No such open task in your inbox."))
         return task
 
     def _answer(self, request, task):
@@ -576,7 +579,7 @@ def awaiting_decisions(user):
             .select_related("approval", "signatory", "decided_by").order_by("approval__created_at", "position"))
 
 
-class ApprovalViewSet(viewsets.GenericViewSet):
+class ApprovalViewSet(ApiLanguageMixin, viewsets.GenericViewSet):
     """Decisions awaiting the user on open approvals; approve or reject one with a comment
     (``workflow.approvals.services.decide``: bound to the sha256 of the exact version)."""
 
@@ -598,7 +601,7 @@ class ApprovalViewSet(viewsets.GenericViewSet):
         if decision is None or not (
                 decision.signatory_id == request.user.pk
                 or selectors.visible_cases(user=request.user).filter(ref=decision.approval.chain).exists()):
-            raise ApiError(404, "not_found", "No such decision, or not one you may see.")
+            raise ApiError(404, "not_found", _("No such decision, or not one you may see."))
         return decision
 
     @extend_schema(summary="One decision", responses={200: s.DecisionSerializer, **READ_ERRORS})
@@ -654,7 +657,7 @@ class AuditEntryFilter(filters.FilterSet):
                        responses={200: s.AuditEntrySerializer(many=True), **LIST_ERRORS}),
     retrieve=extend_schema(summary="One audit entry", responses={200: s.AuditEntrySerializer, **READ_ERRORS}),
 )
-class AuditEntryViewSet(viewsets.ReadOnlyModelViewSet):
+class AuditEntryViewSet(ApiLanguageMixin, viewsets.ReadOnlyModelViewSet):
     """The hash-chained history: auditors, coordinators, partner coordinators and
     administrators read every chain; anybody else only the chains of the cases they see
     (an applicant its own case's)."""

@@ -55,8 +55,27 @@ def _problem(request, status: int, title: str, message: str) -> HttpResponse:
     return render(request, "portal/problem.html", {"title": title, "message": message}, status=status)
 
 
-def _mib(size: int) -> str:
-    return f"{size / (1024 * 1024):.0f} MiB" if size >= 1024 * 1024 else f"{size:,} bytes"
+def mib(size: int) -> str:
+    """A size limit as people read it, always in MiB (mebibytes, 1,048,576 bytes): ``25 MiB``;
+    a size that is not a whole number of MiB with one decimal (two below 1 MiB, more for tiny
+    test limits), rounded, in the active language's format (``0,1 MiB`` in kk and ru). Every
+    limit shown on a page or in an API message uses this."""
+    from django.utils.formats import number_format
+
+    whole, rest = divmod(size, 1024 * 1024)
+    if not rest:
+        return f"{whole} MiB"
+    value = size / (1024 * 1024)
+    decimals = 1 if value >= 1 else 2
+    while round(value, decimals) == 0 and decimals < 6:
+        decimals += 1
+    text = number_format(round(value, decimals), decimal_pos=decimals)
+    if value < 1:  # 0.10 -> 0.1
+        text = text.rstrip("0")
+    return f"{text} MiB"
+
+
+_mib = mib
 
 
 def upload_limit() -> int:

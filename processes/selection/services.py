@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db import transaction
+from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
 from workflow import audit
@@ -56,19 +57,23 @@ def save_draft_scores(*, sheet: ScoreSheet, scores: dict[str, tuple[int | None, 
 
     locked = ScoreSheet.objects.select_for_update().select_related("application__round").get(pk=sheet.pk)
     if actor is None or locked.expert_id != getattr(actor, "pk", None):
-        raise TransitionPermissionDenied(f"{actor} may not change the score sheet {locked}: it is not theirs",
+        raise TransitionPermissionDenied(_("%(user)s may not change the score sheet %(sheet)s: it is not theirs") % {
+                                         "user": actor, "sheet": locked},
                                          obj=locked, transition="save_scores", state=locked.state)
     if locked.state != ScoreSheet.State.DRAFT:
-        raise TransitionNotAllowed(f"the score sheet {locked} is {locked.state}; only a draft can be changed",
+        raise TransitionNotAllowed(_("the score sheet %(sheet)s is %(state)s; only a draft can be changed") % {
+                                   "sheet": locked, "state": locked.get_state_display()},
                                    obj=locked, transition="save_scores", state=locked.state)
     criteria = {c.code: c for c in locked.application.round.criteria.all()}
     existing = {s.criterion_id: s for s in locked.scores.all()}
     changed = []
     for code, (value, comment) in sorted(scores.items()):
         if code not in criteria:
-            raise ValueError(f"unknown criterion {code!r}; the round has {', '.join(criteria)}")
+            raise ValueError(_("unknown criterion %(code)s; the round has %(criteria)s") % {
+                "code": repr(code), "criteria": ", ".join(criteria)})
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 10):
-            raise ValueError(f"score for {code} must be a whole number 0..10, got {value!r}")
+            raise ValueError(_("score for %(code)s must be a whole number 0..10, got %(value)s") % {
+                "code": code, "value": repr(value)})
         criterion, current = criteria[code], existing.get(criteria[code].pk)
         if value is None:
             if current is not None:
@@ -98,9 +103,11 @@ def submit_score_sheet(*, sheet: ScoreSheet, scores: dict[str, tuple[int, str]],
     criteria = {c.code: c for c in sheet.application.round.criteria.all()}
     for code, (value, comment) in scores.items():
         if code not in criteria:
-            raise ValueError(f"unknown criterion {code!r}; the round has {', '.join(criteria)}")
+            raise ValueError(_("unknown criterion %(code)s; the round has %(criteria)s") % {
+                "code": repr(code), "criteria": ", ".join(criteria)})
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 10:
-            raise ValueError(f"score for {code} must be a whole number 0..10, got {value!r}")
+            raise ValueError(_("score for %(code)s must be a whole number 0..10, got %(value)s") % {
+                "code": code, "value": repr(value)})
         Score.objects.update_or_create(sheet=sheet, criterion=criteria[code],
                                        defaults={"value": value, "comment": comment})
     take(sheet, "submit", actor=actor, data={"scores": {c: v for c, (v, _) in scores.items()}})

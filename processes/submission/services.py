@@ -144,8 +144,9 @@ def file_new_application(*, round, applicant, values: dict, language: str | None
         raise ApplicationInvalid({"language": _("must be one of %(languages)s") % {"languages": ", ".join(dict(settings.LANGUAGES))}})
     rnd = Round.objects.select_for_update().get(pk=round.pk)
     if rnd.state != Round.State.OPEN:
-        raise TransitionNotAllowed(f"round {rnd.code} is not open for applications (it is {rnd.state})",
-                                   obj=rnd, transition="file_application")
+        raise TransitionNotAllowed(_("round %(round)s is not open for applications (it is %(state)s)") % {
+            "round": rnd.code, "state": rnd.get_state_display()}, obj=rnd, transition="file_application",
+            state=rnd.state)
     numbers = [int(n[1:]) for n in Case.objects.filter(round=rnd).values_list("number", flat=True)
                if n[:1] == "A" and n[1:].isdigit()]
     ref = f"A{max(numbers, default=0) + 1}"
@@ -177,11 +178,13 @@ def update_application(*, application: Application, values: dict, actor) -> Appl
     locked = Application.objects.select_for_update().select_related("case").get(pk=application.pk)
     owner = locked.case.applicant_id is not None and locked.case.applicant_id == getattr(actor, "pk", None)
     if not (owner or has_role(actor, COORDINATOR, PARTNER_COORDINATOR)):
-        raise TransitionPermissionDenied(f"{actor} may not change application {locked}", obj=locked,
+        raise TransitionPermissionDenied(_("%(user)s may not change application %(application)s") % {
+            "user": actor, "application": locked}, obj=locked, state=locked.state,
                                          transition="update")
     if locked.state not in (Application.State.DRAFT, Application.State.RETURNED_FOR_REVISION):
-        raise TransitionNotAllowed(f"application {locked} cannot be changed in state {locked.state}",
-                                   obj=locked, transition="update")
+        raise TransitionNotAllowed(_("application %(application)s cannot be changed in state %(state)s") % {
+            "application": locked, "state": locked.get_state_display()}, obj=locked, transition="update",
+            state=locked.state)
     cleaned = clean_application_values(values, partial=True)
     changed = sorted(k for k, v in cleaned.items() if getattr(locked, k) != v)
     for key in changed:

@@ -204,7 +204,7 @@ def test_the_limit_is_enforced_while_streaming(applicant, monkeypatch):
     monkeypatch.setattr(portal_files.LimitedUploadHandler, "receive_data_chunk", spy)
     before = snapshot()
     response = applicant.post(upload_url(), {"file": SimpleUploadedFile("big.pdf", PDF + b"0" * 150_000)})
-    assert response.status_code == 413 and "larger than the 100,000 bytes accepted" in message_of(response)
+    assert response.status_code == 413 and "larger than the 0.1 MiB accepted" in message_of(response)
     assert seen and seen[-1] is True
     assert snapshot() == before
     ok = applicant.post(upload_url(), {"file": SimpleUploadedFile("small.pdf", PDF + b"0" * 50_000)})
