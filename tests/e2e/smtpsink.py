@@ -8,7 +8,10 @@ files (``ProcessStack.sent_mail``).
 
 ``DIRECTORY/.delay`` (seconds, a float; optional) is read for every message: the sink waits
 that long before accepting, which slows delivery down so that a test can kill a worker in the
-middle of sending (``ProcessStack.set_mail_delay``).
+middle of sending (``ProcessStack.set_mail_delay``). A message whose client disconnected
+during that wait (a killed worker) is not kept: the client never learnt it was accepted,
+so it sends it again (a mail server that kept it would count it twice; Kelisim's e-mail is
+at-least-once with a stable Message-ID, docs/deadlines.md).
 """
 
 from __future__ import annotations
@@ -40,6 +43,9 @@ class Sink:
         delay = self._delay()
         if delay:
             await asyncio.sleep(delay)
+            transport = getattr(server, "transport", None)
+            if transport is None or transport.is_closing():
+                return "451 Client gone before the message was accepted"
         name = f"{time.time_ns()}-{next(self.counter):06d}.eml"
         partial = self.directory / f".{name}.part"
         partial.write_bytes(envelope.content if isinstance(envelope.content, bytes)

@@ -354,7 +354,10 @@ class ProcessStack:
     def _start_web_and_worker(self) -> None:
         web_env = {**self.env, "GUNICORN_BIND": f"127.0.0.1:{self.web_port}",
                    "GUNICORN_WORKERS": str(self.web_workers), "GUNICORN_THREADS": str(self.web_threads)}
-        self._spawn("web", [PYTHON, "-m", "gunicorn", "-c", "python:settings.gunicorn", "settings.wsgi:application"],
+        # gunicorn 27's control socket defaults to ~/.gunicorn/gunicorn.ctl, shared by every
+        # gunicorn of the user: each stack keeps its own.
+        self._spawn("web", [PYTHON, "-m", "gunicorn", "-c", "python:settings.gunicorn",
+                            "--control-socket", str(self.workdir / "gunicorn.ctl"), "settings.wsgi:application"],
                     web_env)
         self.start_worker(wait=False)
 

@@ -1,0 +1,631 @@
+"""One case of the 2017 sample through every stage, on the real stack (issue 7, item 4).
+
+The stack (``stack.py``) is gunicorn in production mode, a Celery worker and beat on Redis,
+PostgreSQL, moto S3 standing in for MinIO and an SMTP sink, all real processes. The round
+is loaded with ``manage.py import_round samples/pilot-selection-2017.json`` and the demo users
+with ``create_demo_users``; then case A1 is driven over HTTP, pages and API, each step as
+the role that takes it: the administrator links the applicant (admin page); the applicant
+attaches a Word file (case page) and submits (API); coordinators check completeness (API
+task), move the case on (API and the case page's transition form), assign experts (work
+page) and work the stage tasks (API and the inbox page); two experts score (API); two
+signatories approve the plan (API and the signatory page); the body positions are recorded
+(API tasks); the auditor searches the history, downloads the dossier and checks it and the
+audit chain (pages and API).
+
+The steps Kelisim has no page or endpoint for (the round's transitions, ranking and the
+selection decisions, the receipt, creating each stage's object with its content, concluding
+the signing and the coordination, the quarterly report) run in ``backoffice.py`` through the
+same services as ``run_cycle``; each is marked ``[no HTTP path]`` below.
+
+Then, with the case still at its completeness check, the reminders: the sweep's clock is a
+django-celery-beat schedule's ``kwargs`` (as tests/brokers/test_beat.py), moved to the "-2"
+reminder, then to the due day; the second sweep's delivery is slowed down by the SMTP sink and
+the worker is killed (SIGKILL) in the middle of it and started again: exactly the owed
+e-mails arrive, one per outbox key, none twice (by Message-ID). And an upload during which S3
+stops is refused with 503 ``storage_unavailable`` and changes nothing (case, documents, audit
+chain, bucket); once S3 is back the same request succeeds. At the end every document version
+is in the bucket with its recorded sha256 (hashed here from the bytes read back), and the
+audit chain verifies (``verify_audit``, the auditor's check page, the API's hash links).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+import json
+import os
+import re
+import struct
+import subprocess
+import sys
+import threading
+import time
+import zipfile
+import zlib
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from .stack import REPO, ProcessStack
+
+pytestmark = pytest.mark.e2e
+
+SAMPLE = "samples/pilot-selection-2017.json"
+ROUND = "TC-2017"
+REF = "TC-2017/A1"
+CLOCK_TASK = "e2e-reminder-clock"
+DELIVERY_TASK = "e2e-delivery-every-second"
+EXTRA_COORDINATORS = 11  # with the demo coordinator: 12 holders of the coordinators' queue
+DOCX_NAME = "Өтінім №1.docx"
+
+
+def password(user: str) -> str:
+    from processes.rounds.management.commands.create_demo_users import demo_password
+
+    return demo_password(user)
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def csrf(html: str) -> str:
+    match = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html)
+    assert match, "no CSRF token on the page"
+    return match.group(1)
+
+
+def wait_for(check, what: str, timeout: float = 60, interval: float = 0.2):
+    """Poll ``check()`` until it returns a truthy value; fail naming ``what``."""
+    end = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > end:
+            pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(interval)
+
+
+def word_file(text: str) -> bytes:
+    import docx
+
+    document = docx.Document()
+    document.add_heading("Өтінім", level=1)
+    document.add_paragraph(text)
+    out = io.BytesIO()
+    document.save(out)
+    return out.getvalue()
+
+
+def png_file(width: int = 256, height: int = 256) -> bytes:
+    """A real PNG of random pixels (incompressible: about width x height x 4 bytes)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    raw = b"".join(b"\x00" + os.urandom(width * 4) for _ in range(height))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw, 1)) + chunk(b"IEND", b""))
+
+
+class SlowBody:
+    """A request body read in small pieces with pauses; ``at_half()`` runs once half is sent."""
+
+    def __init__(self, data: bytes, at_half, piece: int = 16384, pause: float = 0.02):
+        self.data, self.at_half, self.piece, self.pause = data, at_half, piece, pause
+        self.sent, self.fired = 0, False
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def read(self, size: int = -1) -> bytes:
+        size = self.piece if size is None or size < 0 else min(size, self.piece)
+        if self.sent >= len(self.data) // 2 and not self.fired:
+            self.fired = True
+            self.at_half()
+        out = self.data[self.sent:self.sent + size]
+        self.sent += len(out)
+        if out:
+            time.sleep(self.pause)
+        return out
+
+
+class Backoffice:
+    """``backoffice.py`` as one process in the stack's environment (JSON lines)."""
+
+    def __init__(self, stack: ProcessStack):
+        self.log = open(stack.workdir / "backoffice.log", "ab")
+        self.proc = subprocess.Popen([sys.executable, "-m", "tests.e2e.backoffice"], cwd=REPO, env=stack.env,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, text=True)
+        self.ready = False
+        self.lock = threading.Lock()
+
+    def _answer(self) -> dict:
+        line = self.proc.stdout.readline()
+        assert line, f"the back-office process ended (exit code {self.proc.poll()}); see backoffice.log"
+        return json.loads(line)
+
+    def __call__(self, cmd: str, **args):
+        with self.lock:
+            if not self.ready:
+                assert self._answer()["result"] == "ready"
+                self.ready = True
+            self.proc.stdin.write(json.dumps({"cmd": cmd, "args": args}) + "\n")
+            self.proc.stdin.flush()
+            answer = self._answer()
+        assert answer["ok"], f"back-office step {cmd}({args}) failed:\n{answer['error']}"
+        return answer["result"]
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.stdin.close()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        self.log.close()
+
+
+class Journey:
+    """What the steps share: the stack, the back office, the logged-in people, timings."""
+
+    def __init__(self, stack: ProcessStack, office: Backoffice):
+        self.stack, self.office = stack, office
+        self.tokens: dict[str, str] = {}
+        self.apis: dict = {}
+        self.sessions: dict = {}
+        self.timings: dict[str, float] = {}
+        self._mark = time.monotonic()
+        self.case_id: int | None = None
+
+    def lap(self, name: str) -> None:
+        now = time.monotonic()
+        self.timings[name] = round(now - self._mark, 1)
+        self._mark = now
+
+    def api(self, user: str):
+        if user not in self.apis:
+            self.apis[user] = self.stack.api(self.tokens[user])
+        return self.apis[user]
+
+    def page(self, user: str):
+        if user not in self.sessions:
+            self.sessions[user] = self.stack.session(user, password(user))
+        return self.sessions[user]
+
+    # -- HTTP helpers ----------------------------------------------------------------------------
+
+    def case(self, user: str = "coordinator") -> dict:
+        response = self.api(user).get(f"/api/cases/{self.case_id}/")
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def transition(self, name: str, user: str = "coordinator", comment: str = "") -> dict:
+        response = self.api(user).post(f"/api/cases/{self.case_id}/transitions/{name}/", json={"comment": comment})
+        assert response.status_code == 200, f"{name}: {response.status_code} {response.text}"
+        return response.json()
+
+    def tasks(self, user: str = "coordinator", outcome: str | None = None) -> list[dict]:
+        found, url = [], "/api/tasks/?page_size=100"
+        while url:
+            response = self.api(user).get(url)
+            assert response.status_code == 200, response.text
+            body = response.json()
+            found += body["results"]
+            url = body["next"]
+        mine = [t for t in found if t["case_ref"] == REF or t["object"]["label"].startswith(REF + ":")
+                or t["object"]["label"].startswith(REF + " ")]
+        return [t for t in mine if outcome is None or outcome in t["outcomes"]]
+
+    def complete(self, outcome: str, user: str = "coordinator", comment: str = "") -> dict:
+        tasks = self.tasks(user, outcome)
+        assert len(tasks) == 1, f"one open task with outcome {outcome} expected, found {tasks}"
+        response = self.api(user).post(f"/api/tasks/{tasks[0]['id']}/complete/",
+                                       json={"transition": outcome, "comment": comment})
+        assert response.status_code == 200, f"task {outcome}: {response.status_code} {response.text}"
+        assert response.json()["status"] == "DONE"
+        return tasks[0]
+
+    def documents(self, user: str = "auditor") -> dict[tuple[str, int], str]:
+        """``{(kind, version number): sha256}`` of the case's documents, through the API."""
+        found, url = {}, f"/api/documents/?owner_ref={REF}&page_size=100"
+        while url:
+            response = self.api(user).get(url)
+            assert response.status_code == 200, response.text
+            body = response.json()
+            for document in body["results"]:
+                versions = self.api(user).get(f"/api/documents/{document['id']}/versions/")
+                assert versions.status_code == 200, versions.text
+                items = versions.json()
+                items = items["results"] if isinstance(items, dict) else items
+                for version in items:
+                    found[(document["kind"], version["number"], version["id"])] = version["sha256"]
+            url = body["next"]
+        return found
+
+    def audit_entries(self, user: str = "auditor") -> list[dict]:
+        entries, url = [], f"/api/audit-entries/?chain={REF}&ordering=seq&page_size=100"
+        while url:
+            response = self.api(user).get(url)
+            assert response.status_code == 200, response.text
+            body = response.json()
+            entries += body["results"]
+            url = body["next"]
+        return entries
+
+
+def sink_ids(stack: ProcessStack) -> Counter:
+    """How many times the SMTP sink received each Message-ID."""
+    return Counter(str(message["Message-ID"]) for message in stack.sent_mail())
+
+
+def beat_sends(stack: ProcessStack) -> int:
+    return len(re.findall(rf"Sending due task {re.escape(CLOCK_TASK)} ", stack.log_text("beat")))
+
+
+def at_nine(day: dt.date) -> dt.datetime:
+    from workflow import calendar
+    from workflow.deadlines import REMINDER_HOUR
+
+    return dt.datetime.combine(day, dt.time(REMINDER_HOUR), tzinfo=calendar._zone(calendar.TIME_ZONE))
+
+
+def test_one_case_of_the_2017_sample_through_every_stage_on_the_real_stack(stack: ProcessStack):
+    office = Backoffice(stack)
+    try:
+        journey = Journey(stack, office)
+        _run(journey)
+    finally:
+        office.close()
+        print(f"\nend-to-end timings (s): {json.dumps(journey.timings)}")
+
+
+def _run(j: Journey) -> None:
+    stack, office = j.stack, j.office
+    j.lap("stack started")
+
+    # -- the round and the people ----------------------------------------------------------------
+    stack.manage("import_round", SAMPLE)
+    stack.manage("create_demo_users")
+    users = ("coordinator", "expert1", "expert2", "signatory1", "auditor")
+    with ThreadPoolExecutor(4) as pool:
+        j.tokens.update(zip(users, pool.map(stack.api_token, users)))
+        for user in ("admin", "applicant-a1", "coordinator", "signatory2", "auditor"):
+            pool.submit(j.page, user)
+    assert office("open_round", code=ROUND) == "open"  # [no HTTP path] the round's transitions
+    office("add_coordinators", count=EXTRA_COORDINATORS)
+    j.lap("round loaded, people")
+
+    cases = j.api("coordinator").get("/api/cases/", params={"round": ROUND, "search": "A1", "page_size": 100}).json()
+    j.case_id = next(c["id"] for c in cases["results"] if c["ref"] == REF)
+
+    # -- submission: the administrator links the applicant, who attaches a file and submits ------
+    admin = j.page("admin")
+    users_page = admin.get("/admin/auth/user/", params={"q": "applicant-a1"})
+    applicant_id = re.search(r'href="/admin/auth/user/(\d+)/change/[^"]*">applicant-a1<', users_page.text).group(1)
+    change = admin.get(f"/admin/rounds/case/{j.case_id}/change/")
+    assert change.status_code == 200
+    linked = admin.post(f"/admin/rounds/case/{j.case_id}/change/", allow_redirects=False,
+                        data={"csrfmiddlewaretoken": csrf(change.text), "applicant": applicant_id, "_save": "Save"})
+    assert linked.status_code == 302, linked.text[:2000]
+
+    applicant = j.page("applicant-a1")
+    case_page = applicant.get(f"/cases/{j.case_id}/")
+    assert case_page.status_code == 200 and REF in case_page.text
+    attachment = word_file("Кластердің даму бағдарламасы.")
+    uploaded = applicant.post(f"/cases/{j.case_id}/attachments/", data={"csrfmiddlewaretoken": csrf(case_page.text)},
+                              files={"file": (DOCX_NAME, attachment)}, allow_redirects=False)
+    assert uploaded.status_code == 302, uploaded.text[:2000]
+    assert DOCX_NAME in applicant.get(f"/cases/{j.case_id}/").text
+    application_id = j.case("auditor")["application"]["id"]
+    submitted = applicant.post(f"/api/applications/{application_id}/transitions/submit/", json={})
+    assert submitted.status_code == 200, submitted.text
+    assert submitted.json()["state"] == "submitted"
+    office("receipt", ref=REF)  # [no HTTP path] run_cycle's receipt after submission
+    j.lap("submission")
+
+    # -- reminders: the completeness check's deadline, swept by beat with a moved clock ----------
+    _reminders(j)
+    j.lap("reminders, worker killed and restarted")
+
+    # -- S3 stops during an upload: 503, nothing changes; back, the same request succeeds --------
+    _storage_outage(j)
+    j.lap("S3 outage")
+
+    # -- selection ---------------------------------------------------------------------------------
+    j.complete("accept", comment="Complete and eligible.")
+    assert j.transition("advance_to_selection")["state"] == "selection"
+    coordinator = j.page("coordinator")
+    work = coordinator.get("/work/", params={"round": ROUND})
+    assert work.status_code == 200
+    experts = {name: value for value, name in
+               re.findall(r'<option value="(\d+)"[^>]*>[^<]*\((expert\d)\)', work.text)}
+    assigned = coordinator.post(f"/cases/{j.case_id}/experts/", allow_redirects=False, data={
+        "csrfmiddlewaretoken": csrf(work.text), "experts": [experts["expert1"], experts["expert2"]]})
+    assert assigned.status_code == 302, assigned.text[:2000]
+    for expert, value in (("expert1", 8), ("expert2", 7)):
+        sheets = j.api(expert).get("/api/score-sheets/").json()["results"]
+        sheet = next(s for s in sheets if s["case_ref"] == REF)
+        scored = j.api(expert).post(f"/api/score-sheets/{sheet['id']}/transitions/submit/",
+                                    json={"data": {"scores": {s["code"]: value for s in sheet["scores"]}}})
+        assert scored.status_code == 200, scored.text
+        assert scored.json()["state"] == "submitted" and scored.json()["total"] == f"{value * 10}.00"
+    # [no HTTP path] close applications, start scoring, rank, discuss, decide, publish
+    decided = office("selection", code=ROUND)
+    assert decided == {"round": "published", "selections": {"A1": "selected"}}
+    assert j.case()["application"]["score"] == "75.00"
+    moved = coordinator.post(f"/cases/{j.case_id}/transitions/advance_to_diagnosis/", allow_redirects=False,
+                             data={"csrfmiddlewaretoken": csrf(coordinator.get(f"/cases/{j.case_id}/").text)})
+    assert moved.status_code == 302, moved.text[:2000]
+    assert j.case()["state"] == "diagnosis"
+    j.lap("selection")
+
+    # -- diagnosis ---------------------------------------------------------------------------------
+    office("create_diagnosis", ref=REF)  # [no HTTP path] the diagnosis object
+    j.complete("start_fieldwork")
+    assert office("record_assessment", ref=REF) == "draft_report"  # [no HTTP path] six areas assessed
+    task = j.tasks(outcome="open_discussion")[0]
+    inbox = coordinator.get("/inbox/")
+    assert f"/inbox/tasks/{task['id']}/complete/" in inbox.text
+    done = coordinator.post(f"/inbox/tasks/{task['id']}/complete/", allow_redirects=False, data={
+        "csrfmiddlewaretoken": csrf(inbox.text), "transition": "open_discussion", "comment": "With the cluster."})
+    assert done.status_code == 302, done.text[:2000]
+    j.complete("approve", comment="Results discussed with the cluster.")
+    assert j.transition("advance_to_planning")["state"] == "planning"
+    j.lap("diagnosis")
+
+    # -- planning: two signatories sign the plan ---------------------------------------------------
+    office("create_plan", ref=REF)  # [no HTTP path] the plan and its actions
+    j.complete("submit_for_review")
+    office("send_for_signing", ref=REF)  # [no HTTP path] renders the plan, opens the approval
+    waiting = j.api("signatory1").get("/api/approvals/").json()["results"]
+    decision = next(d for d in waiting if d["approval"]["chain"] == REF)
+    approved = j.api("signatory1").post(f"/api/approvals/{decision['id']}/approve/",
+                                        json={"comment": "Approved by signatory1."})
+    assert approved.status_code == 200, approved.text
+    signatory2 = j.page("signatory2")
+    approvals_page = signatory2.get("/approvals/")
+    action = re.findall(r'action="(/decisions/\d+/approve/)"', approvals_page.text)
+    assert len(action) == 1, action
+    signed = signatory2.post(action[0], allow_redirects=False, data={
+        "csrfmiddlewaretoken": csrf(approvals_page.text), "comment": "Approved by signatory2."})
+    assert signed.status_code == 302, signed.text[:2000]
+    assert decision["approval"]["subject_sha256"]
+    assert office("conclude_signing", ref=REF) == "approved"  # [no HTTP path] plan approved, approval sheet
+    assert j.transition("advance_to_support")["state"] == "support"
+    j.lap("planning")
+
+    # -- support measures agreed ----------------------------------------------------------------------
+    assert office("propose_measure", ref=REF) == {"measure": "coordination", "positions": 2}  # [no HTTP path]
+    positions = j.tasks(outcome="agree")
+    assert len(positions) == 2 and {t["object"]["type"] for t in positions} == {"support.bodyposition"}
+    for task in positions:
+        agreed = j.api("coordinator").post(f"/api/tasks/{task['id']}/complete/",
+                                           json={"transition": "agree", "comment": "Agreed by letter."})
+        assert agreed.status_code == 200, agreed.text
+    assert office("conclude_coordination", ref=REF) == "in_force"  # [no HTTP path] agree, sheet, in force
+    assert j.transition("advance_to_implementation")["state"] == "implementation"
+    j.lap("support")
+
+    # -- implementation and monitoring, closed ------------------------------------------------------
+    assert office("implementation_report", ref=REF) == "active"  # [no HTTP path] object, Q1 report
+    j.complete("complete", comment="Implementation completed.")
+    closed = j.transition("close", comment="Cycle complete.")
+    assert closed["state"] == "closed"
+    _assert_stage_objects_done(j)
+    j.lap("implementation, closed")
+
+    # -- the auditor: history, dossier, chain check ------------------------------------------------
+    _auditor(j)
+    j.lap("auditor")
+
+    # -- every document version is in the bucket with its recorded sha256 -------------------------
+    _documents_in_the_bucket(j)
+    j.lap("bucket checked")
+
+
+def _assert_stage_objects_done(j: Journey) -> None:
+    """The closed case's application and stage objects ended in their final states: the last
+    state of each object in the case's audit chain (the API lists no stage objects for a closed
+    case), and who took each step."""
+    case = j.case()
+    assert case["application"]["state"] == "accepted" and case["stage_objects"] == []
+    last, actors = {}, {}
+    for entry in j.audit_entries():
+        last[(entry["object_type"], entry["object_id"])] = entry["to_state"]
+        actors.setdefault(entry["transition"], set()).add(entry["actor"])
+    final = Counter((kind, state) for (kind, _), state in last.items())
+    assert final == Counter({("rounds.case", "closed"): 1, ("submission.application", "accepted"): 1,
+                             ("selection.selection", "selected"): 1, ("selection.scoresheet", "submitted"): 2,
+                             ("diagnosis.diagnosis", "approved"): 1, ("planning.plan", "approved"): 1,
+                             ("approvals.approval", "approved"): 1, ("approvals.decision", "approved"): 2,
+                             ("support.supportmeasure", "in_force"): 1, ("support.bodyposition", "agreed"): 2,
+                             ("implementation.implementation", "completed"): 1,
+                             # every stored version is audited: 2 attachments and 9 generated documents
+                             ("documents.documentversion", ""): 11}), final
+    assert actors["submit"] >= {"applicant-a1"} and actors["accept"] == {"coordinator"}
+    assert {"signatory1", "signatory2"} <= actors["approve"]
+
+
+def _reminders(j: Journey) -> None:
+    from workflow.deadlines import working_days_before
+
+    stack, office = j.stack, j.office
+    deadlines = office("open_deadlines")
+    assert [(d["chain"], d["role"], d["responsible"]) for d in deadlines] == [(REF, "coordinator", None)], deadlines
+    deadline = deadlines[0]
+    due_day = dt.date.fromisoformat(deadline["due_day"])
+    assert stack.sent_mail() == []
+
+    def owed_at(now: dt.datetime) -> list[str]:
+        return office("owed", deadline_id=deadline["id"], now=now.isoformat(), role="coordinator")
+
+    def deadline_rows() -> list[dict]:
+        return [row for row in office("outbox") if row["key"].startswith("deadline:")]
+
+    def settle(owed: list[str], sends_before: int) -> list[dict]:
+        """Beat has fired the clock task with the new clock at least 3 times, every owed e-mail
+        is marked sent and at the sink, and nothing more arrives over 2 further beats."""
+        wait_for(lambda: beat_sends(stack) >= sends_before + 3, "beat to send the sweep 3 times")
+
+        def delivered() -> bool:
+            rows = [r for r in deadline_rows() if r["key"] in owed and r["channel"] == "email"]
+            sent = {r["key"] for r in rows if r["status"] == "sent"}
+            return sent == set(owed) and {r["message_id"] for r in rows} <= set(sink_ids(stack))
+
+        wait_for(delivered, f"the {len(owed)} owed e-mails to be sent and received", timeout=90)
+        settled_at, arrived = beat_sends(stack), len(stack.sent_mail())
+        wait_for(lambda: beat_sends(stack) >= settled_at + 2, "two more beats")
+        assert len(stack.sent_mail()) == arrived, "e-mail kept arriving after everything owed was sent"
+        return deadline_rows()
+
+    def assert_exactly(owed: list[str], rows: list[dict]) -> None:
+        assert Counter((r["key"], r["channel"]) for r in rows) == Counter(
+            {(key, channel): 1 for key in owed for channel in ("in_app", "email")})
+        assert {r["status"] for r in rows if r["channel"] == "email"} == {"sent"}
+        expected = Counter({r["message_id"]: 1 for r in rows if r["channel"] == "email"})
+        received = Counter({mid: n for mid, n in sink_ids(stack).items() if mid in expected})
+        assert received == expected, f"owed once each {expected}, received {received}"
+        assert set(sink_ids(stack)) <= {r["message_id"] for r in office("outbox") if r["channel"] == "email"}
+
+    # 1. The clock at the "-2" reminder: one e-mail per coordinator.
+    first = at_nine(working_days_before(due_day, 2))
+    owed = owed_at(first)
+    assert len(owed) == 1 + EXTRA_COORDINATORS and all(":reminder:-2:" in key for key in owed), owed
+    sends = beat_sends(stack)
+    office("reminder_clock", name=CLOCK_TASK, now=first.isoformat())
+    assert_exactly(owed, settle(owed, sends))
+
+    # 2. The due day's reminder, delivered slowly; the worker is killed in the middle, restarted.
+    stack.set_mail_delay(0.3)
+    second = at_nine(due_day)
+    due_day_owed = owed_at(second)
+    assert len(due_day_owed) == 1 + EXTRA_COORDINATORS and all(":reminder:0:" in key for key in due_day_owed)
+    owed = sorted(set(owed) | set(due_day_owed))
+    before = len(stack.sent_mail())
+    sends = beat_sends(stack)
+    office("reminder_clock", name=CLOCK_TASK, now=second.isoformat())
+    wait_for(lambda: len(stack.sent_mail()) >= before + 3, "the first of the due day's e-mails")
+    time.sleep(0.15)  # into the sink's wait for the next message: the worker is in the middle of sending it
+    stack.kill_worker()
+    at_kill = len(stack.sent_mail())
+    assert at_kill < len(owed), "the delivery was over before the worker was killed"
+    time.sleep(1.0)
+    assert len(stack.sent_mail()) == at_kill  # nobody delivers while the worker is down
+    rows = deadline_rows()  # nothing lost: every owed row is there, the unsent ones pending
+    assert Counter((r["key"], r["channel"]) for r in rows) == Counter(
+        {(key, channel): 1 for key in owed for channel in ("in_app", "email")})
+    pending = [r for r in rows if r["channel"] == "email" and r["status"] == "pending"]
+    assert pending and {r["status"] for r in rows if r["channel"] == "email"} <= {"sent", "pending"}
+    stack.set_mail_delay(0)
+    stack.start_worker()
+    # The restarted worker's sweeps create nothing (every row exists), so they queue no delivery,
+    # and the killed delivery task comes back only after Redis's visibility timeout (an hour): in
+    # production the periodic delivery (every 5 minutes) sends what was left pending. The test
+    # runs that delivery every second instead of waiting 5 minutes.
+    office("delivery_every_second", name=DELIVERY_TASK)
+    assert_exactly(owed, settle(owed, sends))
+    office("reminder_clock", name=CLOCK_TASK, now=second.isoformat(), enabled=False)
+    office("delivery_every_second", name=DELIVERY_TASK, enabled=False)
+    j.timings["reminders: e-mails before the kill"] = at_kill - before
+
+
+def _storage_outage(j: Journey) -> None:
+    stack = j.stack
+    applicant = j.page("applicant-a1")
+    image = png_file()
+
+    def snapshot():
+        return (j.case("auditor")["state"], j.case("auditor")["application"]["state"], j.documents(),
+                [(e["seq"], e["hash"]) for e in j.audit_entries()], stack.s3_objects())
+
+    before = snapshot()
+    body = SlowBody(b"", stack.stop_s3)
+    from urllib3 import encode_multipart_formdata
+
+    payload, content_type = encode_multipart_formdata({"file": ("site-photo.png", image, "image/png")})
+    body.data = payload
+    started = time.monotonic()
+    refused = applicant.post(f"/api/cases/{j.case_id}/attachments/", data=body,
+                             headers={"Content-Type": content_type})
+    j.timings["S3 outage: refusal took"] = round(time.monotonic() - started, 1)
+    assert body.fired and not stack.running("s3proxy")
+    assert refused.status_code == 503, f"{refused.status_code} {refused.text[:2000]}"
+    problem = refused.json()
+    assert problem["code"] == "storage_unavailable" and problem["message"], problem
+    assert snapshot()[:4] == before[:4]  # case, application, documents, audit chain unchanged
+    assert stack.s3_objects() == before[4]  # and nothing half-written in the bucket
+
+    stack.start_s3()
+    accepted = applicant.post(f"/api/cases/{j.case_id}/attachments/", data=payload,
+                              headers={"Content-Type": content_type})
+    assert accepted.status_code == 201, f"{accepted.status_code} {accepted.text[:2000]}"
+    assert accepted.json()["sha256"] == sha256(image)
+    after = j.documents()
+    assert set(after) - set(before[2]) and sha256(image) in after.values()
+    assert sha256(image) in stack.s3_objects().values()
+
+
+def _auditor(j: Journey) -> None:
+    stack = j.stack
+    auditor = j.page("auditor")
+    history = auditor.get("/audit/", params={"case": REF})
+    assert history.status_code == 200 and "advance_to_implementation" in history.text
+
+    dossier = auditor.get(f"/cases/{j.case_id}/dossier/", allow_redirects=False)
+    if dossier.status_code == 302 and "/jobs/" in dossier.headers["Location"]:  # built by the worker
+        job = dossier.headers["Location"]
+        status = wait_for(lambda: (s := auditor.get(job, headers={"Accept": "application/json"}).json())
+                          ["status"] in ("done", "failed") and s, "the dossier job")
+        assert status["status"] == "done", status
+        dossier = auditor.get(f"{job}download/")
+    assert dossier.status_code == 200, dossier.text[:2000]
+    with zipfile.ZipFile(io.BytesIO(dossier.content)) as archive:
+        assert archive.testzip() is None
+        manifest = json.loads(archive.read("manifest.json"))
+        assert manifest["case"]["ref"] == REF and manifest["generated_by"] == "auditor"
+        for item in manifest["files"]:
+            assert sha256(archive.read(item["path"])) == item["sha256"], item["path"]
+    form = auditor.get("/audit/dossiers/verify/")
+    checked = auditor.post("/audit/dossiers/verify/", data={"csrfmiddlewaretoken": csrf(form.text), "database": "1"},
+                           files={"file": ("dossier.zip", dossier.content, "application/zip")})
+    assert checked.status_code == 200 and 'id="dossier-result" data-testid="dossier-result" data-ok="true"' in checked.text
+    assert manifest["audit"]["head_hash"] in checked.text
+
+    # The chain: the auditor's check page (this case's chain, then all), the API's links, the command.
+    page = auditor.get("/audit/")
+    for case in (REF, ""):
+        verified = auditor.post("/audit/verify/", data={"csrfmiddlewaretoken": csrf(page.text), "case": case})
+        assert verified.status_code == 200 and 'data-ok="true"' in verified.text, verified.text[:2000]
+    entries = j.audit_entries()
+    assert [e["seq"] for e in entries] == list(range(entries[0]["seq"], entries[0]["seq"] + len(entries)))
+    for previous, entry in zip(entries, entries[1:]):
+        assert entry["prev_hash"] == previous["hash"], entry
+    assert entries[-1]["hash"] == manifest["audit"]["head_hash"]
+    transitions = [e["transition"] for e in entries]
+    for name in ("submit", "accept", "advance_to_selection", "advance_to_diagnosis", "advance_to_planning",
+                 "approve", "advance_to_support", "advance_to_implementation", "complete", "close"):
+        assert name in transitions, f"{name} missing from the case's audit chain"
+    result = stack.manage("verify_audit")
+    assert result.returncode == 0 and "audit chains intact" in result.stdout, result.stdout + result.stderr
+
+
+def _documents_in_the_bucket(j: Journey) -> None:
+    stack, office = j.stack, j.office
+    recorded = office("versions")
+    objects = stack.s3_objects()
+    for version in recorded:
+        assert version["key"] in objects, f"{version['key']} is not in the bucket"
+        assert objects[version["key"]] == version["sha256"], f"{version['key']}: bytes differ from the record"
+    versioned = {v["key"] for v in recorded}
+    assert all(key.startswith("jobs/") for key in set(objects) - versioned), sorted(set(objects) - versioned)
+    kinds = Counter(v["kind"] for v in recorded if v["owner_ref"] == REF)
+    assert kinds == Counter({"attachment": 2, "score_sheet": 2, "application_receipt": 1, "decision_notice": 1,
+                             "diagnosis_report": 1, "development_plan": 1, "approval_sheet": 1,
+                             "support_coordination_sheet": 1, "monitoring_report": 1}), kinds
+    assert {v["kind"] for v in recorded if v["owner_ref"] == ROUND} == {"selection_minutes"}
+    # The API lists the same versions with the same sha256.
+    listed = j.documents()
+    assert sorted(listed.values()) == sorted(v["sha256"] for v in recorded if v["owner_ref"] == REF)
