@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 SAMPLE := samples/pilot-selection-2017.json
 
-.PHONY: venv messages demo serve test test-postgres bench templates clean help
+.PHONY: venv messages demo serve test test-postgres e2e bench templates clean help
 
 help:
 	@echo "make demo   - install, migrate SQLite, run the 2017 cycle, create demo users, serve on 127.0.0.1:$(PORT)"
@@ -43,6 +43,12 @@ serve: venv messages
 test: venv messages
 	$(PY) manage.py makemigrations --check --dry-run -v 0
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The end-to-end test of the real stack (docs/operations.md): gunicorn in production mode, a
+# Celery worker and beat on Redis, moto S3 and an SMTP sink, on a database of its own.
+E2E_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
+e2e: venv messages
+	DATABASE_URL=$(E2E_DATABASE_URL) $(PY) -m pytest -m e2e -s $(PYTEST_ARGS)
 
 # The scale check (docs/scale.md) runs at 10,000 cases (2,000 on SQLite) by default;
 # BENCH_SCALE=1 make bench runs it at 100,000 cases and 2,000,000 audit entries (minutes).

@@ -258,7 +258,7 @@ class ProcessStack:
     use as a context manager (``with ProcessStack(tmp) as stack: ...``) or call ``start()``
     and ``stop()``. Attributes once started: ``base_url`` (``http://127.0.0.1:PORT``),
     ``env`` (the processes' environment, a dict), ``database_name``, ``bucket``, ``s3_port``
-    (moto itself, not the proxy), ``redis_db``, ``workdir``.
+    (moto itself, not the proxy), ``redis_db``, ``workdir``, ``startup_seconds``.
     """
 
     def __init__(self, workdir: Path, *, web_workers: int = 2, web_threads: int = 4, beat: bool = True,
@@ -279,6 +279,7 @@ class ProcessStack:
         self._processes: dict[str, Process] = {}
         self._worker_starts = 0
         self._worker_log_start = 0
+        self.startup_seconds: float | None = None
 
     # -- life cycle ------------------------------------------------------------------------------
 
@@ -292,8 +293,10 @@ class ProcessStack:
     def start(self) -> ProcessStack:
         """Start everything (see the module docstring); on any failure stop what started and
         raise :class:`StackError` with the log tails."""
+        began = time.monotonic()
         try:
             self._start()
+            self.startup_seconds = round(time.monotonic() - began, 1)
         except BaseException as exc:
             tails = self.log_tails()
             self.stop()

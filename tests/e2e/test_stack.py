@@ -284,16 +284,19 @@ def test_one_case_of_the_2017_sample_through_every_stage_on_the_real_stack(stack
 
 def _run(j: Journey) -> None:
     stack, office = j.stack, j.office
-    j.lap("stack started")
+    j.timings["stack start"] = stack.startup_seconds
+    j.lap("back office")
 
     # -- the round and the people ----------------------------------------------------------------
     stack.manage("import_round", SAMPLE)
     stack.manage("create_demo_users")
-    users = ("coordinator", "expert1", "expert2", "signatory1", "auditor")
     with ThreadPoolExecutor(4) as pool:
-        j.tokens.update(zip(users, pool.map(stack.api_token, users)))
-        for user in ("admin", "applicant-a1", "coordinator", "signatory2", "auditor"):
-            pool.submit(j.page, user)
+        coordinator_token = pool.submit(stack.api_token, "coordinator")  # manage.py drf_create_token
+        logins = [pool.submit(j.page, user) for user in ("admin", "applicant-a1", "coordinator", "signatory2", "auditor")]
+        j.tokens.update(office("tokens", users=["expert1", "expert2", "signatory1", "auditor"]))
+        j.tokens["coordinator"] = coordinator_token.result()
+        for login in logins:
+            login.result()
     assert office("open_round", code=ROUND) == "open"  # [no HTTP path] the round's transitions
     office("add_coordinators", count=EXTRA_COORDINATORS)
     j.lap("round loaded, people")
@@ -481,11 +484,11 @@ def _reminders(j: Journey) -> None:
         assert len(stack.sent_mail()) == arrived, "e-mail kept arriving after everything owed was sent"
         return deadline_rows()
 
-    def assert_exactly(owed: list[str], rows: list[dict]) -> None:
+    def assert_exactly(owed: list[str], rows: list[dict], resent: frozenset = frozenset()) -> None:
         assert Counter((r["key"], r["channel"]) for r in rows) == Counter(
             {(key, channel): 1 for key in owed for channel in ("in_app", "email")})
         assert {r["status"] for r in rows if r["channel"] == "email"} == {"sent"}
-        expected = Counter({r["message_id"]: 1 for r in rows if r["channel"] == "email"})
+        expected = Counter({r["message_id"]: 1 + (r["message_id"] in resent) for r in rows if r["channel"] == "email"})
         received = Counter({mid: n for mid, n in sink_ids(stack).items() if mid in expected})
         assert received == expected, f"owed once each {expected}, received {received}"
         assert set(sink_ids(stack)) <= {r["message_id"] for r in office("outbox") if r["channel"] == "email"}
@@ -507,18 +510,24 @@ def _reminders(j: Journey) -> None:
     before = len(stack.sent_mail())
     sends = beat_sends(stack)
     office("reminder_clock", name=CLOCK_TASK, now=second.isoformat())
-    wait_for(lambda: len(stack.sent_mail()) >= before + 3, "the first of the due day's e-mails")
+    wait_for(lambda: len(stack.sent_mail()) >= before + 3, "the first of the due day's e-mails", interval=0.01)
     time.sleep(0.15)  # into the sink's wait for the next message: the worker is in the middle of sending it
     stack.kill_worker()
     at_kill = len(stack.sent_mail())
-    assert at_kill < len(owed), "the delivery was over before the worker was killed"
+    assert at_kill - before < len(due_day_owed), "the delivery was over before the worker was killed"
     time.sleep(1.0)
     assert len(stack.sent_mail()) == at_kill  # nobody delivers while the worker is down
     rows = deadline_rows()  # nothing lost: every owed row is there, the unsent ones pending
     assert Counter((r["key"], r["channel"]) for r in rows) == Counter(
         {(key, channel): 1 for key in owed for channel in ("in_app", "email")})
-    pending = [r for r in rows if r["channel"] == "email" and r["status"] == "pending"]
+    pending = {r["message_id"] for r in rows if r["channel"] == "email" and r["status"] == "pending"}
     assert pending and {r["status"] for r in rows if r["channel"] == "email"} <= {"sent", "pending"}
+    # A message the sink accepted while the worker died before recording it (a window of
+    # milliseconds after the sink's answer) is sent again with the same Message-ID: e-mail is
+    # at-least-once by design (docs/deadlines.md). At most that one message may arrive twice.
+    in_flight = pending & set(sink_ids(stack))
+    assert len(in_flight) <= 1, in_flight
+    j.timings["reminders: accepted but unrecorded at the kill"] = len(in_flight)
     stack.set_mail_delay(0)
     stack.start_worker()
     # The restarted worker's sweeps create nothing (every row exists), so they queue no delivery,
@@ -526,7 +535,7 @@ def _reminders(j: Journey) -> None:
     # production the periodic delivery (every 5 minutes) sends what was left pending. The test
     # runs that delivery every second instead of waiting 5 minutes.
     office("delivery_every_second", name=DELIVERY_TASK)
-    assert_exactly(owed, settle(owed, sends))
+    assert_exactly(owed, settle(owed, sends), frozenset(in_flight))
     office("reminder_clock", name=CLOCK_TASK, now=second.isoformat(), enabled=False)
     office("delivery_every_second", name=DELIVERY_TASK, enabled=False)
     j.timings["reminders: e-mails before the kill"] = at_kill - before
