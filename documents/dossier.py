@@ -76,11 +76,27 @@ def dossier_filename(case, day: dt.date) -> str:
     return f"dossier-{ascii_slug(case.ref.replace('/', '-'))}-{day.isoformat()}.zip"
 
 
+# Characters Windows refuses in a file name, and its reserved device names (with or without an
+# extension): an auditor extracting the dossier with Explorer or 7-Zip must get every member.
+# Source: Microsoft, "Naming Files, Paths, and Namespaces" (Win32 file naming conventions).
+_WINDOWS_FORBIDDEN = str.maketrans({ch: "_" for ch in '<>:"|?*'})
+_WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{n}" for n in range(1, 10)),
+                     *(f"LPT{n}" for n in range(1, 10))}
+
+
 def _safe_member_name(name: str) -> str:
-    """A file name for a ZIP member: NFC, no folders, no control characters, never empty."""
+    """A portable file name for a ZIP member, or "" when nothing usable is left.
+
+    NFC; no folders; no control characters; the characters ``<>:"|?*`` become ``_``; no
+    leading dots, no trailing dots or spaces; a Windows device name (``CON``, ``com1.pdf``)
+    gets a ``_`` prefix; at most 200 characters. The manifest keeps the original name.
+    """
     name = unicodedata.normalize("NFC", name or "").replace("\\", "/").rsplit("/", 1)[-1]
-    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C").strip().lstrip(".")
-    return name[:200]
+    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C").translate(_WINDOWS_FORBIDDEN)
+    name = name.strip().lstrip(".")[:200].rstrip(" .")
+    if name.split(".", 1)[0].strip().upper() in _WINDOWS_RESERVED:
+        name = "_" + name
+    return name
 
 
 def _unique(path: str, taken: set[str]) -> str:

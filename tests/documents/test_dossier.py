@@ -127,6 +127,41 @@ def test_attachments_with_cyrillic_names_keep_their_names(case, tmp_path):
     assert verify(path)[0] == 0
 
 
+@pytest.mark.parametrize("given, expected", [
+    ("CON.pdf", "_CON.pdf"),
+    ("com1", "_com1"),
+    ("Lpt9.Report.docx", "_Lpt9.Report.docx"),
+    ("CONSOLE.pdf", "CONSOLE.pdf"),  # only the exact device names are reserved
+    ('a<b>c:d"e|f?g*h.docx', "a_b_c_d_e_f_g_h.docx"),
+    ("report. . ", "report"),
+    ("..\\..\\evil.docx", "evil.docx"),
+    ("...", ""),
+])
+def test_member_names_are_portable_to_windows(given, expected):
+    assert dossier._safe_member_name(given) == expected
+
+
+def test_a_dossier_extracts_on_windows_with_hostile_attachment_names(case, tmp_path):
+    from documents.uploads import store_upload
+
+    from .uploadfiles import make_docx
+
+    for name in ("CON.docx", "<script>alert(1)</script>.docx", "план: итог?.docx"):
+        store_upload(owner_ref=case.ref, stage=case.stage, language=case.language, file=make_docx(),
+                     name=name, actor=None)
+    path = tmp_path / "d.zip"
+    with path.open("wb") as stream:
+        dossier.build_dossier(case, stream=stream)
+    names = [n.rsplit("/", 1)[-1] for n in members(path)]
+    forbidden = set('<>:"|?*')
+    assert not [n for n in names if forbidden & set(n) or n.split(".")[0].upper() in {"CON", "PRN", "AUX", "NUL"}]
+    assert "_CON.docx" in names and "план_ итог_.docx" in names
+    manifest = json.loads(members(path)[dossier.MANIFEST])
+    originals = {f["document"]["original_name"] for f in manifest["files"] if "document" in f}
+    assert {"CON.docx", "план: итог?.docx"} <= originals  # the manifest keeps the real names
+    assert verify(path)[0] == 0
+
+
 def test_a_tampered_member_fails_with_exit_1_naming_it(built, tmp_path):
     files = members(built)
     victim = next(name for name in files if name.startswith("documents/"))
