@@ -245,6 +245,8 @@ SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
+# A failed CSRF check shows the portal's translated problem page, not Django's English one.
+CSRF_FAILURE_VIEW = "processes.portal.csrf.csrf_failure"
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = PRODUCTION or env_bool("KELISIM_SECURE_COOKIES",
                                                                      not EMBEDDED and not DEBUG)
 # HTTPS (production defaults; docs/operations.md). Behind a TLS-terminating proxy set

@@ -15,7 +15,9 @@ revision) saves through :func:`~processes.submission.services.update_application
 (:func:`~processes.submission.services.submit_application`) and ``resubmit`` files the
 revised one (:func:`~processes.submission.services.resubmit_application`), all in one
 transaction. The page shows the coordinator's revision comment (the comment of the latest
-``return_for_revision`` audit entry) and the revision's due date.
+``return_for_revision`` audit entry) and the revision's due date. A ``submit`` or
+``resubmit`` that finds the application already filed (a double click, a resent form, two
+concurrent posts) leads to the case page with "already submitted" (302), not to an error.
 
 Bad values (:class:`~processes.submission.services.ApplicationInvalid`) or an unmet
 condition (e.g. a required field still empty on submit) re-render the form with the
@@ -60,6 +62,8 @@ FIELDS = (
     ("research_partners", gettext_lazy("Research and education partners (count)"), "number"),
 )
 EDITABLE = (Application.State.DRAFT, Application.State.RETURNED_FOR_REVISION)
+#: The states a filing leads to: a submit that finds one of them was a second click.
+FILED = (Application.State.SUBMITTED, Application.State.RESUBMITTED)
 
 
 def _values(post, *, present_only: bool = False) -> dict[str, str]:
@@ -135,6 +139,14 @@ def may_edit(user, case) -> bool:
         user, permissions.COORDINATOR, permissions.PARTNER_COORDINATOR)
 
 
+def _already_filed(request, case):
+    """A submit or resubmit that finds the application already filed (a double click, a resent
+    form): the first one went through, so lead to the case page saying so (302)."""
+    messages.info(request, _("Application %(case)s is already submitted; you can follow its state here.") % {
+        "case": case.ref})
+    return redirect("portal:case-detail", pk=case.pk)
+
+
 @require_http_methods(["GET", "HEAD", "POST"])
 @login_required
 def application_edit(request, pk: int):
@@ -146,6 +158,9 @@ def application_edit(request, pk: int):
     if not may_edit(request.user, case):
         raise PermissionDenied
     if application.state not in EDITABLE:
+        if request.method == "POST" and request.POST.get("action") in ("submit", "resubmit") \
+                and application.state in FILED:
+            return _already_filed(request, case)
         return problem(request, 409, _("The application can no longer be changed"), _(
             "Application %(case)s is %(state)s; only a draft or an application returned for revision can be "
             "changed.") % {"case": case.ref, "state": application.get_state_display()})
@@ -179,6 +194,10 @@ def application_edit(request, pk: int):
                 problems = exc.problems
             except WorkflowError as exc:
                 application.refresh_from_db()
+                if action in ("submit", "resubmit") and application.state in FILED:
+                    return _already_filed(request, case)  # a second click while the first went through
+                if exc.http_status == 409:
+                    return problem(request, 409, _("The application can no longer be changed"), exc.message)
                 if exc.http_status != 400:
                     return problem(request, exc.http_status, _("The application was refused"), exc.message)
                 general.append(getattr(exc, "reason", "") or exc.message)
