@@ -32,6 +32,7 @@ messages: $(MO)
 demo: venv messages
 	$(PY) manage.py migrate --noinput -v 0
 	$(PY) manage.py run_cycle $(SAMPLE)
+	$(PY) manage.py open_demo_round $(SAMPLE)
 	$(PY) manage.py verify_audit
 	$(PY) manage.py create_demo_users
 	@echo "Kelisim is serving on http://127.0.0.1:$(PORT)/ (Ctrl-C stops it)"

@@ -6,8 +6,9 @@ the empty database (:func:`create_schema`), runs the 2017 sample cycle (``run_cy
 creates the demo users (``create_demo_users``) and adds two rounds imported from variants of
 the sample file with :func:`processes.rounds.importer.import_round`:
 
-- :data:`OPEN_ROUND` (one imported draft application, A1): opened for applications, so that
-  the applicant can file a new one;
+- :data:`OPEN_ROUND`: the illustrative follow-up round ``make demo`` opens (the
+  ``open_demo_round`` command, applications open from today, one imported draft application),
+  so that the applicant finds it in the navigation and files a new one;
 - :data:`SIGNING_ROUND` (only the sample's A1, a cluster the scripted experts select): driven
   through the same services as ``run_cycle`` (:class:`processes.cycle.CycleRunner`) up to the
   development plan sent for signing, so that both signatories have a decision open.
@@ -27,7 +28,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "samples" / "pilot-selection-2017.json"
-OPEN_ROUND = "TC-2026-OPEN"
+OPEN_ROUND = "TC-DEMO"  # open_demo_round's default code, as after `make demo`
 SIGNING_ROUND = "TC-2026-PLAN"
 
 
@@ -109,18 +110,16 @@ def setup() -> dict:
     from django.core.management import call_command
     from django.db import transaction
 
-    from workflow.transitions import perform
-
-    from processes.rounds.actors import ensure_cycle_actors
     from processes.rounds.importer import import_round
+    from processes.rounds.models import Round
 
     quiet = io.StringIO()
     create_schema(quiet)
     call_command("run_cycle", str(SAMPLE), stdout=quiet)
     call_command("create_demo_users", stdout=quiet)
+    call_command("open_demo_round", str(SAMPLE), code=OPEN_ROUND, stdout=quiet)
+    opened = Round.objects.get(code=OPEN_ROUND)
     with tempfile.TemporaryDirectory() as tmp, transaction.atomic():
-        opened = import_round(round_variant(OPEN_ROUND, ("A1",), Path(tmp))).round
-        perform(opened, "open_applications", actor=ensure_cycle_actors(opened).coordinator)
         signing = import_round(round_variant(SIGNING_ROUND, ("A1",), Path(tmp))).round
         case = drive_to_signing(signing)
     return {"open_round": opened.code, "signing_round": signing.code,

@@ -124,8 +124,11 @@ def test_applicant_files_an_application_in_kazakh_with_an_attachment(page, serve
     expect(page.locator("header nav a[href='/inbox/']")).to_have_text(kazakh("Inbox"))
     expect(page.locator("form[action$='/logout/'] button")).to_have_text(kazakh("Log out"))
 
-    # A new application to the open round, its documents in Kazakh.
-    page.goto(server.url(f"/rounds/{open_round}/apply/"))
+    # A new application to the open round (after `make demo`: the illustrative follow-up round of
+    # open_demo_round), reached as a person would: the navigation offers it, in Kazakh.
+    apply_link = page.locator(f"header nav a#nav-apply-{open_round}")
+    expect(apply_link).to_have_text(kazakh("Apply to %(round)s") % {"round": open_round})
+    nav(page, f"/rounds/{open_round}/apply/")
     form = page.locator("form#application-form")
     expect(form.locator("#application-create")).to_have_text(kazakh("Save the draft application"))
     values = {"name_en": "Turkistan Textile Cluster", "name_kk": "Түркістан тоқыма кластері",
