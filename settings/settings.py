@@ -139,10 +139,15 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # 404 for a URL path, 400 for a query or form value, holding NUL or another C0 control
+    # character (processes/portal/controlchars.py, docs/security.md).
+    "processes.portal.controlchars.ControlCharacterMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     # Last but one: turns a locked-out login (django-axes) into the 429 lockout page.
     "axes.middleware.AxesMiddleware",
+    # A chunked body (no Content-Length) is read up to the limits below, or 411 (docs/security.md).
+    "processes.portal.files.UnsizedBodyMiddleware",
     # The same 413 for /api/ requests, in the API's JSON error shape (api/errors.py).
     "api.errors.ApiRequestSizeLimitMiddleware",
     # 413 with a message for request bodies over the limits below (uploads: docs/uploads-and-dossiers.md).

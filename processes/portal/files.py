@@ -122,6 +122,108 @@ class RequestSizeLimitMiddleware:
         return self.get_response(request)
 
 
+#: Methods whose body may change something; a body of theirs without a length is read here.
+BODY_METHODS = ("POST", "PUT", "PATCH", "DELETE")
+#: Bytes read at a time from an unsized (chunked) body.
+CHUNK_BYTES = 64 * 1024
+
+
+def body_limit(request) -> int | None:
+    """The largest body accepted for ``request`` in bytes: the upload limit plus
+    :data:`MULTIPART_SLACK` for ``multipart/form-data``, else ``DATA_UPLOAD_MAX_MEMORY_SIZE``
+    (``None``: no limit)."""
+    if request.META.get("CONTENT_TYPE", "").lower().startswith("multipart/form-data"):
+        return upload_limit() + MULTIPART_SLACK
+    return settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+
+
+def _declared_length(request) -> int | None:
+    try:
+        return int(request.META.get("CONTENT_LENGTH") or "")
+    except ValueError:
+        return None
+
+
+def _length_required(request, *, api: bool) -> HttpResponse:
+    message = _("The request body has no length (Content-Length) and this server cannot read it "
+                "without one; nothing was done. Please send it with a Content-Length header.")
+    if api:
+        from django.http import JsonResponse
+
+        from api.errors import body
+
+        return JsonResponse(body("length_required", message), status=411)
+    return _problem(request, 411, _("Length required"), message)
+
+
+class UnsizedBodyMiddleware:
+    """Read a request body sent without ``Content-Length`` (``Transfer-Encoding: chunked``)
+    instead of letting Django treat it as empty.
+
+    Django reads ``CONTENT_LENGTH`` bytes of a body, so a chunked ``POST /api/cases/1/
+    transitions/refuse/`` arrived as ``{}`` and the transition ran without its reason. For a
+    ``POST``/``PUT``/``PATCH``/``DELETE`` whose ``Transfer-Encoding`` is chunked and whose length
+    is not declared:
+
+    * when the server marks the input as terminated (``wsgi.input_terminated``: gunicorn does),
+      the body is read up to :func:`body_limit` (into memory, or a temporary file past 1 MiB)
+      and handed to Django with its real ``Content-Length``; a longer body is answered 413
+      (page, or JSON under ``/api/``) and the rest is not read;
+    * otherwise (e.g. ``runserver``, where reading would wait for the client to close) it is
+      answered **411 Length Required** with a message.
+
+    Installed before the size limits (``api.errors.ApiRequestSizeLimitMiddleware``,
+    :class:`RequestSizeLimitMiddleware`).
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        unsized = (request.method in BODY_METHODS and _declared_length(request) is None
+                   and "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower())
+        if unsized:
+            refused = self._read(request)
+            if refused is not None:
+                return refused
+        return self.get_response(request)
+
+    def _read(self, request) -> HttpResponse | None:
+        from io import BytesIO
+
+        api = request.path.startswith("/api/")
+        stream = request.META.get("wsgi.input")
+        if stream is None or not request.META.get("wsgi.input_terminated"):
+            return _length_required(request, api=api)
+        limit = body_limit(request)
+        spool = tempfile.SpooledTemporaryFile(max_size=1024 * 1024)
+        size = 0
+        while True:
+            want = CHUNK_BYTES if limit is None else min(CHUNK_BYTES, limit + 1 - size)
+            chunk = stream.read(want) if want > 0 else b""
+            if not chunk:
+                break
+            size += len(chunk)
+            spool.write(chunk)
+            if limit is not None and size > limit:
+                spool.close()
+                multipart = request.META.get("CONTENT_TYPE", "").lower().startswith("multipart/form-data")
+                if api:
+                    from django.http import JsonResponse
+
+                    from api.errors import body, too_large_message
+
+                    return JsonResponse(body("too_large", too_large_message(upload=multipart),
+                                             {"limit_bytes": limit}), status=413)
+                return _too_large(request, upload=multipart)
+        spool.seek(0)
+        request.META["CONTENT_LENGTH"] = str(size)
+        # What WSGIRequest set up from the environ, now with the body read and its length known.
+        request._stream = spool if size > 1024 * 1024 else BytesIO(spool.read())
+        request._read_started = False
+        return None
+
+
 def bad_request(request, exception=None):
     """``handler400``: a problem page with a message; 413 when the body was too large."""
     if isinstance(exception, RequestDataTooBig):

@@ -1,0 +1,203 @@
+"""The newcomer's security and data-integrity findings (/work/notes/breaker.md F1, F5-F8b, F14):
+control characters, error pages, chunked bodies, scoring after the decision, audit redaction,
+admin and delegation rules, auditors' comments.
+
+Data: the session's 2017 sample cycle plus the demo users (``roles_support.people``); each
+test runs in its own rolled-back transaction.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+from django.utils import translation
+
+from processes.rounds.models import Case
+from workflow.models import AuditEntry
+
+from . import roles_support
+from .roles_support import as_user, case, user
+
+people = roles_support.people
+
+pytestmark = pytest.mark.django_db
+
+
+def text(response) -> str:
+    return html.unescape(response.content.decode())
+
+
+def snapshot():
+    """Every case's state and the number of audit entries."""
+    return dict(Case.objects.values_list("ref", "state")), AuditEntry.objects.count()
+
+
+# -- F1: control characters -----------------------------------------------------------------------
+
+def portal_posts():
+    """(username, url, form) of the portal's state-changing forms with a free-text value."""
+    a1 = case("A1")
+    return [
+        ("coordinator", reverse("portal:case-transition", args=[a1.pk, "suspend"]), {"comment": "a\x00b"}),
+        ("coordinator", reverse("portal:case-bulk"), {"cases": [a1.pk], "transition": "suspend",
+                                                       "comment": "bulk\x00nul"}),
+        ("coordinator", reverse("portal:case-comment", args=[a1.pk]), {"text": "x\x01y"}),
+        ("auditor", reverse("portal:audit-verify"), {"case": "\x00"}),
+        ("applicant-a1", reverse("portal:case-comment", args=[a1.pk]), {"te\x00xt": "hello"}),
+        ("coordinator", reverse("portal:case-transition", args=[a1.pk, "suspend"]), {"comment": "bell\x07"}),
+    ]
+
+
+@pytest.mark.parametrize("index", range(6))
+def test_a_control_character_in_a_form_value_is_400_and_changes_nothing(people, client, index):
+    username, url, form = portal_posts()[index]
+    before = snapshot()
+    response = as_user(client, username).post(url, form)
+    assert response.status_code == 400, (url, response.status_code)
+    assert "control character" in text(response)
+    assert snapshot() == before
+
+
+def test_tab_cr_and_lf_are_still_accepted(people, client):
+    url = reverse("portal:case-transition", args=[case("A1").pk, "suspend"])
+    response = as_user(client, "coordinator").post(url, {"comment": "line one\r\n\tline two"})
+    assert response.status_code == 302
+    entry = AuditEntry.objects.get(chain="TC-2017/A1", object_type="rounds.case", transition="suspend")
+    assert entry.comment == "line one\r\n\tline two"
+
+
+@pytest.mark.parametrize("url", ["/rounds/%00/apply/", "/rounds/TC%00/", "/rounds/%00/dashboard/",
+                                 "/rounds/TC-2017%00/ranking/", "/rounds/TC-2017%1F/"])
+def test_a_control_character_in_a_url_path_is_404(people, client, url):
+    before = snapshot()
+    response = as_user(client, "coordinator").get(url)
+    assert response.status_code == 404
+    assert "There is no such page" in text(response)
+    assert as_user(Client(), "applicant-a1").post(url, {"x": "1"}).status_code == 404
+    assert snapshot() == before
+
+
+def test_a_control_character_in_a_query_value_is_400(people, client):
+    response = as_user(client, "coordinator").get(reverse("portal:coordinator"), {"q": "a\x00b"})
+    assert response.status_code == 400
+    assert "“q”" in text(response)
+
+
+def test_the_refusal_is_in_the_readers_language(people, client):
+    client = as_user(client, "coordinator")
+    client.cookies["django_language"] = "ru"
+    response = client.get(reverse("portal:coordinator"), {"q": "\x00"})
+    assert response.status_code == 400
+    assert '<html lang="ru">' in response.content.decode()
+    with translation.override("ru"):
+        from processes.portal.controlchars import refusal_message
+
+        assert refusal_message("q") in text(response)
+
+
+def test_the_api_refuses_control_characters_in_its_own_shape(people):
+    client = as_user(Client(), "coordinator")
+    response = client.get("/api/cases/", {"search": "a\x00"})
+    assert response.status_code == 400
+    assert response.json()["code"] == "control_character"
+    assert response.json()["details"] == {"field": "search"}
+    response = client.get("/api/cases/%00/")
+    assert response.status_code == 404 and response.json()["code"] == "not_found"
+    before = snapshot()
+    response = client.post(f"/api/cases/{case('A1').pk}/transitions/suspend/", "comment=a%00b",
+                           content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 400 and response.json()["code"] == "control_character"
+    assert snapshot() == before
+
+
+# -- F1: Kelisim's own error pages --------------------------------------------------------------
+
+@pytest.mark.parametrize("language", ["en", "kk", "ru"])
+def test_an_unexpected_error_is_kelisims_own_page_in_the_readers_language(people, monkeypatch, language):
+    from processes.portal import selectors
+
+    def broken(**kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(selectors, "visible_cases", broken)
+    client = as_user(Client(raise_request_exception=False), "coordinator")
+    client.cookies["django_language"] = language
+    response = client.get(reverse("portal:case-list"))
+    assert response.status_code == 500
+    page = text(response)
+    assert f'<html lang="{language}">' in page
+    assert "¯\\_(ツ)_/¯" not in page and "site administrators" not in page
+    with translation.override(language):
+        assert translation.gettext("An unexpected error occurred; nothing was changed. It was logged.") in page
+
+
+def test_an_unexpected_api_error_is_json(people, monkeypatch):
+    from processes.portal.errors import server_error
+    from django.test import RequestFactory
+
+    response = server_error(RequestFactory().get("/api/cases/"))
+    assert response.status_code == 500
+    import json
+
+    assert json.loads(response.content)["code"] == "server_error"
+
+
+# -- F7: a body without Content-Length ------------------------------------------------------------
+
+def chunked(client, path: str, body: bytes, *, content_type="application/json", terminated=True, **extra):
+    """POST ``body`` the way gunicorn hands a ``Transfer-Encoding: chunked`` request to Django:
+    no ``CONTENT_LENGTH``, ``wsgi.input`` readable to its end (``wsgi.input_terminated``)."""
+    environ = {"CONTENT_LENGTH": "", "CONTENT_TYPE": content_type, "HTTP_TRANSFER_ENCODING": "chunked",
+               "wsgi.input": io.BytesIO(body)}
+    if terminated:
+        environ["wsgi.input_terminated"] = True
+    return client.generic("POST", path, b"", **environ, **extra)
+
+
+def test_a_chunked_api_body_is_read_not_dropped(people):
+    client = as_user(Client(), "coordinator")
+    a1 = case("A1")
+    response = chunked(client, f"/api/cases/{a1.pk}/transitions/suspend/",
+                       b'{"comment": "suspended via a chunked body", "data": {"ticket": 1}}')
+    assert response.status_code == 200, response.content
+    entry = AuditEntry.objects.get(chain=a1.ref, object_type="rounds.case", transition="suspend")
+    assert entry.comment == "suspended via a chunked body" and entry.data == {"ticket": 1}
+
+
+def test_a_chunked_portal_form_is_read(people):
+    client = as_user(Client(), "coordinator")
+    a1 = case("A1")
+    response = chunked(client, reverse("portal:case-transition", args=[a1.pk, "suspend"]),
+                       b"comment=chunked+form", content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 302
+    entry = AuditEntry.objects.get(chain=a1.ref, object_type="rounds.case", transition="suspend")
+    assert entry.comment == "chunked form"
+
+
+def test_a_chunked_body_over_the_limit_is_413_and_changes_nothing(people, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    client = as_user(Client(), "coordinator")
+    before = snapshot()
+    big = b'{"comment": "' + b"x" * 5000 + b'"}'
+    response = chunked(client, f"/api/cases/{case('A1').pk}/transitions/suspend/", big)
+    assert response.status_code == 413 and response.json()["code"] == "too_large"
+    response = chunked(client, reverse("portal:case-transition", args=[case("A1").pk, "suspend"]),
+                       b"comment=" + b"x" * 5000, content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 413
+    assert snapshot() == before
+
+
+def test_a_chunked_body_the_server_cannot_delimit_is_411(people):
+    client = as_user(Client(), "coordinator")
+    before = snapshot()
+    response = chunked(client, f"/api/cases/{case('A1').pk}/transitions/suspend/", b'{"comment": "x"}',
+                       terminated=False)
+    assert response.status_code == 411 and response.json()["code"] == "length_required"
+    response = chunked(client, reverse("portal:case-transition", args=[case("A1").pk, "suspend"]),
+                       b"comment=x", content_type="application/x-www-form-urlencoded", terminated=False)
+    assert response.status_code == 411
+    assert snapshot() == before
