@@ -1,4 +1,5 @@
-"""The ``operations`` app: registers the deployment checks and the Celery signal handlers."""
+"""The ``operations`` app: registers the deployment checks, the Celery signal handlers and the
+Unicode case-insensitive lookups on SQLite (``operations/sqlite.py``)."""
 
 from django.apps import AppConfig
 
@@ -11,3 +12,6 @@ class OperationsConfig(AppConfig):
         from . import checks, metrics  # noqa: F401  (registers the checks)
 
         metrics.connect_celery_signals()
+        from . import sqlite
+
+        sqlite.install()
