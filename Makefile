@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 SAMPLE := samples/pilot-selection-2017.json
 
-.PHONY: venv messages demo serve test test-postgres e2e bench templates clean help
+.PHONY: venv messages demo serve test test-postgres e2e bench load templates clean help
 
 help:
 	@echo "make demo   - install, migrate SQLite, run the 2017 cycle, create demo users, serve on 127.0.0.1:$(PORT)"
@@ -16,7 +16,7 @@ $(VENV)/.installed: pyproject.toml requirements/constraints.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), f"Kelisim needs Python 3.11, found {sys.version.split()[0]} at {sys.executable}"'
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -c requirements/constraints.txt -e '.[test]'
+	$(PY) -m pip install --quiet -c requirements/constraints.txt -e '.[test,load]'
 	touch $@
 
 venv: $(VENV)/.installed
@@ -55,6 +55,12 @@ e2e: venv messages
 # BENCH_SCALE=1 make bench runs it at 100,000 cases and 2,000,000 audit entries (minutes).
 bench: venv
 	$(PY) -m bench $(BENCH_ARGS)
+	$(PY) -m bench.load --if-reachable $(LOAD_ARGS)
+
+# The load test alone (docs/load.md): the production stack as processes (PostgreSQL and Redis
+# needed), 50 Locust users for 60 s; LOAD_ARGS="--run-time 120 --users 80" etc.
+load: venv
+	$(PY) -m bench.load $(LOAD_ARGS)
 
 templates: venv
 	$(PY) documents/templates_src/build.py
