@@ -534,8 +534,9 @@ class TaskViewSet(ApiLanguageMixin, viewsets.ViewSet):
                    responses={200: s.TaskSerializer(many=True), **LIST_ERRORS})
     def list(self, request):
         paginator = Pagination()
-        tasks = list(human_tasks.inbox(request.user, artifact_querysets=selectors._artifact_querysets())
-                     .select_related("owner"))
+        # paged in the database (a count and one page with its objects), not every open task
+        # loaded to show 25 of them: a coordinators' queue holds thousands at scale
+        tasks = human_tasks.inbox(request.user, artifact_querysets=selectors._artifact_querysets())
         page = paginator.paginate_queryset(tasks, request, view=self)
         return paginator.get_paginated_response([s.TaskSerializer(task_row(t, request.user)).data for t in page])
 

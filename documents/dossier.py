@@ -285,7 +285,7 @@ def verify_dossier(path, *, max_entries: int = VERIFY_MAX_ENTRIES, max_bytes: in
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as exc:
-        raise DossierError(_("%(path)s: not a ZIP archive (%(error)s)") % {"path": path, "error": exc}) from exc
+        raise DossierError(_("%(path)s: not a ZIP archive.") % {"path": path}) from exc  # the library's text is English
     with archive:
         try:
             check_archive(archive, max_entries=max_entries, max_total=max_bytes, max_ratio=max_ratio,
@@ -330,7 +330,8 @@ def verify_dossier(path, *, max_entries: int = VERIFY_MAX_ENTRIES, max_bytes: in
                 digest, size, content = _read_capped(archive, infos[0], max(expected_size, 0),
                                                        keep=name == ENTRIES_JSON)
             except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, RuntimeError) as exc:
-                report.problems.append(("damaged", name, _("cannot be read: %(error)s") % {"error": exc}))
+                report.problems.append(("damaged", name, _("cannot be read: the member is damaged or compressed in an "
+                                                            "unsupported way")))
                 continue
             report.checked += 1
             report.bytes += size
@@ -360,7 +361,9 @@ def _check_entries(raw: bytes, manifest: dict, report: Report) -> None:
     try:
         entries = json.loads(raw)
     except ValueError as exc:
-        report.problems.append(("audit", ENTRIES_JSON, _("not valid JSON (%(error)s)") % {"error": exc}))
+        where = (_("line %(line)s, column %(column)s") % {"line": exc.lineno, "column": exc.colno}
+                 if isinstance(exc, json.JSONDecodeError) else _("not UTF-8 text"))
+        report.problems.append(("audit", ENTRIES_JSON, _("not valid JSON (%(where)s)") % {"where": where}))
         return
     if not isinstance(entries, list):
         report.problems.append(("audit", ENTRIES_JSON, _("not a list of entries")))

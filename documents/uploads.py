@@ -250,8 +250,9 @@ def _inspect_ooxml(file, label: str) -> Detected:
     try:
         archive = zipfile.ZipFile(file)  # reads the central directory only
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as exc:
-        raise UploadRejected("unsupported_type", _("%(label)s looks like a ZIP archive but is damaged (%(error)s).")
-                             % {"label": label, "error": exc}, 415) from exc
+        # the library's own text ("File is not a zip file") is English: kept in the chained exception only
+        raise UploadRejected("unsupported_type", _("%(label)s looks like a ZIP archive but is damaged.")
+                             % {"label": label}, 415) from exc
     with archive:
         check_archive(archive, label=label)
         names = {info.filename.replace("\\", "/").lower(): info.filename for info in archive.infolist()}
@@ -269,8 +270,8 @@ def _inspect_ooxml(file, label: str) -> Detected:
         try:
             raw = read_member(archive, names["[content_types].xml"], cap=CONTENT_TYPES_MAX_BYTES)
         except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, RuntimeError) as exc:
-            raise UploadRejected("archive_suspicious", _("%(label)s: [Content_Types].xml cannot be read "
-                                                         "(%(error)s).") % {"label": label, "error": exc},
+            raise UploadRejected("archive_suspicious", _("%(label)s: [Content_Types].xml cannot be read; the "
+                                                         "document is damaged.") % {"label": label},
                                  400) from exc
         content_types = _parse_content_types(raw, label)
         for part, content_type in content_types:
@@ -302,8 +303,10 @@ def _parse_content_types(raw: bytes, label: str) -> list[tuple[str, str]]:
     try:
         root = ElementTree.fromstring(raw)
     except ElementTree.ParseError as exc:
+        line, column = getattr(exc, "position", ("?", "?"))
         raise UploadRejected("archive_suspicious", _("%(label)s: [Content_Types].xml is not well-formed XML "
-                                                     "(%(error)s).") % {"label": label, "error": exc}, 400) from exc
+                                                     "(line %(line)s, column %(column)s).") % {
+                                 "label": label, "line": line, "column": column}, 400) from exc
     found = []
     for element in root:
         if element.tag == CONTENT_TYPES_NS + "Override":

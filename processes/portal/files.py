@@ -32,6 +32,7 @@ from django.core.files.uploadhandler import FileUploadHandler, StopUpload
 from django.http import FileResponse, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.formats import number_format
 from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
@@ -93,7 +94,7 @@ def _too_large(request, declared: int | None = None, *, upload: bool) -> HttpRes
         message = _("The request body is larger than the %(limit)s accepted for a form or JSON request; "
                     "nothing was done.") % {"limit": _mib(limit)}
     if declared:
-        message += " " + _("(%(size)s bytes were sent.)") % {"size": f"{declared:,}"}
+        message += " " + _("(%(size)s bytes were sent.)") % {"size": number_format(declared, force_grouping=True)}
     return _problem(request, 413, _("Too large"), message)
 
 

@@ -23,6 +23,8 @@ from workflow.models import UserPreference
 
 #: The request attribute through which a login asks the middleware to set the language cookie.
 LOGIN_LANGUAGE_ATTRIBUTE = "_kelisim_login_language"
+#: The session key of a language chosen before logging in (on the login page): it wins at login.
+CHOSEN_LANGUAGE_SESSION_KEY = "kelisim_chosen_language"
 
 
 def supported(code: str | None) -> bool:
@@ -35,8 +37,9 @@ def set_language(request):
     """POST ``language`` (kk, ru or en) and optionally ``next`` (a local URL): sets the language
     cookie through Django's ``set_language`` and redirects (302) to ``next`` (else the
     referring page, else ``/``); for a logged-in user also saves the choice as their
-    ``UserPreference.language``. An unknown language is a 400 with a message and changes
-    nothing; GET is a 405."""
+    ``UserPreference.language``; before login the choice is kept in the session and becomes
+    the preference at login (:func:`apply_saved_language`). An unknown language is a 400 with
+    a message and changes nothing; GET is a 405."""
     code = request.POST.get("language", "")
     if not supported(code):
         return render(request, "portal/problem.html", {
@@ -47,16 +50,25 @@ def set_language(request):
     response = django_set_language(request)
     if request.user.is_authenticated:
         UserPreference.objects.update_or_create(user=request.user, defaults={"language": code})
+    else:
+        request.session[CHOSEN_LANGUAGE_SESSION_KEY] = code
     return response
 
 
 @receiver(user_logged_in, dispatch_uid="kelisim-login-language")
 def apply_saved_language(sender, request, user, **kwargs):
     """On login, switch to the person's saved language (when they saved one): the rest of this
-    request renders in it and :class:`LoginLanguageMiddleware` sets the cookie on the response."""
+    request renders in it and :class:`LoginLanguageMiddleware` sets the cookie on the response.
+    A language chosen with the switcher before logging in (kept in the session by
+    :func:`set_language`) wins instead and becomes the saved preference."""
     if request is None:
         return
-    code = UserPreference.objects.filter(user=user).values_list("language", flat=True).first()
+    chosen = request.session.pop(CHOSEN_LANGUAGE_SESSION_KEY, None) if hasattr(request, "session") else None
+    if supported(chosen):
+        UserPreference.objects.update_or_create(user=user, defaults={"language": chosen})
+        code = chosen
+    else:
+        code = UserPreference.objects.filter(user=user).values_list("language", flat=True).first()
     if supported(code):
         setattr(request, LOGIN_LANGUAGE_ATTRIBUTE, code)
         translation.activate(code)

@@ -360,6 +360,7 @@ class Case(StatefulModel):
     def after_transition(self, transition: str, *, actor, comment: str = "") -> None:
         """Keeps the stage deadline (closed on leaving a stage, opened on entering one with a
         limit); suspending stops the stage's work, resuming restarts it (same transaction)."""
+        from processes.reasons import DATA_KEY, coded, english
         from workflow import deadlines, tasks
         from workflow.transitions import perform
 
@@ -374,10 +375,12 @@ class Case(StatefulModel):
             for obj in self.stage_objects():
                 tasks.cancel_tasks_of(obj, actor=actor, reason=f"case suspended: {comment}")
                 if getattr(obj, "state", None) in ("active", "reporting") and hasattr(obj, "resume"):
-                    perform(obj, "suspend", actor=actor, comment=f"case {self.ref} suspended")
+                    message = coded("case_suspended", case=self.ref)
+                    perform(obj, "suspend", actor=actor, comment=english(message), data={DATA_KEY: message})
         elif transition == "resume":
             for obj in self.stage_objects():
                 if getattr(obj, "state", None) == "suspended" and hasattr(obj, "resume"):
-                    perform(obj, "resume", actor=actor, comment=f"case {self.ref} resumed")
+                    message = coded("case_resumed", case=self.ref)
+                    perform(obj, "resume", actor=actor, comment=english(message), data={DATA_KEY: message})
                 else:
                     tasks.follow_up(obj)

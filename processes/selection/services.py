@@ -11,10 +11,12 @@ from workflow.permissions import EXPERT
 from workflow.tasks import open_task, take
 from workflow.transitions import perform
 
+from processes.reasons import DATA_KEY, coded, english
 from processes.rounds.paperwork import format_number, generate
 
 from .models import EXPERTS_PER_APPLICATION, Score, ScoreSheet, Selection
 from .scoring import ranked
+from .selectors import decision_text
 
 SCORING_TASK_TITLE = gettext_noop("Score the application")
 #: The transitions that end an expert's scoring task (the task is opened on the first).
@@ -146,13 +148,17 @@ def compute_ranking(*, rnd, actor) -> list[Selection]:
 
 def decide(*, selection: Selection, actor) -> Selection:
     """Select the cluster when its score reaches the pass mark and its rank is within the
-    round's places; otherwise record it as not selected with the reason. Returns it."""
+    round's places; otherwise record it as not selected with the reason. Returns it.
+
+    The reason is a coded message (:mod:`processes.reasons`) in the audit entry's
+    ``data["message"]``, its English text the entry's comment and ``decision_reason``."""
     rnd = selection.round
     if selection.score >= rnd.pass_mark and selection.rank <= rnd.max_selected:
-        return perform(selection, "select", actor=actor,
-                       comment=f"Score {selection.score} >= pass mark {rnd.pass_mark}, rank {selection.rank}.")
+        message = coded("score_reaches_pass_mark", score=selection.score, pass_mark=rnd.pass_mark,
+                        rank=selection.rank)
+        return perform(selection, "select", actor=actor, comment=english(message), data={DATA_KEY: message})
     if selection.score < rnd.pass_mark:
-        reason = f"Score {selection.score} is below the pass mark {rnd.pass_mark}."
+        message = coded("score_below_pass_mark", score=selection.score, pass_mark=rnd.pass_mark)
     else:
-        reason = f"Rank {selection.rank} is beyond the {rnd.max_selected} places of the round."
-    return perform(selection, "reject", actor=actor, comment=reason)
+        message = coded("rank_beyond_places", rank=selection.rank, places=rnd.max_selected)
+    return perform(selection, "reject", actor=actor, comment=english(message), data={DATA_KEY: message})

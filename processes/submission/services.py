@@ -11,6 +11,7 @@ from workflow.permissions import COORDINATOR
 from workflow.tasks import open_task, take
 from workflow.transitions import perform
 
+from processes.reasons import DATA_KEY, coded, english
 from processes.rounds.models import Case
 
 from .models import Application, RefusalReason, excluded_sector, missing_fields
@@ -250,18 +251,21 @@ def check_completeness(*, application: Application, actor) -> Application:
     case = application.case
     sector = excluded_sector(application)
     if sector is not None:
-        detail = (f"The sector {application.sector!r} is excluded from the round ({sector}): "
-                  "non-oil pilots only; oil and gas initiatives belong to the national cluster.")
+        message = coded("excluded_sector", sector=application.sector, excluded=sector)
+        detail = english(message)
         take(application, "refuse", actor=actor, comment=detail,
-             data={"reason": RefusalReason.EXCLUDED_SECTOR, "detail": detail, "excluded_sector": sector})
+             data={"reason": RefusalReason.EXCLUDED_SECTOR, "detail": detail, "excluded_sector": sector,
+                   DATA_KEY: message})
         perform(case, "refuse", actor=actor, comment=detail)
         return application
     missing = missing_fields(application)
     if missing:
-        take(application, "return_for_revision", actor=actor,
-             comment="Please complete: " + ", ".join(missing), data={"missing": missing})
+        message = coded("incomplete", fields=", ".join(missing))
+        take(application, "return_for_revision", actor=actor, comment=english(message),
+             data={"missing": missing, DATA_KEY: message})
         return application
-    take(application, "accept", actor=actor, comment="Complete and eligible.")
+    message = coded("complete_and_eligible")
+    take(application, "accept", actor=actor, comment=english(message), data={DATA_KEY: message})
     perform(case, "advance_to_selection", actor=actor)
     return application
 

@@ -35,12 +35,14 @@ import zoneinfo
 from django import forms
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
+from django.db.models import F
 from django.shortcuts import render
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
+from processes.reasons import DATA_KEY
 from workflow.audit import verify_chains
 from workflow.models import AuditChain, AuditEntry
 
@@ -84,9 +86,10 @@ def search_entries(filters: dict):
     """Audit entries matching the cleaned ``filters`` of :class:`AuditSearch`, newest first.
 
     Dates are whole days in :data:`SEARCH_TIMEZONE` (``date_to`` inclusive). The canonical
-    text and the data are not loaded.
+    text and the data are not loaded, only the data's coded message (``coded_message``,
+    :mod:`processes.reasons`), which the page shows in the reader's language.
     """
-    entries = AuditEntry.objects.defer("canonical", "data")
+    entries = AuditEntry.objects.defer("canonical", "data").annotate(coded_message=F(f"data__{DATA_KEY}"))
     if filters.get("case"):
         entries = entries.filter(chain=filters["case"])
     if filters.get("actor"):
@@ -153,6 +156,35 @@ def dossier_verify(request):
     return _dossier_verify(request, handler)
 
 
+#: The kinds of a dossier problem (``documents.dossier.Report.problems``) for people.
+PROBLEM_LABELS = {
+    "changed": gettext_lazy("changed"),
+    "missing": gettext_lazy("missing"),
+    "extra": gettext_lazy("not listed"),
+    "damaged": gettext_lazy("damaged"),
+    "audit": gettext_lazy("audit trail"),
+    "database": gettext_lazy("differs from this installation"),
+}
+
+
+def problem_label(kind: str) -> str:
+    """The name of a dossier problem ``kind`` in the active language; ``kind`` when unknown."""
+    label = PROBLEM_LABELS.get(kind)
+    return str(label) if label is not None else kind
+
+
+def _moment(value):
+    """The manifest's ``generated_at`` (ISO 8601 text) as an aware datetime, shown in local
+    time by the page; the text itself when it is not one (a foreign or damaged manifest)."""
+    if not isinstance(value, str):
+        return value
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    return moment if moment.tzinfo is not None else value
+
+
 def _spooled_path(upload) -> tuple[str, bool]:
     """A file path holding the upload's bytes: the temporary file Django wrote, or a copy."""
     path = getattr(upload, "temporary_file_path", None)
@@ -196,5 +228,8 @@ def _dossier_verify(request, handler):
         if remove:
             os.unlink(path)
     context.update(report=report, problems=found, name=name, database=database,
+                   rows=[{"kind": kind, "label": problem_label(kind), "path": where, "detail": detail}
+                         for kind, where, detail in found],
+                   generated_at=_moment(report.manifest.get("generated_at")),
                    audit=report.manifest.get("audit") or {}, case=(report.manifest.get("case") or {}))
     return render(request, "portal/roles/dossier_verify.html", context)

@@ -34,8 +34,10 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST, require_safe
 
+from processes import reasons
 from processes.rounds.models import Case, Round
 from processes.selection.models import Selection
+from processes.selection.selectors import decision_messages
 from processes.submission.models import Application, RefusalReason
 from workflow import tasks as human_tasks
 from workflow.models import Deadline
@@ -360,11 +362,15 @@ def round_ranking(request, code: str):
                   .annotate(sheets=Count("application__score_sheets",
                                          filter=Q(application__score_sheets__state="submitted")))
                   .order_by(F("rank").asc(nulls_last=True), F("score").desc(nulls_last=True), "application__ref"))
+    selections = list(selections)
+    messages_by_pk = decision_messages(selections)  # the decisions' reasons, in the reader's language
     rows = []
     for selection in selections:
         rows.append({"selection": selection, "case": selection.application.case,
                      "passes": selection.score is not None and selection.score >= rnd.pass_mark,
-                     "within_places": selection.rank is not None and selection.rank <= rnd.max_selected})
+                     "within_places": selection.rank is not None and selection.rank <= rnd.max_selected,
+                     "reason": (reasons.render(messages_by_pk[selection.pk], fallback=selection.decision_reason)
+                                if selection.pk in messages_by_pk else selection.decision_reason)})
     return render(request, "portal/roles/round_ranking.html", {
         "round": rnd,
         "rows": rows,

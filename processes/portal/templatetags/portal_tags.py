@@ -73,3 +73,32 @@ def notification_label(kind: str) -> str:
     from processes.portal.labels import notification_label as label
 
     return label(kind)
+
+
+@register.filter
+def entry_comment(entry) -> str:
+    """``{{ entry|entry_comment }}``: what an audit entry says in the active language: its coded
+    message (engine-written reasons, :mod:`processes.reasons`), else its stored comment."""
+    from processes.reasons import entry_comment as comment
+
+    return comment(entry)
+
+
+@register.filter
+def decision_reason(selection) -> str:
+    """``{{ selection|decision_reason }}``: why the commission decided as it did, in the active
+    language (:func:`processes.selection.selectors.decision_text`; one query)."""
+    from processes.selection.selectors import decision_text
+
+    return decision_text(selection)
+
+
+@register.simple_tag
+def language_names() -> list[tuple[str, str]]:
+    """``{% language_names as LANGUAGES %}``: ``settings.LANGUAGES`` as ``(code, name)``, each
+    name in its own language (Қазақша, Русский, English) whatever the page's language: a
+    reader who does not read the page finds their language (Django's
+    ``get_available_languages`` would translate "English" to "Ағылшын")."""
+    from django.conf import settings
+
+    return list(settings.LANGUAGES)
