@@ -96,7 +96,7 @@ def run_locust(stack, workdir: Path, accounts: Path, *, users: int, spawn_rate: 
     env["KELISIM_LOAD_DATA"] = str(accounts)
     argv = [sys.executable, "-m", "locust", "-f", str(REPO / "bench" / "load" / "locustfile.py"), "--headless",
             "-u", str(users), "-r", str(spawn_rate), "--run-time", f"{run_time}s", "--host", stack.base_url,
-            "--csv", str(prefix), "--only-summary", "--stop-timeout", "10", "--loglevel", "WARNING"]
+            "--csv", str(prefix), "--only-summary", "--stop-timeout", "30", "--loglevel", "WARNING"]
     with open(workdir / "locust.log", "w") as log:
         result = subprocess.run(argv, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
                                 timeout=run_time + 180)

@@ -95,7 +95,8 @@ def prepare(load_round: str) -> dict:
     coordinators = [ensure_user(f"load-coordinator-{i}", roles.COORDINATOR) for i in range(ACCOUNTS["coordinator"])]
     app_type = ContentType.objects.get_for_model(Application)
     load_apps = Application.objects.filter(round__code=load_round)
-    open_checks = (Task.objects.filter(status__in=[STATUS.NEW, STATUS.ASSIGNED], flow_task_type="HUMAN",
+    # queued checks only: a check someone holds is theirs to complete (409 for anyone else)
+    open_checks = (Task.objects.filter(status=STATUS.NEW, owner__isnull=True, flow_task_type="HUMAN",
                                        process__artifact_content_type=app_type,
                                        process__artifact_object_id__in=list(load_apps.values_list("pk", flat=True)))
                    .select_related("process").order_by("pk"))
