@@ -63,24 +63,36 @@ def add_coordinators(count: int) -> list[str]:
 
 def selection(code: str) -> dict:
     """After the experts: close applications, start scoring, close the scoring, rank, discuss
-    (the partner), decide, the selection minutes, publish and the decision notices."""
+    (the partner), decide, the selection minutes, publish and the decision notices, as
+    ``run_cycle`` does (the ranking, minutes and notices are generated here only when the
+    round's transitions did not generate them themselves)."""
+    from documents.models import DocumentVersion
     from processes.rounds.models import Round
     from processes.selection.services import compute_ranking
 
     runner = _runner(Round.objects.get(code=code))
+    rnd = runner.round
+
+    def has(kind: str, owner: str) -> bool:
+        return DocumentVersion.objects.filter(document__kind=kind, document__owner_ref=owner).exists()
+
     runner._round_step("open", "close_applications")
     runner._round_step("closed", "start_scoring")
     runner.scoring()  # no draft sheet is left: only complete_scoring of the scored selections
-    if runner._round_step("scoring", "start_discussion"):
-        compute_ranking(rnd=runner.round, actor=runner.coordinator)
+    runner._round_step("scoring", "start_discussion")
+    if rnd.selections.filter(rank__isnull=True).exists():
+        compute_ranking(rnd=rnd, actor=runner.coordinator)
     runner.discussion()
-    if runner._round_step("discussion", "decide"):
+    runner._round_step("discussion", "decide")
+    if not has("selection_minutes", rnd.code) and hasattr(runner, "selection_minutes"):
         runner.selection_minutes()
-    if runner._round_step("decided", "publish"):
+    runner._round_step("decided", "publish")
+    selections = list(rnd.selections.select_related("application__case"))
+    if not all(has("decision_notice", s.application.case.ref) for s in selections) and hasattr(
+            runner, "notify_decisions"):
         runner.notify_decisions()
-    runner.round.refresh_from_db()
-    return {"round": runner.round.state,
-            "selections": {s.application.ref: s.state for s in runner.round.selections.select_related("application")}}
+    rnd.refresh_from_db()
+    return {"round": rnd.state, "selections": {s.application.ref: s.state for s in rnd.selections.select_related("application")}}
 
 
 def create_diagnosis(ref: str) -> str:
@@ -119,11 +131,12 @@ def create_plan(ref: str) -> str:
     case = _case(ref)
     runner, lang = _runner(case), case.language
     with transaction.atomic():
-        plan = Plan.objects.create(case=case, vision=script_text("vision", lang, name=case.name(lang),
-                                                                year=runner.plan_year + 4),
-                                   governance=script_text("governance", lang))
-        for action in plan_actions(case.application, runner.plan_year, lang):
-            PlanAction.objects.create(plan=plan, **action)
+        plan, created = Plan.objects.get_or_create(case=case, defaults={
+            "vision": script_text("vision", lang, name=case.name(lang), year=runner.plan_year + 4),
+            "governance": script_text("governance", lang)})
+        if created or not plan.actions.exists():
+            for action in plan_actions(case.application, runner.plan_year, lang):
+                PlanAction.objects.create(plan=plan, **action)
         follow_up(plan)
     return plan.state
 
@@ -202,12 +215,16 @@ def implementation_report(ref: str) -> str:
 
 
 def receipt(ref: str) -> int:
-    """The application receipt (run_cycle generates it right after submission; no page or
-    endpoint does); returns its version number."""
+    """The application receipt, unless the case has one (run_cycle generates it right after
+    submission); returns how many receipt versions the case has."""
+    from documents.models import DocumentVersion
     from processes.submission.services import generate_receipt
 
     case = _case(ref)
-    return generate_receipt(application=case.application, actor=_runner(case).coordinator).number
+    receipts = DocumentVersion.objects.filter(document__owner_ref=case.ref, document__kind="application_receipt")
+    if not receipts.exists():
+        generate_receipt(application=case.application, actor=_runner(case).coordinator)
+    return receipts.count()
 
 
 def reminder_clock(name: str, now: str, enabled: bool = True) -> dict:

@@ -342,6 +342,10 @@ class ProcessStack:
         for step in steps:
             self._wait_exit(step)
         shutil.rmtree(f"{static_root}.tmp-{self.database_name}", ignore_errors=True)
+        if caching():  # caches of other package sets are of no further use
+            for old in static_root.parent.glob("static-*"):
+                if old.name != static_root.name and ".tmp-" not in old.name:
+                    shutil.rmtree(old, ignore_errors=True)
         if not early:
             self._start_web_and_worker()
         if self.with_beat:
@@ -378,6 +382,8 @@ class ProcessStack:
                 self._drop_database()
             finally:
                 self._database_created = False
+        if self.env.get("STATIC_ROOT"):
+            shutil.rmtree(f"{self.env['STATIC_ROOT']}.tmp-{self.database_name}", ignore_errors=True)
         self._release_redis_db()
 
     # -- services ---------------------------------------------------------------------------------
@@ -541,10 +547,11 @@ class ProcessStack:
         self._fail(f"{name} did not listen on {port} within {READY_TIMEOUT:.0f} s")
 
     def _wait_exit(self, process: Process) -> None:
+        limit = READY_TIMEOUT * 4  # collectstatic compresses every file: minutes on a loaded machine
         try:
-            code = process.proc.wait(timeout=READY_TIMEOUT * 2)
+            code = process.proc.wait(timeout=limit)
         except subprocess.TimeoutExpired:
-            self._fail(f"{process.name} did not finish within {READY_TIMEOUT * 2:.0f} s")
+            self._fail(f"{process.name} did not finish within {limit:.0f} s")
         if code != 0:
             self._fail(f"{process.name} failed with exit code {code}")
 
