@@ -41,6 +41,7 @@ import re
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -49,6 +50,15 @@ sys.path.insert(0, str(REPO))
 #: The round generate_load_data writes for the load test.
 LOAD_ROUND = "LOAD-RUN"
 SAMPLE = REPO / "samples" / "pilot-selection-2017.json"
+
+
+def multipart(field: str, filename: str, content: bytes, content_type: str) -> tuple[bytes, str]:
+    """A ``multipart/form-data`` body holding one file, and its Content-Type header (the
+    locustfile's users are ``FastHttpUser``, which has no ``files=``)."""
+    boundary = uuid.uuid4().hex
+    head = (f'--{boundary}\r\nContent-Disposition: form-data; name="{field}"; filename="{filename}"\r\n'
+            f"Content-Type: {content_type}\r\n\r\n")
+    return head.encode() + content + f"\r\n--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
 
 
 def reachable() -> str:

@@ -98,6 +98,12 @@ def test_applicants_attach_to_their_own_cases(client, prepared):
                            {"file": SimpleUploadedFile("letter.pdf", body, "application/pdf")},
                            **_api(client, applicant))
     assert response.status_code == 201, response.content
+    # the same file in the body the Locust users build by hand
+    form, content_type = load.multipart("file", "письмо.pdf", body, "application/pdf")
+    response = client.post(f"/api/cases/{applicant['cases'][-1]}/attachments/", data=form,
+                           content_type=content_type, **_api(client, applicant))
+    assert response.status_code == 201, response.content
+    assert response.json()["original_name"] == "письмо.pdf"
 
 
 STATS = """Type,Name,Request Count,Failure Count,Median Response Time,Average Response Time,Min Response Time,Max Response Time,Average Content Size,Requests/s,Failures/s,50%,66%,75%,80%,90%,95%,98%,99%,99.9%,99.99%,100%
