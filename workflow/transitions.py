@@ -118,6 +118,10 @@ def _check(obj, transition: str, actor) -> tuple[Any, Any, str]:
     trans = meta.get_transition(state)
     if actor is None or not trans.has_perm(obj, actor):
         _deny(obj, transition, actor, trans, name, state)
+    closed = getattr(obj, "closed_reason", None)
+    reason = closed(transition) if callable(closed) else ""
+    if reason:  # the model says this work is over (e.g. scoring once the selection is decided)
+        raise TransitionNotAllowed(reason, obj=obj, transition=transition, state=state)
     for cond in trans.conditions:
         if not cond(obj):
             reason = reason_of(cond, obj)
@@ -160,7 +164,10 @@ def perform(obj, transition: str, *, actor, comment: str = "", data: dict | None
     ``ConcurrentTransitionMixin``), and appends an audit entry to ``obj.audit_chain``
     (``data`` is stored in the entry as structured JSON). A model may define
     ``after_transition(name, *, actor, comment)`` for consequences in other objects (e.g. a
-    suspended case suspends its stage); they run in the same transaction.
+    suspended case suspends its stage); they run in the same transaction. A model may also
+    define ``closed_reason(name) -> str``: a non-empty reason refuses the transition with
+    :class:`TransitionNotAllowed` (409) after the permission check, e.g. a score sheet once its
+    application's selection has left ``scoring``.
 
     Returns ``obj`` in its new state. Raises :class:`UnknownTransition`,
     :class:`TransitionNotAllowed` (409), :class:`TransitionPermissionDenied` (403, also

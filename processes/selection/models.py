@@ -26,6 +26,21 @@ def _all_criteria_scored(sheet) -> bool:
     return sheet.scores.count() == sheet.application.round.criteria.count()
 
 
+def scoring_closed_reason(application_id) -> str:
+    """``""`` while the application (its id) may still be scored: it has no selection yet, or its
+    selection is in ``scoring``. Otherwise the reason, in the active language: "scoring is
+    closed" with the selection's state (``scored``, ``discussed``, ``selected`` or
+    ``not_selected``). No expert is assigned and no sheet saved, submitted or recused then
+    (breaker F5: a late sheet changed a decided ranking)."""
+    from django.utils.translation import gettext
+
+    state = Selection.objects.filter(application_id=application_id).values_list("state", flat=True).first()
+    if state is None or state == Selection.State.SCORING:
+        return ""
+    return gettext("scoring is closed: the selection of this application is %(state)s") % {
+        "state": Selection.State(state).label}
+
+
 class ScoreSheet(StatefulModel):
     """One expert's scores (0..10 per criterion) for one application.
 
@@ -62,6 +77,12 @@ class ScoreSheet(StatefulModel):
     @property
     def audit_chain(self) -> str:
         return self.application.case.ref
+
+    def closed_reason(self, transition: str = "") -> str:
+        """Why the sheet can no longer be worked on (``perform`` answers 409 with it), or ``""``:
+        scoring is closed once the application's selection has left ``scoring`` (the mean is
+        computed, the commission decides on it), see :func:`scoring_closed_reason`."""
+        return scoring_closed_reason(self.application_id)
 
     @transition(field=state, source=State.DRAFT, target=State.SUBMITTED, permission=sheet_owner,
                 conditions=[condition(_("every criterion of the round needs a score"))(_all_criteria_scored)])

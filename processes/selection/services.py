@@ -31,6 +31,15 @@ def open_scoring(*, application, experts) -> Selection:
     ``declare_conflict`` for a conflict of interest; the expert queue when unassigned). Idempotent: existing rows and open tasks are
     reused. Raises ``ValueError`` with fewer than 2 experts.
     """
+    from .models import scoring_closed_reason
+
+    # 409 for a new expert once the selection has left scoring (a repeated call assigns nobody)
+    closed = scoring_closed_reason(application.pk)
+    assigned = set(ScoreSheet.objects.filter(application=application).values_list("expert_id", flat=True))
+    if closed and any(expert.pk not in assigned for expert in experts):
+        from workflow.exceptions import TransitionNotAllowed as ScoringClosed
+
+        raise ScoringClosed(closed, obj=application, transition="open_scoring", state=application.state)
     if len(experts) < EXPERTS_PER_APPLICATION:
         raise ValueError(f"an application needs {EXPERTS_PER_APPLICATION} experts, got {len(experts)}")
     selection, _ = Selection.objects.get_or_create(application=application, defaults={"round": application.round})
@@ -53,7 +62,8 @@ def save_draft_scores(*, sheet: ScoreSheet, scores: dict[str, tuple[int | None, 
     changed (none when nothing changed). Raises ``ValueError`` for an unknown criterion or a
     value outside 0..10, :class:`~workflow.exceptions.TransitionPermissionDenied` (403) for
     anyone else, :class:`~workflow.exceptions.TransitionNotAllowed` (409) once the sheet is
-    submitted or recused; on error nothing is kept.
+    submitted or recused or scoring is closed (``ScoreSheet.closed_reason``); on error nothing
+    is kept.
     """
     from workflow.exceptions import TransitionNotAllowed, TransitionPermissionDenied
 
@@ -66,6 +76,9 @@ def save_draft_scores(*, sheet: ScoreSheet, scores: dict[str, tuple[int | None, 
         raise TransitionNotAllowed(_("the score sheet %(sheet)s is %(state)s; only a draft can be changed") % {
                                    "sheet": locked, "state": locked.get_state_display()},
                                    obj=locked, transition="save_scores", state=locked.state)
+    closed = locked.closed_reason("save_scores")
+    if closed:
+        raise TransitionNotAllowed(closed, obj=locked, transition="save_scores", state=locked.state)
     criteria = {c.code: c for c in locked.application.round.criteria.all()}
     existing = {s.criterion_id: s for s in locked.scores.all()}
     changed = []
@@ -100,8 +113,14 @@ def submit_score_sheet(*, sheet: ScoreSheet, scores: dict[str, tuple[int, str]],
     Completes the sheet's scoring task when ``actor`` holds it (:func:`workflow.tasks.take`).
     Generates the expert score sheet document. Raises ``ValueError`` for an unknown
     criterion or a value outside 0..10, and the workflow errors of ``perform``; on error
-    nothing is kept.
+    nothing is kept; :class:`~workflow.exceptions.TransitionNotAllowed` (409) once scoring is
+    closed (``ScoreSheet.closed_reason``), before anything is written.
     """
+    from workflow.exceptions import TransitionNotAllowed
+
+    closed = sheet.closed_reason("submit")
+    if closed:
+        raise TransitionNotAllowed(closed, obj=sheet, transition="submit", state=sheet.state)
     criteria = {c.code: c for c in sheet.application.round.criteria.all()}
     for code, (value, comment) in scores.items():
         if code not in criteria:

@@ -335,6 +335,11 @@ def test_an_expert_sees_its_own_sheets_with_criteria_and_weights(api):
 
 @pytest.fixture
 def draft_sheet(world):
+    """expert3's draft sheet on A2, whose selection is put back in ``scoring`` (scoring is closed
+    once the selection is decided)."""
+    from processes.selection.models import Selection
+
+    Selection.objects.filter(application=case("A2").application).update(state=Selection.State.SCORING)
     expert3 = ensure_user("expert3", "expert")
     return ScoreSheet.objects.create(application=case("A2").application, expert=expert3)
 

@@ -1303,6 +1303,10 @@ def test_an_expert_sees_only_the_cases_it_is_assigned_to_and_not_after_a_conflic
     detail = {n: reverse("portal:case-detail", args=[case(n).pk]) for n in ("A2", "A3")}
     assert list(client.get(reverse("portal:case-list")).context["cases"]) == []
     assert client.get(detail["A2"]).status_code == 404
+    from processes.selection.models import Selection
+
+    # scoring still open on both (it is closed once a selection is decided)
+    Selection.objects.filter(application__case__ref__in=["TC-2017/A2", "TC-2017/A3"]).update(state="scoring")
     sheets = {n: ScoreSheet.objects.create(application=case(n).application, expert=expert3) for n in ("A2", "A3")}
     assert client.get(detail["A2"]).status_code == 200
     perform(sheets["A2"], "declare_conflict", actor=expert3, comment="my cousin runs it")

@@ -24,7 +24,11 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def sheet(people):
-    """A draft sheet of a new expert (expert3) on A2's application, with its scoring task."""
+    """A draft sheet of a new expert (expert3) on A2's application, with its scoring task; A2's
+    selection is put back in ``scoring`` (scoring is closed once it is decided)."""
+    from processes.selection.models import Selection
+
+    Selection.objects.filter(application=case("A2").application).update(state=Selection.State.SCORING)
     expert = ensure_user("expert3", "expert")
     sheet = ScoreSheet.objects.create(application=case("A2").application, expert=expert)
     human_tasks.open_task(sheet, "submit", title=SCORING_TASK_TITLE, role="expert", assignee=expert,

@@ -201,3 +201,92 @@ def test_a_chunked_body_the_server_cannot_delimit_is_411(people):
                        b"comment=x", content_type="application/x-www-form-urlencoded", terminated=False)
     assert response.status_code == 411
     assert snapshot() == before
+
+
+# -- F5: scoring is closed once the selection has left "scoring" ---------------------------------
+
+@pytest.fixture
+def late_sheet(people):
+    """A third expert's draft sheet on A1, whose selection is decided (selected)."""
+    from django.contrib.auth.models import Group
+
+    from processes.selection.models import ScoreSheet
+
+    expert3 = user("expert1").__class__.objects.create_user("expert3", password="x")
+    expert3.groups.add(Group.objects.get(name="expert"))
+    application = case("A1").application
+    assert application.selection.state == "selected"
+    return ScoreSheet.objects.create(application=application, expert=expert3)
+
+
+def scores_of(sheet) -> dict:
+    return {c.code: 0 for c in sheet.application.round.criteria.all()}
+
+
+def sheet_snapshot(sheet):
+    from processes.selection.models import Score
+
+    sheet.refresh_from_db()
+    return sheet.state, sheet.total, Score.objects.filter(sheet=sheet).count(), AuditEntry.objects.count()
+
+
+@pytest.mark.parametrize("action", ["save", "submit", "conflict"])
+def test_a_late_sheet_cannot_be_saved_submitted_or_recused_in_the_portal(late_sheet, client, action):
+    before = sheet_snapshot(late_sheet)
+    form = {"action": action, "conflict_note": "my cousin"}
+    form.update({f"score-{code}": "0" for code in scores_of(late_sheet)})
+    response = as_user(client, "expert3").post(reverse("portal:score-sheet", args=[late_sheet.pk]), form)
+    assert response.status_code == 409, text(response)[:2000]
+    assert "scoring is closed" in text(response)
+    assert sheet_snapshot(late_sheet) == before
+
+
+def test_a_late_sheet_cannot_be_submitted_or_saved_through_the_api(late_sheet):
+    client = as_user(Client(), "expert3")
+    before = sheet_snapshot(late_sheet)
+    response = client.post(f"/api/score-sheets/{late_sheet.pk}/transitions/submit/",
+                           {"data": {"scores": scores_of(late_sheet)}}, content_type="application/json")
+    assert response.status_code == 409, response.content
+    assert response.json()["code"] == "transition_not_allowed" and "scoring is closed" in response.json()["message"]
+    response = client.patch(f"/api/score-sheets/{late_sheet.pk}/",
+                            {"scores": {"C1": {"value": 5}}}, content_type="application/json")
+    assert response.status_code == 409, response.content
+    assert sheet_snapshot(late_sheet) == before
+
+
+def test_the_ranking_is_unchanged_by_a_late_sheet(late_sheet):
+    from processes.selection import services
+    from workflow.exceptions import TransitionNotAllowed
+
+    selection = late_sheet.application.selection
+    score = selection.score
+    scores = {code: (0, "") for code in scores_of(late_sheet)}
+    with pytest.raises(TransitionNotAllowed):
+        services.submit_score_sheet(sheet=late_sheet, scores=scores, actor=late_sheet.expert)
+    selection.refresh_from_db()
+    assert selection.score == score
+    assert late_sheet.application.score_sheets.filter(state="submitted").count() == 2
+
+
+def test_no_expert_is_assigned_after_the_decision(late_sheet, client):
+    from processes.selection.services import open_scoring
+    from workflow.exceptions import TransitionNotAllowed
+
+    application = case("A2").application  # not selected
+    experts = [user("expert1"), late_sheet.expert]
+    with pytest.raises(TransitionNotAllowed):
+        open_scoring(application=application, experts=experts)
+    before = application.score_sheets.count()
+    response = as_user(client, "coordinator").post(reverse("portal:scoring-assign", args=[case("A2").pk]),
+                                                   {"experts": [late_sheet.expert.pk]})
+    assert response.status_code == 409
+    assert application.score_sheets.count() == before
+
+
+def test_the_portal_refuses_an_unknown_criterion_like_the_api(late_sheet, client):
+    before = sheet_snapshot(late_sheet)
+    response = as_user(client, "expert3").post(reverse("portal:score-sheet", args=[late_sheet.pk]),
+                                               {"action": "save", "score-C1": "5", "score-C99": "5"})
+    assert response.status_code == 400
+    assert "unknown criterion 'C99'" in text(response)
+    assert sheet_snapshot(late_sheet) == before

@@ -40,6 +40,7 @@ from processes.selection.models import Selection
 from processes.selection.selectors import decision_messages
 from processes.submission.models import Application, RefusalReason
 from workflow import tasks as human_tasks
+from workflow.exceptions import WorkflowError
 from workflow.models import Deadline
 from workflow.transitions import available_transitions
 
@@ -447,7 +448,10 @@ def scoring_assign(request, pk: int):
     if len(chosen) < EXPERTS_PER_APPLICATION:
         return problem(request, 400, _("Choose more experts"), _(
             "An application needs %(count)s experts.") % {"count": EXPERTS_PER_APPLICATION})
-    open_scoring(application=application, experts=chosen)
+    try:
+        open_scoring(application=application, experts=chosen)
+    except WorkflowError as exc:  # e.g. scoring closed: the selection is decided (409)
+        return problem(request, exc.http_status, _("Experts cannot be assigned now"), exc.message)
     messages.success(request, _("%(case)s is scored by %(experts)s.") % {
         "case": case.ref, "experts": ", ".join(e.get_username() for e in chosen)})
     return redirect("portal:coordinator")

@@ -14,8 +14,9 @@ The POST ``action`` is one of
   the sheet is recused through :func:`workflow.tasks.take` (``declare_conflict``).
 
 A score that is not a whole number, outside 0..10, missing on submit, or a comment over
-4000 characters re-renders the form with a message per field, answered 400; nothing is
-saved. Only experts reach these pages (403 otherwise); another expert's sheet is 404.
+4000 characters re-renders the form with a message per field, answered 400; so does a
+``score-<code>`` or ``comment-<code>`` of a criterion the round does not have; nothing is
+saved. Once scoring is closed (the selection has left ``scoring``) every action is a 409. Only experts reach these pages (403 otherwise); another expert's sheet is 404.
 """
 
 from __future__ import annotations
@@ -141,6 +142,13 @@ def score_sheet(request, pk: int):
     if action not in ACTIONS:
         return _render(request, sheet, criteria, posted=request.POST, status=400,
                        general=[_("Choose save, submit or declare a conflict of interest.")])
+    codes = [c.code for c in criteria]
+    unknown = sorted({key.split("-", 1)[1] for key in request.POST
+                      if key.startswith(("score-", "comment-")) and key.split("-", 1)[1] not in codes})
+    if unknown:  # as the API and the service: a score for a criterion the round lacks is refused
+        return _render(request, sheet, criteria, posted=request.POST, status=400, general=[_(
+            "unknown criterion %(code)s; the round has %(criteria)s") % {
+            "code": repr(unknown[0]), "criteria": ", ".join(codes)}])
     if sheet.state != ScoreSheet.State.DRAFT:
         return problem(request, 409, _("The sheet can no longer be changed"), _(
             "This score sheet is %(state)s; only a draft can be changed.") % {"state": sheet.get_state_display()})
