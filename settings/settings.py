@@ -208,6 +208,8 @@ LANGUAGE_CODE = "en"
 LANGUAGES = [("kk", "Қазақша"), ("ru", "Русский"), ("en", "English")]
 LOCALE_PATHS = [BASE_DIR / "locale"]
 FORMAT_MODULE_PATH = ["settings.formats"]
+# The workflow engine names transitions in its messages by these labels (docs/i18n.md).
+WORKFLOW_TRANSITION_LABEL = "processes.portal.labels.transition_label"
 USE_I18N = True
 TIME_ZONE = os.environ.get("TIME_ZONE", "Asia/Almaty")
 USE_TZ = True

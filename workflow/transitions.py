@@ -57,11 +57,41 @@ def _accepted_parameters(model: type, transition: str) -> frozenset[str]:
 
 
 def describe(obj) -> str:
-    """``Model reference`` for messages; never fails on an incomplete object."""
+    """``model reference`` for messages, the model by its ``verbose_name`` in the active
+    language ("case TC-2017/A1", «іс TC-2017/A1»); never fails on an incomplete object."""
+    kind = obj._meta.verbose_name
     try:
-        return f"{type(obj).__name__} {obj}"
+        return f"{kind} {obj}"
     except Exception:  # an unsaved object without its relations
-        return f"{type(obj).__name__} #{obj.pk}"
+        return f"{kind} #{obj.pk}"
+
+
+@functools.cache
+def _transition_labeller():
+    from django.conf import settings
+    from django.utils.module_loading import import_string
+
+    path = getattr(settings, "WORKFLOW_TRANSITION_LABEL", "")
+    return import_string(path) if path else str
+
+
+def quoted(text) -> str:
+    """``text`` in the quotation marks of the active language (“close”, «жабу»)."""
+    return _("“%(name)s”") % {"name": text}
+
+
+def transition_name(name: str) -> str:
+    """The transition ``name`` for a message: its label in the active language, quoted
+    (``settings.WORKFLOW_TRANSITION_LABEL``, a dotted path to ``f(name) -> label``; the
+    code itself without one). The engine knows no domain, so the labels live with it."""
+    return quoted(_transition_labeller()(name))
+
+
+def state_name(meta, state) -> str:
+    """The state value ``state`` of the FSM field of ``meta`` for a message: its choice label
+    in the active language, quoted (the value itself when it has no label)."""
+    label = dict(getattr(meta.field, "flatchoices", ()) or ()).get(state, state)
+    return quoted(label)
 
 
 def _state_of(obj, meta) -> str:
@@ -89,7 +119,7 @@ def _deny(obj, transition: str, actor, trans, name: str, state: str):
         why = why(obj, actor)
     raise TransitionPermissionDenied(
         _("%(user)s may not %(transition)s %(object)s: %(reason)s") % {
-            "user": getattr(actor, "username", "anonymous"), "transition": repr(transition), "object": name,
+            "user": getattr(actor, "username", "anonymous"), "transition": transition_name(transition), "object": name,
             "reason": why},
         obj=obj, transition=transition, state=state,
     )
@@ -112,7 +142,8 @@ def _check(obj, transition: str, actor) -> tuple[Any, Any, str]:
         sources = sorted(str(s) for s in meta.transitions)
         raise TransitionNotAllowed(
             _("%(transition)s is not allowed from state %(state)s of %(object)s (allowed from: %(sources)s)") % {
-                "transition": repr(transition), "state": repr(state), "object": name, "sources": ", ".join(sources)},
+                "transition": transition_name(transition), "state": state_name(meta, state), "object": name,
+                "sources": ", ".join(state_name(meta, s) for s in sources)},
             obj=obj, transition=transition, state=state,
         )
     trans = meta.get_transition(state)
@@ -127,7 +158,7 @@ def _check(obj, transition: str, actor) -> tuple[Any, Any, str]:
             reason = reason_of(cond, obj)
             raise ConditionUnmet(
                 _("cannot %(transition)s %(object)s: %(reason)s") % {
-                    "transition": repr(transition), "object": name, "reason": reason}, reason=reason,
+                    "transition": transition_name(transition), "object": name, "reason": reason}, reason=reason,
                 obj=obj, transition=transition, state=state,
             )
     return meta, trans, state
@@ -214,7 +245,8 @@ def perform(obj, transition: str, *, actor, comment: str = "", data: dict | None
         current = _state_of(obj, _fsm_meta(obj, transition))
         raise StaleObject(
             _("%(object)s was changed by someone else: it is now in state %(current)s, not %(state)s; "
-              "reload and try again") % {"object": describe(obj), "current": repr(current), "state": repr(state)},
+              "reload and try again") % {"object": describe(obj), "current": state_name(meta, current),
+                                          "state": state_name(meta, state)},
             obj=obj, transition=transition, state=str(current),
         ) from exc
     except TransitionPermissionDenied as exc:

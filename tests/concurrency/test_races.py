@@ -411,7 +411,7 @@ def test_a_stale_case_cannot_be_saved_after_another_connection_moved_it(tmp_path
     assert isinstance(second.error, StaleObject), f"{second!r}\n{second.trace}"
     assert second.error.http_status == 409
     assert second.error.state == "suspended"
-    assert "now in state 'suspended'" in second.error.message, second.error.message
+    assert "now in state “suspended”" in second.error.message, second.error.message
     case.refresh_from_db()
     assert case.state == "suspended"  # the row keeps A's state
     entries = list(_audit_of(case).order_by("seq").values_list("transition", flat=True))

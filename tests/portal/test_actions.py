@@ -95,7 +95,7 @@ def test_a_transition_not_allowed_from_the_state_is_409_naming_the_state(world, 
     with nothing_changes():
         response = as_(client, "coordinator").post(transition_url("A1", "advance_to_selection"))
     assert response.status_code == 409
-    assert "'advance_to_selection' is not allowed from state 'implementation'" in text(response)
+    assert "“advance to selection” is not allowed from state “implementation”" in text(response)
 
 
 def test_an_unmet_condition_is_400_with_the_reason(world, client):
@@ -110,14 +110,14 @@ def test_a_transition_the_user_may_not_take_is_403(world, client, username):
     with nothing_changes():
         response = as_(client, username).post(transition_url("A1", "suspend"))
     assert response.status_code == 403
-    assert f"{username} may not 'suspend'" in text(response) and "requires the role" in text(response)
+    assert f"{username} may not “suspend”" in text(response) and "requires the role" in text(response)
 
 
 def test_the_applicant_may_not_withdraw_a_case_in_implementation(world, client):
     with nothing_changes():
         response = as_(client, "applicant-a1").post(transition_url("A1", "withdraw"))
     assert response.status_code == 409
-    assert "from state 'implementation'" in text(response)
+    assert "from state “implementation”" in text(response)
 
 
 @pytest.mark.parametrize("pk", [10**9, 2**63, 10**30])
@@ -147,7 +147,7 @@ def test_the_second_of_two_identical_requests_is_409(world, client):
     with nothing_changes():
         again = client.post(transition_url("A1", "suspend"))
     assert again.status_code == 409
-    assert "from state 'suspended'" in text(again)
+    assert "from state “suspended”" in text(again)
 
 
 def test_a_case_moved_between_load_and_save_is_409(world, client, monkeypatch):
@@ -162,7 +162,7 @@ def test_a_case_moved_between_load_and_save_is_409(world, client, monkeypatch):
     entries = AuditEntry.objects.count()
     response = as_(client, "coordinator").post(transition_url("A1", "suspend"))
     assert response.status_code == 409
-    assert "changed by someone else" in text(response) and "'suspended'" in text(response)
+    assert "changed by someone else" in text(response) and "“suspended”" in text(response)
     assert AuditEntry.objects.count() == entries
     assert case("A1").state == "suspended"  # what the other request left, nothing more
 
@@ -229,7 +229,7 @@ def test_deciding_twice_is_409(world, client):
     with nothing_changes():
         again = client.post(decision_url(decision, "reject"))
     assert again.status_code == 409
-    assert "from state 'approved'" in text(again)
+    assert "from state “approved”" in text(again)
 
 
 def test_a_superseded_decision_is_409(world, client):
@@ -240,7 +240,7 @@ def test_a_superseded_decision_is_409(world, client):
     with nothing_changes():
         response = as_(client, "signatory1").post(decision_url(old))
     assert response.status_code == 409
-    assert "from state 'superseded'" in text(response)
+    assert "from state “superseded”" in text(response)
 
 
 def test_a_pending_decision_on_a_concluded_approval_is_400(world, client):
@@ -372,7 +372,7 @@ def test_bulk_refused_on_the_last_case_rolls_back_the_first(world, client):
         response = bulk(as_(client, "coordinator"), {"transition": "suspend",
                                                      "cases": [case("A1").pk, case("A4").pk, case("A9").pk]})
     assert response.status_code == 409
-    assert "'refused'" in text(response)
+    assert "“refused”" in text(response)
 
 
 def test_bulk_repeated_ids_count_once(world, client):

@@ -1232,7 +1232,7 @@ def test_admin_decision_action_by_a_staff_coordinator_who_is_not_a_signatory(cli
                            follow=True)
     assert response.status_code == 200
     assert "Nothing was changed" in admin_messages(response)
-    assert "may not 'approve'" in admin_messages(response)
+    assert "may not “approve”" in admin_messages(response)
     decision.refresh_from_db()
     approval.refresh_from_db()
     assert (decision.state, decision.decided_by_id, approval.state) == ("pending", None, "open")

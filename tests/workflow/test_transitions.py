@@ -56,7 +56,7 @@ def test_perform_changes_state_saves_and_appends_one_audit_entry(draft_applicati
 def test_a_transition_from_the_wrong_state_is_refused_and_names_the_state(draft_application, coordinator):
     with pytest.raises(TransitionNotAllowed) as info:
         perform(draft_application, "accept", actor=coordinator)
-    assert "'accept' is not allowed from state 'draft'" in str(info.value)
+    assert "“accept” is not allowed from state “draft”" in str(info.value)
     assert info.value.http_status == 409
     assert Application.objects.get(pk=draft_application.pk).state == "draft"
 
@@ -88,7 +88,7 @@ def test_a_user_without_the_role_is_denied_logged_and_nothing_is_written(draft_a
         with pytest.raises(TransitionPermissionDenied) as info:
             perform(draft_application, "submit", actor=outsider)
     assert info.value.http_status == 403
-    assert "expert-x may not 'submit'" in str(info.value)
+    assert "expert-x may not “submit”" in str(info.value)
     assert _entries(draft_application) == before
     assert Application.objects.get(pk=draft_application.pk).state == "draft"
     assert any("transition denied" in r.getMessage() for r in caplog.records)
@@ -118,7 +118,7 @@ def test_a_stale_object_is_refused_with_the_current_state(draft_application, coo
     before = _entries(draft_application)
     with pytest.raises(StaleObject) as info:
         perform(second, "submit", actor=coordinator)
-    assert "it is now in state 'submitted'" in str(info.value)
+    assert "it is now in state “submitted”" in str(info.value)
     assert info.value.http_status == 409
     assert second.state == "submitted"  # reloaded
     assert _entries(draft_application) == before
