@@ -188,7 +188,8 @@ def _assert_one_winner(outcomes: list[Outcome], state: str, where: str, *, stale
             assert isinstance(exc, StaleObject), f"{where}: a stale racer got {type(exc).__name__}: {exc}"
         assert exc.http_status == 409, f"{where}: {type(exc).__name__} is not a 409"
         assert exc.state == state, f"{where}: the conflict names state {exc.state!r}, not {state!r}"
-        assert f"state {state!r}" in exc.message, f"{where}: the message does not name {state!r}: {exc.message}"
+        label = dict(type(exc.obj)._meta.get_field("state").flatchoices).get(state, state)  # messages show labels
+        assert f"state “{label}”" in exc.message, f"{where}: the message does not name {label!r}: {exc.message}"
     return winners[0]
 
 

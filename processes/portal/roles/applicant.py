@@ -113,10 +113,20 @@ def application_new(request, code: str):
             return redirect("portal:case-detail", pk=case.pk)
     return render(request, "portal/roles/application_form.html", {
         "round": rnd, "application": None, "case": None, "fields": _fields(values, problems),
-        "problems": problems, "general": [f"{k}: {m}" if k else m for k, m in problems.items()
-                                          if k not in {n for n, _l, _k in FIELDS}],
+        "problems": problems, "general": _general(problems),
         "language": language, "languages": settings.LANGUAGES,
     }, status=400 if problems else 200)
+
+
+#: Labels of the values checked outside the form's fields (``problems`` keys).
+OTHER_LABELS = {"language": gettext_lazy("Language")}
+
+
+def _general(problems: dict) -> list[str]:
+    """The messages of ``problems`` not shown beside a field, each after its value's label in
+    the active language (never the raw key, e.g. ``language``)."""
+    known = {n for n, _l, _k in FIELDS}
+    return [f"{OTHER_LABELS.get(k, k)}: {m}" if k else m for k, m in problems.items() if k not in known]
 
 
 def _related(obj, name: str):
@@ -210,8 +220,7 @@ def application_edit(request, pk: int):
                 return redirect("portal:case-detail", pk=case.pk)
         status = 400
         application.refresh_from_db()
-    known = {n for n, _l, _k in FIELDS}
-    general += [f"{k}: {m}" if k else m for k, m in problems.items() if k not in known]
+    general += _general(problems)
     deadline = (Deadline.objects.filter(chain=case.ref, closed_at__isnull=True, label=Application.REVISION_LABEL)
                 .order_by("due_at").first())
     return render(request, "portal/roles/application_form.html", {
