@@ -2,9 +2,15 @@
 
 * ``POST /documents/versions/<pk>/pdf/``: a coordinator (operator or partner; superusers hold
   every role) asks for the PDF of a ``.docx`` version it may see. The conversion runs as the
-  Celery task ``documents.jobs.convert_to_pdf`` (inline in embedded mode); the answer is a
-  redirect to the document's case (or round) page with a message saying whether the PDF is
-  ready, still being made, or why it failed. The ``.docx`` is never changed.
+  Celery task ``documents.jobs.convert_to_pdf`` on a worker, queued when the request commits
+  (inline at the commit in embedded mode); the answer is a redirect to the rendition's
+  progress page. The ``.docx`` is never changed.
+* ``GET /documents/renditions/<pk>/``: the progress page. It shows the rendition's status
+  (queued, running, done, failed), the reason of a failure with a button to try again, and the
+  download link once done; while queued or running it reloads itself every
+  :data:`REFRESH_SECONDS` seconds (HTTP ``Refresh`` header, as the jobs' pages: no script,
+  which the Content-Security-Policy forbids inline anyway). It only reads the row: it never
+  waits for the conversion. Whoever may see the source version may see it.
 * ``GET /documents/renditions/<pk>/download/``: the PDF, after its sha256 was verified, for
   anybody who may download its source version (``selectors.visible_version``).
 
@@ -14,7 +20,7 @@ non-coordinator is 403; a version that is not a Word file is 400.
 
 from __future__ import annotations
 
-from django.contrib import messages
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse
@@ -22,6 +28,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST, require_safe
 
 from documents import pdf
@@ -34,6 +41,8 @@ from . import selectors
 
 #: Roles that may ask for a PDF (the superuser holds every role).
 PDF_REQUESTERS = (permissions.COORDINATOR, permissions.PARTNER_COORDINATOR)
+#: Seconds between two automatic reloads of the progress page of a queued or running PDF.
+REFRESH_SECONDS = 2
 
 
 def may_request_pdf(user) -> bool:
@@ -59,11 +68,11 @@ def _owner_page(version: DocumentVersion) -> str:
 @require_POST
 @login_required
 def pdf_request(request, pk: int):
-    """Ask for the PDF of version ``pk``; redirect to its page with a message.
+    """Ask for the PDF of version ``pk``; redirect to its progress page (:func:`rendition_status`).
 
     404 for a version the user may not see, 403 for a user who is not a coordinator, 400 for
-    a version that is not a Word ``.docx`` file. A failed conversion is a message naming
-    the reason (the ``.docx`` is unchanged), not an error status.
+    a version that is not a Word ``.docx`` file. A failed conversion is shown on the progress
+    page with its reason (the ``.docx`` is unchanged), not as an error status.
     """
     version = selectors.visible_version(user=request.user, pk=pk)
     if version is None:
@@ -76,17 +85,43 @@ def pdf_request(request, pk: int):
         return _problem(request, 400, _("Not a Word document"), _(
             "Version %(number)s of %(document)s is not a Word .docx file, so it cannot be converted "
             "to PDF.") % {"number": version.number, "document": version.document.title})
-    rendition.refresh_from_db()  # in embedded mode the conversion has run by now
-    names = {"document": version.document.title, "number": version.number}
-    if rendition.status == Rendition.Status.DONE:
-        messages.success(request, _("The PDF of %(document)s, version %(number)s, is ready.") % names)
-    elif rendition.status == Rendition.Status.FAILED:
-        messages.error(request, _("The PDF of %(document)s, version %(number)s, could not be made: %(reason)s. "
-                                  "The Word file is unchanged.") % {**names, "reason": rendition.error})
-    else:
-        messages.info(request, _("The PDF of %(document)s, version %(number)s, is being made; reload the "
-                                 "page in a minute.") % names)
-    return redirect(_owner_page(version))
+    return redirect(reverse("portal:rendition-status", args=[rendition.pk]))
+
+
+#: What each status of a rendition means for the reader (the page's headline).
+STATUS_LABELS = {
+    Rendition.Status.PENDING: gettext_lazy("queued"),
+    Rendition.Status.RUNNING: gettext_lazy("running"),
+    Rendition.Status.DONE: gettext_lazy("done"),
+    Rendition.Status.FAILED: gettext_lazy("failed"),
+}
+
+
+@require_safe
+@login_required
+def rendition_status(request, pk: int):
+    """The progress page of the PDF rendition ``pk`` (see the module docstring).
+
+    404 when the rendition is unknown or its source version is not one the user may see.
+    Answers at once from the row; while the rendition is queued or running the page carries
+    ``Refresh: REFRESH_SECONDS``.
+    """
+    rendition = Rendition.objects.select_related("source__document").filter(pk=pk).first()
+    if rendition is None or selectors.visible_version(user=request.user, pk=rendition.source_id) is None:
+        raise Http404(_("No such PDF."))
+    version = rendition.source
+    finished = rendition.status in (Rendition.Status.DONE, Rendition.Status.FAILED)
+    response = render(request, "portal/rendition_status.html", {
+        "rendition": rendition, "version": version, "status_label": STATUS_LABELS.get(rendition.status,
+                                                                                      rendition.status),
+        "finished": finished, "refresh": REFRESH_SECONDS, "back_url": _owner_page(version),
+        "may_retry": rendition.status == Rendition.Status.FAILED and may_request_pdf(request.user),
+        "tz": settings.TIME_ZONE,
+    })
+    if not finished:
+        response["Refresh"] = str(REFRESH_SECONDS)
+    response["Cache-Control"] = "private, no-store"
+    return response
 
 
 @require_safe

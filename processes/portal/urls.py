@@ -10,6 +10,7 @@ urlpatterns = [
     path("cases/<int:pk>/", views.case_detail, name="case-detail"),
     path("documents/versions/<int:pk>/download/", views.document_download, name="document-download"),
     path("documents/versions/<int:pk>/pdf/", pdf_views.pdf_request, name="document-pdf"),
+    path("documents/renditions/<int:pk>/", pdf_views.rendition_status, name="rendition-status"),
     path("documents/renditions/<int:pk>/download/", pdf_views.rendition_download, name="rendition-download"),
     path("rounds/<str:code>/", views.round_detail, name="round-detail"),
     path("cases/<int:pk>/transitions/<slug:name>/", actions.case_transition, name="case-transition"),

@@ -544,10 +544,6 @@ def as_user(client, username: str):
     return client
 
 
-def page_messages(response) -> str:
-    return " ".join(str(m) for m in response.context["messages"])
-
-
 def test_coordinator_gets_a_pdf_from_the_case_page(portal, client, django_capture_on_commit_callbacks):
     from django.urls import reverse
 
@@ -559,11 +555,12 @@ def test_coordinator_gets_a_pdf_from_the_case_page(portal, client, django_captur
     assert reverse("portal:document-pdf", args=[version.pk]).encode() in client.get(case_page).content  # button
     with django_capture_on_commit_callbacks(execute=True) as callbacks:  # the job runs after the commit
         response = client.post(reverse("portal:document-pdf", args=[version.pk]), follow=True)
-    assert response.redirect_chain[-1] == (case_page, 302)
-    assert "is being made" in page_messages(response) and len(callbacks) == 1
     rendition = Rendition.objects.get(source=version)
+    status_page = reverse("portal:rendition-status", args=[rendition.pk])
+    assert response.redirect_chain[-1] == (status_page, 302) and len(callbacks) == 1
     assert rendition.status == Rendition.Status.DONE
     download = reverse("portal:rendition-download", args=[rendition.pk])
+    assert download.encode() in client.get(status_page).content  # the progress page links the PDF
     assert download.encode() in client.get(case_page).content
     pdf_response = client.get(download)
     assert pdf_response.status_code == 200 and pdf_response["Content-Type"] == "application/pdf"
@@ -574,7 +571,8 @@ def test_coordinator_gets_a_pdf_from_the_case_page(portal, client, django_captur
     # asking again: the PDF is ready, nothing is converted again
     with django_capture_on_commit_callbacks(execute=True):
         again = client.post(reverse("portal:document-pdf", args=[version.pk]), follow=True)
-    assert "is ready" in page_messages(again) and portal.runs() == 1
+    assert again.redirect_chain[-1] == (status_page, 302) and portal.runs() == 1
+    assert b'data-status="done"' in again.content
     # the applicant of the case downloads it too (it may download the .docx)
     assert as_user(client, "applicant-a1").get(download).status_code == 200
 
@@ -584,7 +582,7 @@ def unchanged_bytes(version) -> bool:
     return fresh.sha256 == version.sha256 == hashlib.sha256(read_verified(fresh)).hexdigest()
 
 
-def test_a_failed_conversion_is_a_message_with_the_reason(portal, client, monkeypatch):
+def test_a_failed_conversion_shows_the_reason(portal, client, monkeypatch):
     from django.urls import reverse
 
     portal("exit3")
@@ -593,7 +591,8 @@ def test_a_failed_conversion_is_a_message_with_the_reason(portal, client, monkey
     # embedded mode: the request commits and the eager job runs before the view answers
     monkeypatch.setattr("django.db.transaction.on_commit", lambda func, *args, **kwargs: func())
     response = client.post(reverse("portal:document-pdf", args=[version.pk]), follow=True)
-    text = page_messages(response)
+    text = response.content.decode()
+    assert response.redirect_chain[-1][0].startswith("/documents/renditions/")
     assert "could not be made: LibreOffice exited with code 3: boom: no display" in text
     assert "The Word file is unchanged" in text
     assert b"Try PDF again" in response.content

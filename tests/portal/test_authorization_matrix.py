@@ -456,6 +456,12 @@ MATRIX: dict[str, Endpoint] = {
         ownerships=OWNED,
         build=lambda ctx, own: (reverse("portal:rendition-download",
                                         args=[done_rendition(case_number(ctx.role, own)).pk]), {})),
+    # the progress page of a PDF: whoever may see its source version (a read, never a wait)
+    "portal:rendition-status": Endpoint(
+        expect={"GET": page(lambda role, own: 200 if sees_case(role, own) else 404), "POST": method_not_allowed},
+        ownerships=OWNED,
+        build=lambda ctx, own: (reverse("portal:rendition-status",
+                                        args=[done_rendition(case_number(ctx.role, own)).pk]), {})),
     "portal:round-detail": Endpoint(
         expect={"GET": page(lambda role, own: 200 if role in STAFF_VIEWERS else 403), "POST": method_not_allowed},
         build=lambda ctx, own: (reverse("portal:round-detail", args=["TC-2017"]), {})),
