@@ -142,8 +142,6 @@ MIDDLEWARE = [
     # 404 for a URL path, 400 for a query or form value, holding NUL or another C0 control
     # character (processes/portal/controlchars.py, docs/security.md).
     "processes.portal.controlchars.ControlCharacterMiddleware",
-    # The problem page, in the reader's language, for a 405 Django answers with an empty body.
-    "processes.portal.methods.MethodNotAllowedPageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     # Last but one: turns a locked-out login (django-axes) into the 429 lockout page.
@@ -360,6 +358,9 @@ KELISIM_PDF_TIMEOUT = float(os.environ.get("KELISIM_PDF_TIMEOUT", "120"))
 # (entries, total declared uncompressed bytes, uncompressed/compressed ratio per entry), and
 # the largest request body that is not a file upload (Django's DATA_UPLOAD_MAX_MEMORY_SIZE).
 KELISIM_UPLOAD_MAX_BYTES = int(os.environ.get("KELISIM_UPLOAD_MAX_BYTES", str(25 * 1024 * 1024)))
+# The largest dossier ZIP the dossier check (portal:dossier-verify) accepts, in bytes: a dossier
+# holds every document of a case, so its limit is its own; streamed to a temporary file.
+KELISIM_DOSSIER_VERIFY_MAX_BYTES = int(os.environ.get("KELISIM_DOSSIER_VERIFY_MAX_BYTES", str(512 * 1024 * 1024)))
 KELISIM_ARCHIVE_MAX_ENTRIES = int(os.environ.get("KELISIM_ARCHIVE_MAX_ENTRIES", "1000"))
 KELISIM_ARCHIVE_MAX_UNCOMPRESSED_BYTES = int(os.environ.get("KELISIM_ARCHIVE_MAX_UNCOMPRESSED_BYTES",
                                                             str(100 * 1024 * 1024)))

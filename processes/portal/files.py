@@ -84,7 +84,32 @@ def upload_limit() -> int:
     return uploads.setting("KELISIM_UPLOAD_MAX_BYTES")
 
 
+def dossier_verify_limit() -> int:
+    """The largest dossier ZIP the dossier check accepts, in bytes
+    (``KELISIM_DOSSIER_VERIFY_MAX_BYTES``, default 512 MiB); uploads of attachments keep
+    :func:`upload_limit`."""
+    return int(getattr(settings, "KELISIM_DOSSIER_VERIFY_MAX_BYTES", 512 * 1024 * 1024))
+
+
+def _is_dossier_check(request) -> bool:
+    from django.urls import reverse
+
+    return request.path == reverse("portal:dossier-verify")
+
+
+def dossier_too_large(request, declared: int | None = None) -> HttpResponse:
+    """413 for a dossier over :func:`dossier_verify_limit`: its own message (nothing kept)."""
+    message = _("The dossier is larger than the %(limit)s a dossier check accepts; nothing was kept. A larger "
+                "dossier can be checked on the server with “manage.py verify_dossier”, or the administrator "
+                "may raise KELISIM_DOSSIER_VERIFY_MAX_BYTES.") % {"limit": mib(dossier_verify_limit())}
+    if declared:
+        message += " " + _("(%(size)s bytes were sent.)") % {"size": f"{declared:,}"}
+    return _problem(request, 413, _("Dossier too large"), message)
+
+
 def _too_large(request, declared: int | None = None, *, upload: bool) -> HttpResponse:
+    if upload and _is_dossier_check(request):
+        return dossier_too_large(request, declared)
     if upload:
         limit = upload_limit()
         message = _("The file is larger than the %(limit)s accepted; nothing was stored. Please send a "
@@ -117,7 +142,8 @@ class RequestSizeLimitMiddleware:
             declared = 0
         if declared:
             multipart = request.META.get("CONTENT_TYPE", "").lower().startswith("multipart/form-data")
-            limit = upload_limit() + MULTIPART_SLACK if multipart else settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+            files_limit = dossier_verify_limit() if multipart and _is_dossier_check(request) else upload_limit()
+            limit = files_limit + MULTIPART_SLACK if multipart else settings.DATA_UPLOAD_MAX_MEMORY_SIZE
             if limit is not None and declared > limit:
                 return _too_large(request, declared, upload=multipart)
         return self.get_response(request)

@@ -188,10 +188,70 @@ def test_no_file_is_400(people, client):
     assert as_user(client, "auditor").post(DOSSIER, {}).status_code == 400
 
 
-def test_a_dossier_over_the_upload_limit_is_413(people, client):
-    with override_settings(KELISIM_UPLOAD_MAX_BYTES=1024):
-        response = as_user(client, "auditor").post(DOSSIER, {"file": upload(b"x" * 4096)})
+def test_the_dossier_check_has_its_own_limit_and_message(people, client):
+    """A dossier larger than an attachment may be is checked (the limits are apart), and one
+    over KELISIM_DOSSIER_VERIFY_MAX_BYTES is 413 with the dossier's own message in MiB."""
+    content = dossier_bytes()
+    with override_settings(KELISIM_UPLOAD_MAX_BYTES=1024, KELISIM_DOSSIER_VERIFY_MAX_BYTES=len(content) + 1024):
+        fits = as_user(client, "auditor").post(DOSSIER, {"file": upload(content)})
+        page = client.get(DOSSIER).content.decode()
+    assert fits.status_code == 200 and fits.context["problems"] == [] and len(content) > 1024
+    assert "Up to " in page and "MiB" in page and " MB" not in page
+    with override_settings(KELISIM_DOSSIER_VERIFY_MAX_BYTES=2 * 1024 * 1024):
+        response = as_user(client, "auditor").post(DOSSIER, {"file": upload(b"x" * (2 * 1024 * 1024 + 10))})
+    html = response.content.decode()
     assert response.status_code == 413
+    assert "The dossier is larger than the 2 MiB a dossier check accepts; nothing was kept." in html
+    assert "KELISIM_DOSSIER_VERIFY_MAX_BYTES" in html and "Please send a smaller file" not in html
+
+
+def test_an_oversized_dossier_is_refused_while_it_streams(people, client, monkeypatch):
+    """Without a declared length over the limit (middleware passed), the stream is cut at the
+    limit and the same 413 is answered; nothing of the upload is kept in memory."""
+    from processes.portal import files
+
+    seen = []
+    original = files.LimitedUploadHandler.receive_data_chunk
+
+    def spy(self, raw_data, start):
+        try:
+            return original(self, raw_data, start)
+        finally:
+            seen.append((self.limit, self.exceeded))
+
+    monkeypatch.setattr(files.LimitedUploadHandler, "receive_data_chunk", spy)
+    monkeypatch.setattr(files, "dossier_verify_limit", lambda: 100_000)
+    monkeypatch.setattr(files, "_is_dossier_check", lambda request: False)  # the middleware lets it through
+    response = as_user(client, "auditor").post(DOSSIER, {"file": upload(b"x" * 300_000)})
+    assert response.status_code == 413 and "a dossier check accepts" in response.content.decode()
+    assert seen and seen[-1] == (100_000, True)
+
+
+def test_the_upload_goes_to_a_temporary_file_never_to_memory(people, client, monkeypatch):
+    from django.core.files.uploadedfile import InMemoryUploadedFile
+
+    from processes.portal.roles import auditor
+
+    kinds = []
+    original = auditor._spooled_path
+
+    def spy(upload_):
+        kinds.append(type(upload_))
+        return original(upload_)
+
+    monkeypatch.setattr(auditor, "_spooled_path", spy)
+    response = as_user(client, "auditor").post(DOSSIER, {"file": upload(dossier_bytes())})  # a small one
+    assert response.status_code == 200
+    assert kinds and not issubclass(kinds[0], InMemoryUploadedFile)
+    assert hasattr(kinds[0], "temporary_file_path")
+
+
+def test_a_declared_length_over_the_dossier_limit_is_413_before_reading(people, client):
+    with override_settings(KELISIM_DOSSIER_VERIFY_MAX_BYTES=1000):
+        as_user(client, "auditor")
+        response = client.generic("POST", DOSSIER, b"x" * 10, content_type="multipart/form-data; boundary=b",
+                                  CONTENT_LENGTH=str(1000 + 64 * 1024 + 1))
+    assert response.status_code == 413 and "a dossier check accepts" in response.content.decode()
 
 
 def test_other_roles_get_403(people, client):

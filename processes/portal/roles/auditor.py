@@ -16,9 +16,12 @@ id, reason). An unknown chain is 404.
 Dossier check (POST multipart ``file``, optional ``database=1``):
 :func:`documents.dossier.verify_dossier` on the uploaded ZIP (and, with ``database``,
 :func:`documents.dossier.compare_with_database`); the page lists every problem, or says the
-dossier is intact with the counts. The upload limit (``KELISIM_UPLOAD_MAX_BYTES``) is enforced
-while the body streams in (413); no file is 400; a file that is not a Kelisim dossier ZIP is
-400 with the reason. The uploaded file is deleted after the check.
+dossier is intact with the counts. The dossier check has its own limit
+(``KELISIM_DOSSIER_VERIFY_MAX_BYTES``, default 512 MiB; attachments keep
+``KELISIM_UPLOAD_MAX_BYTES``), enforced from the declared length and again while the body
+streams in (413 with the dossier's own message); the upload always goes to a temporary file,
+never into memory whole. No file is 400; a file that is not a Kelisim dossier ZIP is 400 with
+the reason. The uploaded file is deleted after the check.
 
 Auditors (search, chain check) and auditors or coordinators (dossier check) only: 403 for
 other roles.
@@ -34,6 +37,7 @@ import zoneinfo
 
 from django import forms
 from django.contrib.auth.decorators import login_required
+from django.core.files.uploadhandler import TemporaryFileUploadHandler
 from django.core.paginator import Paginator
 from django.db.models import F
 from django.shortcuts import render
@@ -151,8 +155,10 @@ def dossier_verify(request):
     """Upload a dossier ZIP and see whether it matches its manifest (see the module docstring)."""
     handler = None
     if request.method == "POST":
-        handler = files.LimitedUploadHandler(files.upload_limit(), request)
-        request.upload_handlers.insert(0, handler)
+        # The dossier's own limit, then straight to a temporary file (never in memory whole,
+        # whatever FILE_UPLOAD_MAX_MEMORY_SIZE says), before anything reads the body.
+        handler = files.LimitedUploadHandler(files.dossier_verify_limit(), request)
+        request.upload_handlers = [handler, TemporaryFileUploadHandler(request)]
     return _dossier_verify(request, handler)
 
 
@@ -201,13 +207,13 @@ def _dossier_verify(request, handler):
     from documents import dossier
 
     require_role(request.user, *DOSSIER_ROLES)
-    context = {"report": None, "problems": [], "name": "", "database": True, "limit": files.upload_limit(),
+    context = {"report": None, "problems": [], "name": "", "database": True, "limit": files.dossier_verify_limit(),
                "is_staff_viewer": selectors.is_staff_viewer(user=request.user)}
     if request.method != "POST":
         return render(request, "portal/roles/dossier_verify.html", context)
     upload = request.FILES.get("file")  # parses the body through the handlers
     if handler is not None and handler.exceeded:
-        return files._too_large(request, upload=True)
+        return files.dossier_too_large(request)
     if upload is None:
         return problem(request, 400, _("No file"), _("Choose the dossier ZIP to check (form field “file”)."))
     database = request.POST.get("database") == "1"

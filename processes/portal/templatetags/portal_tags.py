@@ -102,3 +102,32 @@ def language_names() -> list[tuple[str, str]]:
     from django.conf import settings
 
     return list(settings.LANGUAGES)
+
+
+@register.filter
+def mib(size) -> str:
+    """``{{ limit|mib }}``: a size limit in MiB (``25 MiB``), as every limit is shown on pages
+    and in messages (:func:`processes.portal.files.mib`); a non-number is shown as it is."""
+    from processes.portal.files import mib as as_mib
+
+    if isinstance(size, bool) or not isinstance(size, int):
+        return size
+    return as_mib(size)
+
+
+@register.filter
+def binary_size(size) -> str:
+    """``{{ version.size|binary_size }}``: a file's size in bytes, KiB, MiB or GiB (binary units,
+    like the limits in MiB; Django's ``filesizeformat`` writes "MB" for mebibytes), one
+    decimal, in the active language's number format: ``900 bytes``, ``35,8 KiB`` (kk, ru)."""
+    from django.utils.formats import number_format
+    from django.utils.translation import ngettext
+
+    if isinstance(size, bool) or not isinstance(size, int):
+        return size
+    if size < 1024:
+        return ngettext("%(size)s byte", "%(size)s bytes", size) % {"size": size}
+    for unit, power in (("KiB", 1), ("MiB", 2), ("GiB", 3)):
+        if size < 1024 ** (power + 1) or unit == "GiB":
+            return f"{number_format(size / 1024 ** power, decimal_pos=1)}\xa0{unit}"
+    return str(size)  # pragma: no cover - the loop always returns
