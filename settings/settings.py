@@ -142,6 +142,8 @@ MIDDLEWARE = [
     # 404 for a URL path, 400 for a query or form value, holding NUL or another C0 control
     # character (processes/portal/controlchars.py, docs/security.md).
     "processes.portal.controlchars.ControlCharacterMiddleware",
+    # The problem page, in the reader's language, for a 405 Django answers with an empty body.
+    "processes.portal.methods.MethodNotAllowedPageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     # Last but one: turns a locked-out login (django-axes) into the 429 lockout page.
