@@ -229,7 +229,7 @@ class Journey:
         return tasks[0]
 
     def documents(self, user: str = "auditor") -> dict[tuple[str, int], str]:
-        """``{(kind, version number): sha256}`` of the case's documents, through the API."""
+        """``{(kind, version number, version id): sha256}`` of the case's documents, through the API."""
         found, url = {}, f"/api/documents/?owner_ref={REF}&page_size=100"
         while url:
             response = self.api(user).get(url)
