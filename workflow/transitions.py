@@ -18,6 +18,7 @@ from typing import Any
 
 from django.db import transaction
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 from django_fsm import ConcurrentTransition
 
 from operations.metrics import transition_committed
@@ -77,7 +78,7 @@ def _transition_labeller():
 
 def quoted(text) -> str:
     """``text`` in the quotation marks of the active language (“close”, «жабу»)."""
-    return _("“%(name)s”") % {"name": text}
+    return pgettext("quotation marks around a label", "“%(name)s”") % {"name": text}
 
 
 def transition_name(name: str) -> str:
