@@ -15,8 +15,8 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from documents.models import Document, DocumentVersion
-from processes.rounds.models import Case
-from processes.selection.models import ScoreSheet
+from processes.rounds.models import Case, Round
+from processes.selection.models import ScoreSheet, Selection
 from processes.submission.models import Application
 from processes.submission.services import EDITABLE_TEXT, FIGURES
 from workflow.models import AuditEntry
@@ -38,8 +38,11 @@ class TransitionOptionSerializer(serializers.Serializer):
     """One transition leaving the object's state: may the user take it now, and why not."""
 
     name = serializers.CharField()
-    target = serializers.CharField()
+    target = serializers.CharField(allow_null=True, help_text=(
+        "the state it leads to; for a transition whose target is decided when it runs (a case's "
+        "resume) the state it would return to, or null when that is not known"))
     allowed = serializers.BooleanField()
+
     reason = serializers.CharField(allow_blank=True, help_text="empty when allowed")
 
 
@@ -394,3 +397,75 @@ class AuditEntrySerializer(serializers.ModelSerializer):
         fields = ["id", "chain", "seq", "created_at", "actor", "on_behalf_of", "object_type", "object_id",
                   "object_repr", "transition", "from_state", "to_state", "comment", "data", "prev_hash", "hash"]
         read_only_fields = fields
+
+class SelectionSerializer(serializers.ModelSerializer):
+    """The selection of one accepted application: state, score (0..100, the mean of the
+    submitted sheets), rank in the round, divergent criteria, the decision's reason, and what
+    the user may do with it (``complete_scoring``, ``discuss``, ``select``, ``reject``)."""
+
+    round = serializers.CharField(source="round.code", read_only=True)
+    case = serializers.IntegerField(source="application.case_id", read_only=True)
+    case_ref = serializers.CharField(source="application.case.ref", read_only=True)
+    application = serializers.IntegerField(source="application_id", read_only=True)
+    state_display = serializers.CharField(source="get_state_display", read_only=True)
+    transitions = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Selection
+        fields = ["id", "round", "case", "case_ref", "application", "state", "state_display", "score", "rank",
+                  "divergent_criteria", "decision_reason", "transitions"]
+
+    @extend_schema_field(TransitionOptionSerializer(many=True))
+    def get_transitions(self, selection):
+        return transitions_of(selection, self.context["request"])
+
+
+class RoundSerializer(serializers.ModelSerializer):
+    """A round (call for applications): its state, dates (calendar dates), pass mark (0..100),
+    places, and what the user may do with it (``open_applications`` .. ``publish``)."""
+
+    state_display = serializers.CharField(source="get_state_display", read_only=True)
+    transitions = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Round
+        fields = ["id", "code", "title_en", "title_ru", "title_kk", "state", "state_display", "applications_open",
+                  "applications_close", "pass_mark", "max_selected", "language", "transitions"]
+
+    @extend_schema_field(TransitionOptionSerializer(many=True))
+    def get_transitions(self, rnd):
+        return transitions_of(rnd, self.context["request"])
+
+
+class MonitoringReportInput(serializers.Serializer):
+    """The body of ``POST /api/cases/<id>/monitoring-reports/``: one quarter's KPI actuals."""
+
+    year = serializers.JSONField(help_text="2000..2100")
+    quarter = serializers.JSONField(help_text="1..4")
+    summary = serializers.CharField(required=False, allow_blank=True, default="", max_length=4000,
+                                    trim_whitespace=False)
+    actuals = serializers.DictField(child=serializers.JSONField(), help_text=(
+        "every plan action's number -> the actual KPI value in its unit (a number, 0.. with at most 2 decimals), "
+        "e.g. {\"1\": 12, \"2\": \"7.5\"}"))
+
+
+class MonitoringValueSerializer(serializers.Serializer):
+    action = serializers.IntegerField(source="action.position")
+    kpi = serializers.CharField(source="action.kpi")
+    target = serializers.DecimalField(source="action.kpi_target", max_digits=14, decimal_places=2)
+    unit = serializers.CharField(source="action.kpi_unit")
+    actual = serializers.DecimalField(max_digits=14, decimal_places=2)
+
+
+class MonitoringReportSerializer(serializers.Serializer):
+    """A quarter's monitoring report; ``accepted_at`` is null while it awaits ``accept_report``."""
+
+    id = serializers.IntegerField()
+    case = serializers.IntegerField(source="implementation.case_id")
+    year = serializers.IntegerField()
+    quarter = serializers.IntegerField()
+    summary = serializers.CharField(allow_blank=True)
+    created_at = serializers.DateTimeField()
+    accepted_at = serializers.DateTimeField(allow_null=True)
+    implementation_state = serializers.CharField(source="implementation.state")
+    values = MonitoringValueSerializer(many=True)

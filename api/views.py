@@ -34,7 +34,7 @@ from documents.models import Document, DocumentVersion
 from documents.storage import ChecksumMismatch, StorageError, attachment_header, read_verified
 from processes.portal import selectors
 from processes.rounds.models import Case, Round
-from processes.selection.models import ScoreSheet
+from processes.selection.models import ScoreSheet, Selection
 from processes.submission.models import Application
 from workflow import permissions
 from workflow import tasks as human_tasks
@@ -120,14 +120,14 @@ def transition_actions(model, output):
                    responses={200: s.TransitionOptionSerializer(many=True), **READ_ERRORS})
     @action(detail=True, methods=["get"], url_path="transitions", url_name="transitions", pagination_class=None,
             filter_backends=[])
-    def transitions(self, request, pk=None):
+    def transitions(self, request, pk=None, **lookup):  # lookup: another lookup field (a round's code)
         return self._transitions(request, pk)
 
     @extend_schema(summary=f"Take a transition of the {model._meta.verbose_name} (comment and data are audited)",
                    parameters=[name_param], request=s.TransitionInput, responses={200: output, **WRITE_ERRORS})
     @action(detail=True, methods=["post"], url_path=r"transitions/(?P<name>[A-Za-z0-9_]+)", url_name="transition",
             filter_backends=[])
-    def transition(self, request, pk=None, name=None):
+    def transition(self, request, pk=None, name=None, **lookup):
         return self._transition(request, pk, name)
 
     return transitions, transition
@@ -187,6 +187,88 @@ class CaseViewSet(ApiLanguageMixin, TransitionsMixin, viewsets.ReadOnlyModelView
                 .annotate(overdue=Exists(overdue_deadlines())))
 
     transitions, transition = transition_actions(Case, s.CaseSerializer)
+
+    @extend_schema(summary="Record a quarter's KPI actuals of the case's implementation (coordinators)",
+                   request=s.MonitoringReportInput,
+                   responses={201: s.MonitoringReportSerializer, **WRITE_ERRORS,
+                              400: error("invalid values (details.fields): year, quarter, a KPI missing or not a "
+                                         "number, an unknown action")})
+    @action(detail=True, methods=["post"], url_path="monitoring-reports", url_name="monitoring-reports",
+            filter_backends=[])
+    def monitoring_reports(self, request, pk=None):
+        """``processes.implementation.services.record_quarterly_report``: the report then awaits
+        ``accept_report`` (``POST /api/tasks/<id>/complete/`` or the implementation's transition)."""
+        from processes.implementation.services import ReportInvalid, record_quarterly_report
+
+        case = self.get_object()
+        implementation = getattr(case, "implementation", None)
+        if implementation is None:
+            raise ApiError(404, "not_found", _("This case has no implementation to report on."))
+        body = _payload(s.MonitoringReportInput, request)
+        try:
+            report = record_quarterly_report(implementation=implementation, year=body["year"],
+                                             quarter=body["quarter"], actuals=body["actuals"],
+                                             summary=body.get("summary", ""), actor=request.user)
+        except ReportInvalid as exc:
+            raise ApiError(400, "invalid", str(exc), {"fields": {k: [v] for k, v in exc.problems.items()}}) from exc
+        report = type(report).objects.select_related("implementation").prefetch_related("values__action").get(
+            pk=report.pk)
+        return Response(s.MonitoringReportSerializer(report).data, status=201)
+
+
+# -- selections and rounds -----------------------------------------------------------------------
+
+@extend_schema_view(
+    list=extend_schema(summary="Selections (staff: coordinators, partner coordinators, auditors)",
+                       responses={200: s.SelectionSerializer(many=True), **LIST_ERRORS}),
+    retrieve=extend_schema(summary="One selection", responses={200: s.SelectionSerializer, **READ_ERRORS}),
+)
+class SelectionViewSet(ApiLanguageMixin, TransitionsMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin,
+                       viewsets.GenericViewSet):
+    """The selection of each accepted application (staff viewers only; 404 for anybody else):
+    ``complete_scoring`` once the experts have submitted, ``discuss`` once the round's ranking is
+    computed, then ``select`` or ``reject`` (the comment is the reason), each through its open
+    task when the user may take it."""
+
+    serializer_class = s.SelectionSerializer
+    lookup_value_regex = ID_REGEX
+    filterset_fields = {"state": ["exact"], "round__code": ["exact"]}
+    ordering_fields = ["rank", "score", "state", "pk"]
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False) or not selectors.is_staff_viewer(user=self.request.user):
+            return Selection.objects.none()
+        return Selection.objects.select_related("application__case", "round").order_by("round__code", "pk")
+
+    transitions, transition = transition_actions(Selection, s.SelectionSerializer)
+
+
+#: Round codes in URLs (the importer's pattern): anything else matches no URL (404).
+ROUND_CODE_REGEX = r"[A-Za-z0-9][A-Za-z0-9._-]{0,49}"
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Rounds (calls for applications)", responses={200: s.RoundSerializer(many=True),
+                                                                             **LIST_ERRORS}),
+    retrieve=extend_schema(summary="One round, by its code", responses={200: s.RoundSerializer, **READ_ERRORS}),
+)
+class RoundViewSet(ApiLanguageMixin, TransitionsMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin,
+                   viewsets.GenericViewSet):
+    """Rounds by code (every signed-in user sees them: a call for applications is public); their
+    transitions (``open_applications``, ``close_applications``, ``start_scoring``,
+    ``start_discussion`` with the ranking, ``decide`` with the selection minutes, ``publish``
+    with the decision notices) are the coordinators' (403 for anybody else)."""
+
+    serializer_class = s.RoundSerializer
+    lookup_field = "code"
+    lookup_value_regex = ROUND_CODE_REGEX
+    filterset_fields = {"state": ["exact"]}
+    ordering_fields = ["code", "state", "applications_close"]
+
+    def get_queryset(self):
+        return Round.objects.defer("source").order_by("code")
+
+    transitions, transition = transition_actions(Round, s.RoundSerializer)
 
 
 # -- applications --------------------------------------------------------------------------------

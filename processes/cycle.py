@@ -32,14 +32,11 @@ from processes.planning.models import Plan, PlanAction
 from processes.planning.services import conclude_signing, send_for_signing, sign
 from processes.rounds.actors import CycleActors, ensure_cycle_actors
 from processes.rounds.models import Case, Round
-from processes.rounds.paperwork import generate, outcome
 from processes.selection.models import ScoreSheet
-from processes.selection.services import compute_ranking, decide, open_scoring, submit_score_sheet
+from processes.selection.services import decide, open_scoring, submit_score_sheet
 from processes.submission.models import Application
 from processes.submission.services import (
     check_completeness,
-    generate_decision_notice,
-    generate_receipt,
     submit_application,
 )
 from processes.support.services import conclude_coordination, propose_measure, record_position
@@ -161,6 +158,48 @@ def plan_actions(application: Application, year: int, language: str) -> list[dic
 
 # -- the cycle ---------------------------------------------------------------------------------
 
+class HumanWork(Exception):
+    """The round holds work of real users that the scripted actors would have to do in their
+    name; ``problems`` lists it (one line each). ``run_cycle`` refuses such a round."""
+
+    def __init__(self, rnd: Round, problems: list[str]):
+        self.round, self.problems = rnd, problems
+        super().__init__(f"round {rnd.code} has work of real users: " + "; ".join(problems))
+
+
+def human_work(rnd: Round, actors: CycleActors) -> list[str]:
+    """What in ``rnd`` belongs to people rather than to the scripted actors (empty: none).
+
+    The scripted cycle acts as its own users only (:class:`CycleActors`: ``applicant-<number>``
+    for each case, ``expert1``/``expert2``), so a round is refused when it holds
+
+    * a case whose applicant is somebody else (an application filed in the portal or the API);
+    * a score sheet of another expert (assigned by a coordinator);
+    * a draft score sheet with saved scores (an expert's work in progress, which the cycle
+      would otherwise replace and submit in the expert's name).
+
+    Returns one line per finding (at most 20).
+    """
+    from processes.selection.models import Score
+
+    problems = []
+    for case in rnd.cases.exclude(applicant=None).select_related("applicant").order_by("number"):
+        scripted = f"applicant-{case.number.lower()}"
+        if case.applicant.get_username() != scripted:
+            problems.append(f"{case.ref} belongs to applicant {case.applicant.get_username()} (not {scripted})")
+    experts = [e.pk for e in actors.experts]
+    sheets = ScoreSheet.objects.filter(application__round=rnd).select_related("application__case", "expert")
+    for sheet in sheets.exclude(expert_id__in=experts).order_by("pk"):
+        problems.append(f"{sheet.application.case.ref} is scored by {sheet.expert.get_username()} "
+                        f"(sheet {sheet.pk}, {sheet.state})")
+    drafts = sheets.filter(expert_id__in=experts, state=ScoreSheet.State.DRAFT,
+                           pk__in=Score.objects.values("sheet_id")).order_by("pk")
+    for sheet in drafts:
+        problems.append(f"{sheet.application.case.ref}: {sheet.expert.get_username()} has saved draft scores "
+                        f"(sheet {sheet.pk})")
+    return problems[:20]
+
+
 @dataclasses.dataclass
 class CycleResult:
     """The round after the run and its cases (for ``run_cycle``'s output)."""
@@ -186,20 +225,24 @@ class CycleRunner:
         return False
 
     def run(self) -> CycleResult:
-        """Run every open step of the cycle; return the round and its cases."""
+        """Run every open step of the cycle; return the round and its cases.
+
+        Raises :class:`HumanWork` (before changing anything) when the round holds work of
+        real users (:func:`human_work`): the scripted actors never act in a person's name.
+        """
+        problems = human_work(self.round, self.actors)
+        if problems:
+            raise HumanWork(self.round, problems)
         self._round_step("draft", "open_applications")
         self.submission()
         self._round_step("open", "close_applications")
         self.completeness_check()
         self._round_step("closed", "start_scoring")
         self.scoring()
-        if self._round_step("scoring", "start_discussion"):
-            compute_ranking(rnd=self.round, actor=self.coordinator)
+        self._round_step("scoring", "start_discussion")  # computes the ranking (Round.after_transition)
         self.discussion()
-        if self._round_step("discussion", "decide"):
-            self.selection_minutes()
-        if self._round_step("decided", "publish"):
-            self.notify_decisions()
+        self._round_step("discussion", "decide")  # the ranking and selection minutes
+        self._round_step("decided", "publish")  # a decision notice per scored application
         self.advance_selected()
         for case in self.round.cases.filter(state="diagnosis"):
             self.diagnosis(case)
@@ -218,16 +261,14 @@ class CycleRunner:
             with transaction.atomic():
                 applicant = self.actors.applicant_for(app.case)
                 submit_application(application=app, actor=applicant)
-                generate_receipt(application=app, actor=self.coordinator)
 
     def completeness_check(self):
+        # the same service as the inbox task, the API and the work page: an accepted case moves
+        # on to selection, a refused one is refused; receipt and decision notice are generated
+        # (processes.submission.services.completeness_decided)
         for app in self.round.applications.filter(state__in=["submitted", "resubmitted"]).select_related("case"):
-            with transaction.atomic():
-                check_completeness(application=app, actor=self.coordinator)
-                if app.state == "refused":
-                    generate_decision_notice(application=app, decision=outcome(app.state, app.case.language),
-                                             reason=app.refusal_detail, actor=self.coordinator)
-        for app in self.round.applications.filter(state="accepted"):
+            check_completeness(application=app, actor=self.coordinator)
+        for app in self.round.applications.filter(state="accepted", case__state="selection", selection__isnull=True):
             open_scoring(application=app, experts=self.actors.experts)
 
     # selection -------------------------------------------------------------------------
@@ -249,26 +290,6 @@ class CycleRunner:
         for selection in self.round.selections.filter(state="discussed").order_by("rank"):
             decide(selection=selection, actor=self.coordinator)
 
-    def selection_minutes(self):
-        lang = self.round.language
-        selections = self.round.selections.select_related("application__case").order_by("rank")
-        generate(rnd=self.round, kind="selection_minutes", stage="selection", actor=self.coordinator, context={
-            "pass_mark": str(self.round.pass_mark), "max_selected": self.round.max_selected,
-            "ranking": [{"rank": s.rank, "ref": s.application.ref, "name": s.application.case.name(lang),
-                         "score": str(s.score), "decision": outcome(s.state, lang),
-                         "flag": ", ".join(s.divergent_criteria)} for s in selections],
-            "refused": [{"ref": a.ref, "name": a.case.name(lang), "reason": a.refusal_detail}
-                        for a in self.round.applications.filter(state="refused").select_related("case")],
-            "participants": [{"name": u.get_full_name() or u.get_username(), "role": role} for u, role in
-                             ((self.coordinator, self.round.operator), (self.actors.partner, self.round.partner))],
-        })
-
-    def notify_decisions(self):
-        for selection in self.round.selections.select_related("application__case"):
-            generate_decision_notice(application=selection.application, decision=outcome(selection.state, selection.application.case.language),
-                                     reason=selection.decision_reason or f"Rank {selection.rank}, score {selection.score}.",
-                                     actor=self.coordinator)
-
     def advance_selected(self):
         for case in self.round.cases.filter(state="selection").select_related("application__selection"):
             selection = getattr(case.application, "selection", None)
@@ -277,7 +298,12 @@ class CycleRunner:
             if selection.state == "selected":
                 perform(case, "advance_to_diagnosis", actor=self.coordinator)
             elif selection.state == "not_selected":
-                perform(case, "close_not_selected", actor=self.coordinator, comment=selection.decision_reason)
+                from processes.reasons import DATA_KEY
+                from processes.selection.selectors import decision_messages
+
+                message = decision_messages([selection]).get(selection.pk)  # the reason, shown in the reader's language
+                perform(case, "close_not_selected", actor=self.coordinator, comment=selection.decision_reason,
+                        data={DATA_KEY: message} if message else None)
 
     # diagnosis -------------------------------------------------------------------------
     @transaction.atomic

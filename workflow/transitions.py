@@ -106,12 +106,30 @@ def _restore(obj) -> None:
 
 @dataclasses.dataclass(frozen=True)
 class TransitionOption:
-    """One line of :func:`available_transitions`: may ``user`` take ``name`` now, and why not."""
+    """One line of :func:`available_transitions`: may ``user`` take ``name`` now, and why not.
+
+    ``target`` is the state the transition leads to; for a transition whose target is decided
+    when it runs (django-fsm ``RETURN_VALUE`` / ``GET_STATE``, e.g. a case's ``resume``) it is
+    the state the object predicts (its ``predicted_target(name)``, e.g. the stage a suspension
+    interrupted) when that is one of the allowed targets, else ``None``.
+    """
 
     name: str
-    target: str
+    target: str | None
     allowed: bool
     reason: str
+
+
+def target_of(obj, trans) -> str | None:
+    """The state ``trans`` (a django-fsm transition of ``obj``) leads to, as text, or ``None``
+    when it is decided at run time and ``obj`` cannot tell it (see :class:`TransitionOption`)."""
+    target = trans.target
+    allowed = getattr(target, "allowed_states", None)
+    if allowed is None:  # a fixed state (None: the transition keeps the state)
+        return None if target is None else str(target)
+    predict = getattr(obj, "predicted_target", None)
+    predicted = predict(trans.name) if predict is not None else None
+    return str(predicted) if predicted is not None and predicted in [str(s) for s in allowed] else None
 
 
 def _deny(obj, transition: str, actor, trans, name: str, state: str):
@@ -179,9 +197,9 @@ def available_transitions(obj, user) -> list[TransitionOption]:
                 continue
             try:
                 _check(obj, trans.name, user)
-                options.append(TransitionOption(trans.name, str(trans.target), True, ""))
+                options.append(TransitionOption(trans.name, target_of(obj, trans), True, ""))
             except (TransitionPermissionDenied, ConditionUnmet, TransitionNotAllowed) as exc:
-                options.append(TransitionOption(trans.name, str(trans.target), False, exc.message))
+                options.append(TransitionOption(trans.name, target_of(obj, trans), False, exc.message))
     return options
 
 

@@ -13,12 +13,20 @@ from workflow.models import StatefulModel
 from workflow.permissions import COORDINATOR, coordinators
 
 
+def open_report(impl):
+    """The quarterly report of ``impl`` that awaits acceptance (recorded in the current
+    reporting period, ``accepted_at`` empty), or ``None``."""
+    return impl.reports.filter(accepted_at__isnull=True).order_by("-year", "-quarter").first()
+
+
 def _open_report_complete(impl) -> bool:
-    report = impl.reports.order_by("-year", "-quarter").first()
+    """The condition of ``accept_report``: the current quarter's report (:func:`open_report`, not
+    an earlier quarter's, already accepted) exists and has an actual value for every KPI."""
+    report = open_report(impl)
     if report is None:
         return False
     kpi_count = impl.case.plan.actions.count()
-    return report.values.count() == kpi_count
+    return kpi_count > 0 and report.values.count() == kpi_count
 
 
 class Implementation(StatefulModel):
@@ -65,11 +73,15 @@ class Implementation(StatefulModel):
                 conditions=[condition(_("the quarterly report needs an actual value for every KPI of the plan"))(
                     _open_report_complete)])
     def accept_report(self):
-        """The quarterly report is accepted."""
+        """The current quarter's report (:func:`open_report`) is accepted; its monitoring report
+        document follows (``after_transition``)."""
+        from django.utils import timezone
+
+        self.reports.filter(accepted_at__isnull=True).update(accepted_at=timezone.now())
 
     @transition(field=state, source=State.ACTIVE, target=State.COMPLETED, permission=coordinators,
                 conditions=[condition(_("at least one monitoring report must be accepted"))(
-                    lambda i: i.reports.exists())])
+                    lambda i: i.reports.filter(accepted_at__isnull=False).exists())])
     def complete(self):
         """The plan's term is over."""
 
@@ -82,6 +94,16 @@ class Implementation(StatefulModel):
     def resume(self):
         """Implementation continues."""
 
+    def after_transition(self, transition: str, *, actor, comment: str = "") -> None:
+        """An accepted quarterly report gets its monitoring report document (same transaction,
+        every path: inbox task, API, page, ``run_cycle``)."""
+        if transition == "accept_report":
+            from .services import generate_monitoring_report
+
+            report = self.reports.filter(accepted_at__isnull=False).order_by("-accepted_at", "-year", "-quarter").first()
+            if report is not None:
+                generate_monitoring_report(report=report, actor=actor)
+
 
 class MonitoringReport(models.Model):
     """The report of one calendar quarter (``quarter`` 1..4)."""
@@ -92,6 +114,8 @@ class MonitoringReport(models.Model):
     quarter = models.PositiveSmallIntegerField(verbose_name=_("quarter"))
     summary = models.TextField(blank=True, verbose_name=_("summary"))
     created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+    accepted_at = models.DateTimeField(null=True, blank=True, verbose_name=_("accepted at"),
+                                       help_text=_("when accept_report was taken; empty while the report awaits it"))
 
     class Meta:
         verbose_name = _("monitoring report")

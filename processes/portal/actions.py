@@ -61,6 +61,56 @@ def case_transition(request, pk: int, name: str):
     return redirect("portal:case-detail", pk=case.pk)
 
 
+def transition_rows(obj, user, url_name: str, *args) -> list[dict]:
+    """``[{"option": TransitionOption, "url": where to POST it}]`` for ``obj``'s transitions
+    (``portal/_transitions.html``); ``url_name`` takes ``*args`` and the transition's name."""
+    from django.urls import reverse
+
+    return [{"option": o, "url": reverse(url_name, args=[*args, o.name])} for o in available_transitions(obj, user)]
+
+
+@require_POST
+@login_required
+def round_transition(request, code: str, name: str):
+    """Take the round transition ``name`` (close the call, start scoring, start the discussion,
+    decide, publish; with the posted ``comment``) through ``perform``, whose permission check
+    lets only coordinators do it (403); the ranking, minutes and decision notices follow
+    (``Round.after_transition``). 404 for an unknown round; redirects to the round page."""
+    from processes.rounds.models import Round
+
+    rnd = get_object_or_404(Round, code=code)
+    try:
+        perform(rnd, name, actor=request.user, comment=_comment(request))
+    except WorkflowError as exc:
+        return _problem(request, exc)
+    messages.success(request, _("%(case)s: %(transition)s done, now %(state)s.") % {
+        "case": rnd.code, "transition": transition_label(name), "state": rnd.get_state_display()})
+    return redirect("portal:round-detail", code=rnd.code)
+
+
+@require_POST
+@login_required
+def selection_transition(request, pk: int, name: str):
+    """Take the transition ``name`` of case ``pk``'s selection (``complete_scoring``, ``discuss``,
+    ``select``, ``reject`` with the reason as ``comment``) through its open task when the user
+    may take it (:func:`workflow.tasks.take`), else ``perform``. 404 for a case the user may
+    not see or without a selection; 403/400/409 as the engine says; redirects to the case."""
+    from workflow.tasks import take
+
+    case = get_object_or_404(selectors.visible_cases(user=request.user), pk=pk)
+    selection = getattr(getattr(case, "application", None), "selection", None)
+    if selection is None:
+        return render(request, "portal/problem.html", {"title": _("Not found"),
+                                                       "message": _("this case has no selection yet")}, status=404)
+    try:
+        take(selection, name, actor=request.user, comment=_comment(request))
+    except WorkflowError as exc:
+        return _problem(request, exc)
+    messages.success(request, _("%(case)s: %(transition)s done, now %(state)s.") % {
+        "case": case.ref, "transition": transition_label(name), "state": selection.get_state_display()})
+    return redirect("portal:case-detail", pk=case.pk)
+
+
 @require_POST
 @login_required
 def decision(request, pk: int, verdict: str):

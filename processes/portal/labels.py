@@ -83,6 +83,7 @@ EVENT_LABELS = {
     "out_of_office_granted": _("out-of-office delegation granted"),
     "pdf_rendered": _("PDF made"),
     "ranking_computed": _("ranking computed"),
+    "report_recorded": _("quarterly report recorded"),
     "revoked": _("delegation revoked"),
     "scores_saved": _("scores saved"),
 }

@@ -216,6 +216,8 @@ def _artifact_querysets() -> list[QuerySet]:
     from processes.diagnosis.models import Diagnosis
     from processes.implementation.models import Implementation
     from processes.planning.models import Plan
+    from processes.rounds.models import Round
+    from processes.selection.models import Selection
     from processes.support.models import BodyPosition, SupportMeasure
     from workflow.approvals.models import Decision
 
@@ -231,7 +233,12 @@ def _artifact_querysets() -> list[QuerySet]:
             SupportMeasure.objects.select_related("case"),
             BodyPosition.objects.select_related("measure__case"),
             Implementation.objects.select_related("case"),
-            Decision.objects.select_related("approval", "signatory")]
+            Decision.objects.select_related("approval", "signatory"),
+            # the selection's and the round's steps (their tasks): the round without its JSON fields
+            Selection.objects.select_related("application__case").defer(
+                *(f"application__{name}" for name in _APPLICATION_UNSHOWN)),
+            Round.objects.defer("source", "review_working_days", "excluded_sectors", "diagnosis_areas",
+                                "support_proposal", "expiry_rules", "approval_policies")]
 
 
 def case_of(obj) -> Case | None:

@@ -1,7 +1,7 @@
 from django.urls import path
 
 from .roles import applicant, auditor, coordinator, expert, signatory
-from . import actions, comments, dashboard, diagrams, files, jobs, language, pdf_views, views
+from . import actions, comments, reports, dashboard, diagrams, files, jobs, language, pdf_views, views
 
 app_name = "portal"
 
@@ -14,6 +14,10 @@ urlpatterns = [
     path("documents/renditions/<int:pk>/download/", pdf_views.rendition_download, name="rendition-download"),
     path("rounds/<str:code>/", views.round_detail, name="round-detail"),
     path("cases/<int:pk>/transitions/<slug:name>/", actions.case_transition, name="case-transition"),
+    path("cases/<int:pk>/selection/transitions/<slug:name>/", actions.selection_transition,
+         name="selection-transition"),
+    path("rounds/<str:code>/transitions/<slug:name>/", actions.round_transition, name="round-transition"),
+    path("cases/<int:pk>/reports/", reports.monitoring_report, name="monitoring-report"),
     path("cases/<int:pk>/attachments/", files.attachment_upload, name="case-attachment-upload"),
     path("cases/<int:pk>/dossier/", files.case_dossier, name="case-dossier"),
     path("cases/bulk/", actions.bulk_transition, name="case-bulk"),

@@ -33,6 +33,7 @@ from workflow.models import Notification
 from workflow.transitions import available_transitions
 
 from . import selectors
+from .actions import transition_rows
 from .labels import transition_label
 
 DEFAULT_TIMEZONE = "Asia/Almaty"
@@ -84,7 +85,13 @@ def case_detail(request, pk: int):
                 "history_to is the number (seq) of the last history entry to show, e.g. 100."))
         upto = int(upto)
     history = selectors.case_history_window(case=case, upto=upto)
+    staff = selectors.is_staff_viewer(user=request.user)
+    selection = getattr(getattr(case, "application", None), "selection", None) if staff else None
     return render(request, "portal/case_detail.html", {
+        # the selection's steps (coordinators): close scoring, discuss, select or reject
+        "selection": selection,
+        "selection_transitions": transition_rows(selection, request.user, "portal:selection-transition", case.pk)
+        if selection is not None else [],
         "diagrams": diagrams.diagram_parts(case),
         "comments": comments.case_comments(case=case),
         "max_comment": MAX_COMMENT_LENGTH,
@@ -103,12 +110,15 @@ def case_detail(request, pk: int):
 @require_safe
 @login_required
 def round_detail(request, code: str):
-    """A round's own documents (e.g. the selection minutes); staff only."""
+    """A round's own documents (e.g. the selection minutes) and its transitions (each a POST to
+    ``portal:round-transition``, with the reason when one is not available); staff only."""
     if not selectors.is_staff_viewer(user=request.user):
         raise PermissionDenied
     rnd = get_object_or_404(Round, code=code)
     return render(request, "portal/round_detail.html", {
         "round": rnd,
+        # the round's steps (coordinators): close the call, scoring, discussion, decision, publication
+        "transitions": transition_rows(rnd, request.user, "portal:round-transition", rnd.code),
         "documents": selectors.round_documents(rnd=rnd),
         "cases": selectors.visible_cases(user=request.user).filter(round=rnd),
         "tz": rnd.timezone or DEFAULT_TIMEZONE,

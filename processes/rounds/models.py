@@ -22,7 +22,20 @@ class Round(StatefulModel):
 
     ``review_working_days`` maps a step (e.g. ``completeness_check``) to its limit in working
     days on the Kazakhstan calendar; ``pass_mark`` is on the 0..100 weighted scale.
+
+    From ``closed`` to ``decided`` each state has a task in the coordinators' queue for its
+    next step (``task_plan``; an open round is closed from the round page or the API when its
+    call ends); the steps' papers and ranking follow in ``after_transition``.
     """
+
+    human_tasks = True
+    task_plan = {
+        "closed": [("start_scoring", COORDINATOR, gettext_noop("Hand the accepted applications to the experts"))],
+        "scoring": [("start_discussion", COORDINATOR,
+                     gettext_noop("Close the round's scoring and compute the ranking"))],
+        "discussion": [("decide", COORDINATOR, gettext_noop("Record the commission's decision on the round"))],
+        "decided": [("publish", COORDINATOR, gettext_noop("Publish the results and notify the applicants"))],
+    }
 
     class State(models.TextChoices):
         DRAFT = "draft", _("draft")
@@ -134,6 +147,21 @@ class Round(StatefulModel):
     @transition(field=state, source=State.DECIDED, target=State.PUBLISHED, permission=coordinators)
     def publish(self):
         """Publish the results and notify the applicants."""
+
+    def after_transition(self, transition: str, *, actor, comment: str = "") -> None:
+        """The papers of a round's steps, on every path (page, API, task, ``run_cycle``), in the
+        transition's transaction: ``start_discussion`` computes the ranking
+        (:func:`processes.selection.services.compute_ranking`), ``decide`` generates the
+        ranking and selection minutes, ``publish`` a decision notice for every scored
+        application (:mod:`processes.selection.services`)."""
+        from processes.selection import services
+
+        if transition == "start_discussion":
+            services.compute_ranking(rnd=self, actor=actor)
+        elif transition == "decide":
+            services.generate_selection_minutes(rnd=self, actor=actor)
+        elif transition == "publish":
+            services.generate_decision_notices(rnd=self, actor=actor)
 
 
 class Criterion(models.Model):
@@ -335,6 +363,14 @@ class Case(StatefulModel):
         """Work continues in the stage the suspension interrupted; its tasks are reopened."""
         stage, self.suspended_from = self.suspended_from, ""
         return stage
+
+    def predicted_target(self, transition: str) -> str | None:
+        """The state ``transition`` would lead to when django-fsm decides it at run time:
+        ``resume`` returns to the stage the suspension interrupted (``suspended_from``; None
+        when none is recorded). Used by ``workflow.transitions.available_transitions``."""
+        if transition == "resume":
+            return self.suspended_from or None
+        return None
 
     def stage_objects(self) -> list:
         """The case's stage objects that exist (diagnosis, plan, measures and positions, implementation)."""

@@ -8,11 +8,12 @@ conflict of interest. Selection (one per accepted application):
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop
 from django_fsm import FSMField, transition
 
 from workflow.conditions import condition
 from workflow.models import StatefulModel
-from workflow.permissions import coordinators, role_required
+from workflow.permissions import COORDINATOR, coordinators, role_required
 
 sheet_owner = role_required(owner=lambda sheet: sheet.expert)
 
@@ -126,7 +127,21 @@ class Selection(StatefulModel):
 
     ``score`` is the mean of the submitted sheets' totals (0..100); ``rank`` is 1-based
     within the round (ties broken as documented in :mod:`processes.selection.scoring`).
+
+    Each state but the decided ones has a task in the coordinators' queue (``task_plan``,
+    opened when :func:`processes.selection.services.open_scoring` creates the selection and
+    after each transition): close the scoring once the experts have submitted, discuss the
+    application once the round's ranking is computed (the round's ``start_discussion``), and
+    record the commission's decision (``select``, or ``reject`` with the reason as comment).
     """
+
+    human_tasks = True
+    task_plan = {
+        "scoring": [("complete_scoring", COORDINATOR, gettext_noop("Close the expert scoring of the application"))],
+        "scored": [("discuss", COORDINATOR, gettext_noop("Discuss the scored application jointly with the partner"))],
+        "discussed": [("select", COORDINATOR, gettext_noop("Record the commission's decision on the application"),
+                       ("reject",))],
+    }
 
     class State(models.TextChoices):
         SCORING = "scoring", _("scoring")

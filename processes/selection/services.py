@@ -29,8 +29,16 @@ def open_scoring(*, application, experts) -> Selection:
 
     Each draft sheet gets a scoring task assigned to its expert (``submit``, or
     ``declare_conflict`` for a conflict of interest; the expert queue when unassigned). Idempotent: existing rows and open tasks are
-    reused. Raises ``ValueError`` with fewer than 2 experts.
+    reused. A new selection gets its coordinators' task (``Selection.task_plan``).
+
+    Raises ``ValueError`` with fewer than 2 experts and
+    :class:`~workflow.exceptions.TransitionNotAllowed` (409) unless the application is accepted
+    and its case is in the ``selection`` stage (scoring never runs while the case says
+    ``submission``).
     """
+    from workflow.exceptions import TransitionNotAllowed
+    from workflow.tasks import follow_up
+
     from .models import scoring_closed_reason
 
     # 409 for a new expert once the selection has left scoring (a repeated call assigns nobody)
@@ -42,9 +50,19 @@ def open_scoring(*, application, experts) -> Selection:
         raise ScoringClosed(closed, obj=application, transition="open_scoring", state=application.state)
     if len(experts) < EXPERTS_PER_APPLICATION:
         raise ValueError(f"an application needs {EXPERTS_PER_APPLICATION} experts, got {len(experts)}")
-    selection, _ = Selection.objects.get_or_create(application=application, defaults={"round": application.round})
+    case = application.case
+    if application.state != "accepted" or case.state != "selection":
+        raise TransitionNotAllowed(
+            _("%(case)s cannot be scored now: its application is %(application)s and the case is in %(stage)s; "
+              "only an accepted application of a case in selection is scored") % {
+                "case": case.ref, "application": application.get_state_display(),
+                "stage": case.get_state_display()}, obj=application, transition="open_scoring", state=case.state)
+    selection, created = Selection.objects.get_or_create(application=application,
+                                                         defaults={"round": application.round})
+    if created:
+        follow_up(selection)
     for expert in experts:
-        sheet, _ = ScoreSheet.objects.get_or_create(application=application, expert=expert)
+        sheet, _sheet_created = ScoreSheet.objects.get_or_create(application=application, expert=expert)
         if sheet.state == ScoreSheet.State.DRAFT:
             open_task(sheet, "submit", title=SCORING_TASK_TITLE, role=EXPERT, assignee=expert,
                       due_at=application.round.due_at("expert_scoring"),
@@ -181,3 +199,63 @@ def decide(*, selection: Selection, actor) -> Selection:
     else:
         message = coded("rank_beyond_places", rank=selection.rank, places=rnd.max_selected)
     return perform(selection, "reject", actor=actor, comment=english(message), data={DATA_KEY: message})
+
+
+def _decision_participants(rnd, actor) -> list[tuple[object, str]]:
+    """``[(user, organisation)]`` of the round's decision: ``actor`` (who recorded it), then each
+    user who took a ``discuss`` of the round's selections (first one first); a partner
+    coordinator stands for ``rnd.partner``, anybody else for ``rnd.operator``."""
+    from django.contrib.auth import get_user_model
+
+    from workflow.models import AuditEntry
+    from workflow.permissions import PARTNER_COORDINATOR, has_role
+
+    refs = list(rnd.cases.values_list("ref", flat=True))
+    ids = []
+    for actor_id in (AuditEntry.objects.filter(chain__in=refs, object_type="selection.selection", transition="discuss")
+                     .exclude(actor_id=None).order_by("created_at", "pk").values_list("actor_id", flat=True)):
+        if actor_id not in ids and actor_id != getattr(actor, "pk", None):
+            ids.append(actor_id)
+    users = get_user_model().objects.in_bulk(ids)
+    people = [actor] + [users[i] for i in ids if i in users]
+    return [(u, rnd.partner if has_role(u, PARTNER_COORDINATOR) and not has_role(u, "coordinator") else rnd.operator)
+            for u in people]
+
+
+def generate_selection_minutes(*, rnd, actor):
+    """Generate the round's ranking and selection minutes (``selection_minutes``, the round's
+    language): every selection in rank order with its score (0..100), outcome and divergent
+    criteria, the applications refused at submission with their reason, and the participants
+    (:func:`_decision_participants`). Called when the round is decided (``Round.after_transition``).
+    Returns the document version."""
+    from processes.rounds.paperwork import outcome
+
+    lang = rnd.language
+    selections = rnd.selections.select_related("application__case").order_by("rank")
+    return generate(rnd=rnd, kind="selection_minutes", stage="selection", actor=actor, context={
+        "pass_mark": str(rnd.pass_mark), "max_selected": rnd.max_selected,
+        "ranking": [{"rank": s.rank, "ref": s.application.ref, "name": s.application.case.name(lang),
+                     "score": str(s.score), "decision": outcome(s.state, lang),
+                     "flag": ", ".join(s.divergent_criteria)} for s in selections],
+        "refused": [{"ref": a.ref, "name": a.case.name(lang), "reason": a.refusal_detail}
+                    for a in rnd.applications.filter(state="refused").select_related("case")],
+        "participants": [{"name": u.get_full_name() or u.get_username(), "role": role}
+                         for u, role in _decision_participants(rnd, actor)],
+    })
+
+
+def generate_decision_notices(*, rnd, actor) -> list:
+    """Generate a decision notice (in the case's language) for every scored application of the
+    round: its outcome (selected / not selected), the decision's reason (else its rank and
+    score), score and rank. Called when the results are published (``Round.after_transition``).
+    Returns the document versions."""
+    from processes.rounds.paperwork import outcome
+    from processes.submission.services import generate_decision_notice
+
+    versions = []
+    for selection in rnd.selections.select_related("application__case"):
+        application = selection.application
+        versions.append(generate_decision_notice(
+            application=application, decision=outcome(selection.state, application.case.language),
+            reason=decision_text(selection, language=application.case.language), actor=actor))
+    return versions

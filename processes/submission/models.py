@@ -188,10 +188,11 @@ class Application(StatefulModel):
     def after_transition(self, transition: str, *, actor, comment: str = "") -> None:
         """Returned for revision: the applicant gets a deadline (the round's ``revision_reply``
         limit, in working days; with the round's opt-in expiry rule it lapses when missed).
-        Leaving that state closes it; a lapsed application refuses its case (same transaction)."""
+        Leaving that state closes it. An accepted, refused or lapsed application has the
+        consequences of :func:`processes.submission.services.completeness_decided` (receipt,
+        decision notice, the case moves on or is refused; same transaction)."""
         from workflow import deadlines
         from workflow.models import Deadline
-        from workflow.transitions import perform
 
         if self.state == self.State.RETURNED_FOR_REVISION:
             rnd = self.round
@@ -207,5 +208,8 @@ class Application(StatefulModel):
 
             Deadline.objects.filter(subject_type=ContentType.objects.get_for_model(self), subject_id=self.pk,
                                     label=self.REVISION_LABEL, closed_at__isnull=True).update(closed_at=timezone.now())
-        if transition == "lapse" and self.case.state == "submission":
-            perform(self.case, "refuse", actor=actor, comment=comment or self.refusal_detail)
+        from .services import completeness_decided
+
+        # accepted: receipt, case on to selection; refused or lapsed: receipt, decision notice,
+        # case refused (the same service behind every path)
+        completeness_decided(application=self, transition=transition, actor=actor, comment=comment)

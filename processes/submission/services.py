@@ -240,15 +240,16 @@ def resubmit_application(*, application: Application, actor, comment: str = "") 
 
 @transaction.atomic
 def check_completeness(*, application: Application, actor) -> Application:
-    """The coordinator's completeness and eligibility check of a submitted application.
+    """The coordinator's completeness and eligibility check of a submitted application, judged
+    by the round's rules (the scripted check of ``run_cycle``).
 
     Refuses an application from an excluded sector (reason ``excluded_sector``), returns an
-    incomplete one for revision, and accepts the rest; the case follows (``refused`` or on to
-    ``selection``). The decision completes the application's completeness-check task when
-    ``actor`` holds it or may claim it (:func:`workflow.tasks.take`). Returns the application
-    in its new state.
+    incomplete one for revision, and accepts the rest. The decision completes the
+    application's completeness-check task when ``actor`` holds it or may claim it
+    (:func:`workflow.tasks.take`); its consequences (the case moves on, the receipt and the
+    decision notice) are those of every other path, see :func:`completeness_decided`. Returns
+    the application in its new state.
     """
-    case = application.case
     sector = excluded_sector(application)
     if sector is not None:
         message = coded("excluded_sector", sector=application.sector, excluded=sector)
@@ -256,7 +257,6 @@ def check_completeness(*, application: Application, actor) -> Application:
         take(application, "refuse", actor=actor, comment=detail,
              data={"reason": RefusalReason.EXCLUDED_SECTOR, "detail": detail, "excluded_sector": sector,
                    DATA_KEY: message})
-        perform(case, "refuse", actor=actor, comment=detail)
         return application
     missing = missing_fields(application)
     if missing:
@@ -266,8 +266,76 @@ def check_completeness(*, application: Application, actor) -> Application:
         return application
     message = coded("complete_and_eligible")
     take(application, "accept", actor=actor, comment=english(message), data={DATA_KEY: message})
-    perform(case, "advance_to_selection", actor=actor)
     return application
+
+
+#: The application transitions that end its completeness check for good (accepted or refused).
+COMPLETENESS_DECISIONS = ("accept", "refuse", "lapse")
+
+
+def completeness_decided(*, application: Application, transition: str, actor, comment: str = "") -> None:
+    """The consequences of a completeness decision, the same on every path (inbox task, API,
+    the coordinator's work page, ``run_cycle``, an expiry rule): called by
+    ``Application.after_transition`` inside the transition's transaction.
+
+    ``accept``: the application receipt is generated (once per case, :func:`ensure_receipt`)
+    and the case moves on to ``selection`` (``advance_to_selection``), where the coordinator
+    assigns the experts. ``refuse`` / ``lapse``: the receipt and the decision notice (outcome
+    refused, the refusal reason) are generated and the case is refused (``Case.refuse``, the
+    comment is the refusal detail). Each case transition goes through ``perform`` as
+    ``actor`` and is audited; a case no longer in ``submission`` (e.g. withdrawn) is left as
+    it is. Other transitions do nothing.
+    """
+    from processes.rounds.paperwork import outcome
+
+    if transition not in COMPLETENESS_DECISIONS:
+        return
+    case = application.case
+    ensure_receipt(application=application, actor=actor)
+    if transition == "accept":
+        if case.state == Case.State.SUBMISSION:
+            perform(case, "advance_to_selection", actor=actor)
+        return
+    reason = _refusal_text(application, transition=transition, language=case.language)
+    generate_decision_notice(application=application, decision=outcome("refused", case.language), reason=reason,
+                             actor=actor)
+    if case.state == Case.State.SUBMISSION:
+        from processes.reasons import latest_message  # the refusal's coded reason, shown in the reader's language
+
+        message = latest_message(chain=case.ref, object_type="submission.application", object_id=application.pk,
+                                 transitions=(transition,))
+        perform(case, "refuse", actor=actor, comment=comment or reason, data={DATA_KEY: message} if message else None)
+
+
+def _refusal_text(application: Application, *, transition: str, language: str) -> str:
+    """Why ``application`` was refused, in ``language`` (the decision notice's): the coded
+    message of its ``refuse``/``lapse`` audit entry when the engine wrote one
+    (:mod:`processes.reasons`), else the refusal detail as written, else the reason's label."""
+    from django.utils import translation
+
+    from processes.reasons import render
+    from workflow.models import AuditEntry
+
+    entry = (AuditEntry.objects.filter(chain=application.audit_chain, object_type="submission.application",
+                                             object_id=str(application.pk), transition=transition)
+             .order_by("-seq").first())
+    fallback = application.refusal_detail
+    if not fallback and application.refusal_reason in RefusalReason.values:
+        with translation.override(language):
+            fallback = str(RefusalReason(application.refusal_reason).label)
+    return render((entry.data or {}).get(DATA_KEY) if entry is not None else None, language=language,
+                  fallback=fallback)
+
+
+def ensure_receipt(*, application: Application, actor):
+    """The application receipt of ``application``'s case: generated by :func:`generate_receipt`
+    unless the case already has one; returns the current version."""
+    from documents.models import Document
+
+    existing = Document.objects.filter(owner_ref=application.case.ref, kind="application_receipt").first()
+    if existing is not None and existing.current_version is not None:
+        return existing.current_version
+    return generate_receipt(application=application, actor=actor)
 
 
 def generate_receipt(*, application: Application, actor):

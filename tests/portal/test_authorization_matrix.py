@@ -248,6 +248,7 @@ class Endpoint:
     snapshot: Callable[[Ctx, str], object] | None = None
     changed: Callable[[object, object], bool] | None = None  # (before, after) -> the POST took effect
     accepted: frozenset[int] = frozenset({302})  # the answers of a POST that took effect
+    json: bool = False  # POST the data as a JSON body (nested values), not as a form
 
 
 def page(allowed: Callable[[str, str], int] = lambda role, own: 200) -> Callable[[str, str], Expected]:
@@ -1057,6 +1058,133 @@ MATRIX.update({
         lambda ctx, own: AuditEntry.objects.filter(chain=own_case(ctx, own).ref).order_by("seq").first()),
 })
 
+# -- the selection's and the round's steps, quarterly reports (a round run by people) ----------------
+
+def selection_of(ctx: Ctx, own: str):
+    """The selection of the cell's case (A1's is selected; A9 has none: 404 for everybody)."""
+    from processes.selection.models import Selection
+
+    found = Selection.objects.filter(application__case=own_case(ctx, own)).first()
+    return found if found is not None else Selection.objects.get(application__case=case("A1"))
+
+
+def selection_snapshot(ctx: Ctx, own: str):
+    c = own_case(ctx, own)
+    from processes.selection.models import Selection
+
+    found = Selection.objects.filter(application__case=c).first()
+    return (found.state if found else None), AuditEntry.objects.filter(chain=c.ref).count()
+
+
+def step_expected(role, own) -> Expected:
+    """``reject`` on a decided selection / ``close_applications`` on a published round: movers
+    get 409 (wrong state), everybody else who may see it 403 (the permission comes first)."""
+    if role == "anonymous":
+        return LOGIN
+    if not sees_case(role, own):
+        return 404
+    return 409 if role in MOVERS else 403
+
+
+def round_snapshot(ctx: Ctx, own: str):
+    from processes.rounds.models import Round
+
+    return Round.objects.get(code="TC-2017").state, AuditEntry.objects.filter(chain="TC-2017").count()
+
+
+def report_request(ctx: Ctx, own: str):
+    """A complete report of A1's next quarter (its implementation is active)."""
+    from processes.implementation.services import next_quarter
+
+    c = case("A1")
+    year, quarter = next_quarter(c.implementation)
+    return reverse("portal:monitoring-report", args=[c.pk]), {
+        "year": str(year), "quarter": str(quarter), "summary": "matrix",
+        **{f"actual-{a.position}": "1" for a in c.plan.actions.all()}}
+
+
+def report_snapshot(ctx: Ctx, own: str):
+    c = case("A1")
+    return c.implementation.reports.count(), AuditEntry.objects.filter(chain=c.ref).count()
+
+
+def api_report_request(ctx: Ctx, own: str):
+    c = own_case(ctx, own)
+    url, data = report_request(ctx, own)
+    actuals = {key.split("-")[1]: value for key, value in data.items() if key.startswith("actual-")}
+    return reverse("api:case-monitoring-reports", args=[c.pk]), {"year": int(data["year"]),
+                                                                "quarter": int(data["quarter"]),
+                                                                "actuals": actuals}
+
+
+def reports_of(c: Case) -> int:
+    from processes.implementation.models import MonitoringReport
+
+    return MonitoringReport.objects.filter(implementation__case=c).count()
+
+
+def report_expected(role, own) -> Expected:
+    if role == "anonymous":
+        return LOGIN
+    if not sees_case(role, own):
+        return 404
+    return 302 if role in WORKERS else 403
+
+
+MATRIX.update({
+    # the steps of a selection (close scoring, discuss, select, reject): coordinators (A1 is selected: 409)
+    "portal:selection-transition": Endpoint(
+        expect={"GET": method_not_allowed, "POST": step_expected},
+        ownerships=OWNED,
+        build=lambda ctx, own: (reverse("portal:selection-transition", args=[own_case(ctx, own).pk, "reject"]),
+                                {"comment": "m"}),
+        snapshot=selection_snapshot, changed=lambda before, after: False),
+    # the round's steps: coordinators (TC-2017 is published: 409); anybody else 403
+    "portal:round-transition": Endpoint(
+        expect={"GET": method_not_allowed,
+                "POST": page(lambda role, own: 409 if role in MOVERS else 403)},
+        build=lambda ctx, own: (reverse("portal:round-transition", args=["TC-2017", "close_applications"]), {}),
+        snapshot=round_snapshot, changed=lambda before, after: False),
+    # a quarter's KPI actuals: coordinators (operator, partner) only; A1's implementation is active
+    "portal:monitoring-report": Endpoint(
+        expect={"GET": only(WORKERS), "POST": only(WORKERS, 302)},
+        build=report_request, snapshot=report_snapshot,
+        changed=lambda before, after: after[0] == before[0] + 1 and after[1] > before[1]),
+    "api:case-monitoring-reports": Endpoint(
+        expect={"GET": api_expect(method_not_allowed), "POST": api_from_portal(report_expected, ok=201)},
+        ownerships=OWNED, build=api_report_request,
+        snapshot=lambda ctx, own: (reports_of(own_case(ctx, own)),
+                                   AuditEntry.objects.filter(chain=own_case(ctx, own).ref).count()),
+        changed=lambda before, after: after[0] == before[0] + 1, accepted=frozenset({201}), json=True),
+    # selections: staff viewers only (404 for anybody else); rounds: every signed-in user reads them
+    "api:selection-list": Endpoint(expect=API_LIST, build=lambda ctx, own: (reverse("api:selection-list"), {})),
+    **{name: Endpoint(expect={"GET": api_expect(lambda role, own: 200 if role in STAFF_VIEWERS else 404),
+                              "POST": api_expect(method_not_allowed)},
+                      ownerships=OWNED,
+                      build=(lambda name: lambda ctx, own: (reverse(name, args=[selection_of(ctx, own).pk]), {}))(name))
+       for name in ("api:selection-detail", "api:selection-transitions")},
+    "api:selection-transition": Endpoint(
+        expect={"GET": api_expect(method_not_allowed),
+                "POST": api_expect(lambda role, own: 404 if role not in STAFF_VIEWERS else
+                                   409 if role in MOVERS else 403)},
+        ownerships=OWNED,
+        build=lambda ctx, own: (reverse("api:selection-transition", args=[selection_of(ctx, own).pk, "reject"]),
+                                {"comment": "m"}),
+        snapshot=lambda ctx, own: (selection_of(ctx, own).state,
+                                   AuditEntry.objects.filter(chain=selection_of(ctx, own).audit_chain).count()),
+        changed=lambda before, after: False),
+    "api:round-list": Endpoint(expect=API_LIST, build=lambda ctx, own: (reverse("api:round-list"), {})),
+    **{name: Endpoint(expect={"GET": api_expect(lambda role, own: 200), "POST": api_expect(method_not_allowed)},
+                      build=(lambda name: lambda ctx, own: (reverse(name, args=["TC-2017"]), {}))(name))
+       for name in ("api:round-detail", "api:round-transitions")},
+    "api:round-transition": Endpoint(
+        expect={"GET": api_expect(method_not_allowed),
+                "POST": api_expect(lambda role, own: 409 if role in MOVERS else 403)},
+        build=lambda ctx, own: (reverse("api:round-transition", args=["TC-2017", "close_applications"]), {}),
+        snapshot=round_snapshot, changed=lambda before, after: False),
+})
+
+
 #: Cells that fail because of a known product bug, marked strict xfail with the reason; empty
 #: when none is known (a fixed bug makes its strict xfail fail, so the entry is removed).
 KNOWN_BUGS: dict = {}
@@ -1150,7 +1278,12 @@ def test_cell(world, client, name, method, role, ownership):
     before = endpoint.snapshot(ctx, ownership) if endpoint.snapshot else None
     entries = AuditEntry.objects.count()
     login(client, role)
-    response = client.get(url) if method == "GET" else client.post(url, data)
+    if method == "GET":
+        response = client.get(url)
+    elif endpoint.json:
+        response = client.post(url, data, content_type="application/json")
+    else:
+        response = client.post(url, data)
     check_status(response, expected, url, method)
     if endpoint.snapshot is None:
         return

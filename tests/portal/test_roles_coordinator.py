@@ -125,9 +125,11 @@ def test_a_submitted_application_offers_its_completeness_check(people, client):
     assert response.status_code == 302
     application.refresh_from_db()
     assert application.state == "accepted"
+    assert application.case.state == "selection"  # the acceptance moves the case on (as run_cycle does)
     html = client.get(WORK, {"round": rnd.code}).content.decode()
     assert f'id="check-{c.pk}"' not in html
-    assert f'id="case-{c.pk}-advance_to_selection"' in html
+    assert f'id="case-{c.pk}-advance_to_selection"' not in html
+    assert f'id="assign-{c.pk}"' in html  # the next step: assign the experts
 
 
 def test_the_work_page_makes_no_query_per_case(people, client):

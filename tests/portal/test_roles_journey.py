@@ -49,8 +49,9 @@ def test_apply_accept_assign_score_and_find_it_in_the_history(people, client):
     check = re.search(r'action="([^"]+)" class="inline" id="check-%d"' % c.pk, work.content.decode()).group(1)
     assert coordinator.post(check, {"transition": "accept", "comment": "complete"}).status_code == 302
     work = coordinator.get(reverse("portal:coordinator"), {"round": rnd.code}).content.decode()
-    assert f'id="case-{c.pk}-advance_to_selection"' in work
-    assert coordinator.post(reverse("portal:case-transition", args=[c.pk, "advance_to_selection"])).status_code == 302
+    assert f'id="assign-{c.pk}"' in work  # accepted: the case is in selection, experts come next
+    c.refresh_from_db()
+    assert c.state == "selection"
     assert coordinator.post(reverse("portal:scoring-assign", args=[c.pk]),
                             {"experts": [user("expert1").pk, user("expert2").pk]}).status_code == 302
 

@@ -65,8 +65,11 @@ def test_a_revision_not_filed_in_time_lapses_once_by_the_rule(round_file):
     assert (application.state, application.refusal_reason) == ("refused", "late")
     assert application.case.state == "refused"
     new = list(AuditEntry.objects.filter(chain=application.case.ref).order_by("seq")[entries:])
+    # a lapse is a refusal like any other: receipt and decision notice, then the case is refused
     assert [(e.transition, e.actor.username if e.actor else None) for e in new] == [
-        ("lapse", SYSTEM_USERNAME), ("refuse", SYSTEM_USERNAME)]
+        ("lapse", SYSTEM_USERNAME), ("document_generated", SYSTEM_USERNAME), ("document_generated", SYSTEM_USERNAME),
+        ("refuse", SYSTEM_USERNAME)]
+    assert [e.data.get("kind") for e in new[1:3]] == ["application_receipt", "decision_notice"]
     assert new[0].data["deadline"] == deadline.pk
     deadline.refresh_from_db()
     assert deadline.closed_at is not None and deadline.expired_at == after and deadline.expiry_result == "took lapse"

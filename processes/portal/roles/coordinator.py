@@ -327,7 +327,7 @@ def coordinator(request):
                       if application is not None and application.pk in tasks else [],
                       "selected": case.pk in chosen,
                       "assign": application is not None and application.state == SCORABLE
-                      and _related(application, "selection") is None})
+                      and case.state == Case.State.SELECTION and _related(application, "selection") is None})
     query = request.GET.copy()
     query.pop("page", None)
     return render(request, "portal/roles/coordinator.html", {
@@ -416,7 +416,8 @@ def scoring_assign(request, pk: int):
     conflict of interest on this application cannot be chosen again.
 
     Coordinators only (403); 404 for a case the user may not see; 409 unless the application
-    is accepted; 400 for an id that is not an active expert, a recused expert, or too few.
+    is accepted and its case in selection; 400 for an id that is not an active expert, a recused
+    expert, or too few.
     """
     from django.contrib import messages
     from django.shortcuts import redirect
@@ -429,7 +430,7 @@ def scoring_assign(request, pk: int):
     require_role(request.user, *COORDINATOR_ROLES)
     case = get_object_or_404(selectors.visible_cases(user=request.user), pk=pk)
     application = _related(case, "application")
-    if application is None or application.state != SCORABLE:
+    if application is None or application.state != SCORABLE or case.state != Case.State.SELECTION:
         return problem(request, 409, _("Experts cannot be assigned now"), _(
             "Only an accepted application is scored; %(case)s is not.") % {"case": case.ref})
     try:

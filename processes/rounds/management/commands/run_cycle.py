@@ -2,14 +2,17 @@
 
 Imports the round if needed, drives every stage with scripted actors (see
 ``processes.cycle``), and prints the cases. Exit 2 for a malformed file, 1 when a step
-fails (the message names the step and the reason; completed steps stay done).
+fails (the message names the step and the reason; completed steps stay done), 3 when the round
+holds work of real users (an application filed in the portal, an expert assigned by a
+coordinator, a draft with saved scores: ``processes.cycle.human_work``); then no step is taken,
+because the scripted actors never act in a person's name.
 """
 
 import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from processes.cycle import case_summary, run_cycle
+from processes.cycle import HumanWork, case_summary, run_cycle
 from processes.rounds.importer import RoundFileError, import_round
 from workflow.exceptions import WorkflowError
 
@@ -28,6 +31,10 @@ class Command(BaseCommand):
             raise CommandError("cannot import the round:\n  - " + "\n  - ".join(exc.problems), returncode=2) from exc
         try:
             result = run_cycle(imported.round)
+        except HumanWork as exc:
+            raise CommandError(
+                f"round {exc.round.code} is run by people, not by the scripted actors; no step was taken:\n  - "
+                + "\n  - ".join(exc.problems), returncode=3) from exc
         except WorkflowError as exc:
             raise CommandError(f"the cycle stopped: {exc.message}", returncode=1) from exc
         cases = [case_summary(case) for case in result.cases]
