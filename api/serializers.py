@@ -391,11 +391,16 @@ class AuditEntrySerializer(serializers.ModelSerializer):
 
     actor = serializers.CharField(source="actor_username", read_only=True)
     on_behalf_of = serializers.CharField(source="on_behalf_of_username", read_only=True)
+    actor_role = serializers.CharField(read_only=True, default="", help_text=(
+        "'expert' when the actor's name is withheld from the reader (actor is then empty), else empty"))
+    redacted = serializers.BooleanField(read_only=True, default=False, help_text=(
+        "true when the entry is another expert's scoring: data, comment, object_repr and hash are withheld"))
 
     class Meta:
         model = AuditEntry
-        fields = ["id", "chain", "seq", "created_at", "actor", "on_behalf_of", "object_type", "object_id",
-                  "object_repr", "transition", "from_state", "to_state", "comment", "data", "prev_hash", "hash"]
+        fields = ["id", "chain", "seq", "created_at", "actor", "on_behalf_of", "actor_role", "object_type",
+                  "object_id", "object_repr", "transition", "from_state", "to_state", "comment", "data",
+                  "prev_hash", "hash", "redacted"]
         read_only_fields = fields
 
 class SelectionSerializer(serializers.ModelSerializer):

@@ -717,7 +717,7 @@ class ApprovalViewSet(ApiLanguageMixin, viewsets.GenericViewSet):
 class AuditEntryFilter(filters.FilterSet):
     case = filters.NumberFilter(method="filter_case", help_text="a case id: its chain")
     chain = filters.CharFilter(help_text="a chain: a case reference, a round code or 'delegations'")
-    actor = filters.CharFilter(field_name="actor_username", help_text="the actor's username")
+    actor = filters.CharFilter(method="filter_actor", help_text="the actor's username")
     transition = filters.CharFilter()
     date_from = filters.DateFilter(field_name="created_at", lookup_expr="date__gte",
                                    help_text="on or after this day (Asia/Almaty)")
@@ -727,6 +727,18 @@ class AuditEntryFilter(filters.FilterSet):
     class Meta:
         model = AuditEntry
         fields = ["case", "chain", "actor", "transition", "date_from", "date_to"]
+
+    def filter_actor(self, queryset, name, value):
+        """Entries of the actor named ``value``; none of an expert whose name the reader may not
+        read (``processes.portal.redaction``), so the filter does not reveal who scored."""
+        from django.contrib.auth import get_user_model
+
+        from processes.portal.redaction import hidden_experts
+
+        queryset = queryset.filter(actor_username=value)
+        named = get_user_model().objects.filter(username=value).values_list("pk", flat=True)
+        hidden = hidden_experts(self.request.user, set(named))
+        return queryset.exclude(actor_id__in=hidden) if hidden else queryset
 
     def filter_case(self, queryset, name, value):
         if value != value.to_integral_value() or not 0 < value < 2**63:
@@ -742,8 +754,9 @@ class AuditEntryFilter(filters.FilterSet):
 )
 class AuditEntryViewSet(ApiLanguageMixin, viewsets.ReadOnlyModelViewSet):
     """The hash-chained history: auditors, coordinators, partner coordinators and
-    administrators read every chain; anybody else only the chains of the cases they see
-    (an applicant its own case's)."""
+    administrators read every chain in full; anybody else only the chains of the cases they see
+    (an applicant its own case's), without another expert's scoring and experts' names
+    (``redacted``, ``actor_role``: ``processes.portal.redaction``, docs/security.md)."""
 
     serializer_class = s.AuditEntrySerializer
     lookup_value_regex = ID_REGEX
@@ -758,3 +771,18 @@ class AuditEntryViewSet(ApiLanguageMixin, viewsets.ReadOnlyModelViewSet):
             return queryset
         refs = selectors.visible_cases(user=self.request.user).values("ref")
         return queryset.filter(chain__in=refs)
+
+    def list(self, request, *args, **kwargs):
+        """The entries, each as the reader may read it (``processes.portal.redaction``)."""
+        from processes.portal.redaction import redact_entries
+
+        queryset = self.filter_queryset(self.get_queryset())
+        page = self.paginate_queryset(queryset)
+        entries = redact_entries(page if page is not None else queryset, user=request.user)
+        data = self.get_serializer(entries, many=True).data
+        return self.get_paginated_response(data) if page is not None else Response(data)
+
+    def get_object(self):
+        from processes.portal.redaction import redact_entries
+
+        return redact_entries([super().get_object()], user=self.request.user)[0]

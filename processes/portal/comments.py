@@ -2,7 +2,9 @@
 
 Anyone who may see the case may comment (``selectors.visible_cases``: staff, its applicant,
 assigned experts, signatories asked to decide; an applicant therefore only on its own case);
-anybody else gets 404. A comment is stored as a :class:`~processes.portal.models.CaseComment`
+anybody else gets 404 — except auditors, who read everything and change nothing: 403
+(:func:`may_comment`). Readers who are not staff see an expert author as "expert", not by name
+(``redaction.comment_authors``). A comment is stored as a :class:`~processes.portal.models.CaseComment`
 and recorded in the case's audit chain as a ``comment_added`` entry without a state change,
 both in one transaction, so the history shows it and the hash chain covers it.
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
@@ -65,14 +68,27 @@ def case_comments(*, case: Case):
     return CaseComment.objects.filter(case=case).select_related("author").order_by("created_at", "pk")
 
 
+def may_comment(user) -> bool:
+    """False for an auditor who holds no other staff role (an auditor changes nothing, README
+    "Who may do what"); True for anybody else (who may see the case: checked by the caller)."""
+    from workflow import permissions
+
+    roles = permissions.user_roles(user)
+    writers = {permissions.COORDINATOR, permissions.PARTNER_COORDINATOR, permissions.ADMINISTRATOR}
+    return bool(getattr(user, "is_superuser", False)) or permissions.AUDITOR not in roles or bool(roles & writers)
+
+
 @require_POST
 @login_required
 def case_comment(request, pk: int):
     """Add the posted ``text`` as a comment on case ``pk``; redirect to the case's comments.
 
-    404 for a case the user may not see; 400 with a message for an empty or too long text.
+    404 for a case the user may not see; 403 for an auditor (:func:`may_comment`); 400 with a
+    message for an empty or too long text.
     """
     case = get_object_or_404(selectors.visible_cases(user=request.user), pk=pk)
+    if not may_comment(request.user):
+        raise PermissionDenied(_("An auditor reads everything and changes nothing: auditors do not comment."))
     try:
         add_comment(case=case, author=request.user, text=request.POST.get("text"))
     except CommentInvalid as exc:

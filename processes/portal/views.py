@@ -74,7 +74,7 @@ def case_detail(request, pk: int):
     ending at seq ``?history_to=N`` (links lead to older and newer windows); a
     ``history_to`` that is not a number is answered 400. The page makes a constant number of
     queries whatever the length of the history (``tests/portal/test_scale_queries.py``)."""
-    from . import comments, diagrams
+    from . import comments, diagrams, redaction
     from .models import MAX_COMMENT_LENGTH
 
     case = get_object_or_404(selectors.visible_cases(user=request.user), pk=pk)
@@ -93,10 +93,11 @@ def case_detail(request, pk: int):
         "selection_transitions": transition_rows(selection, request.user, "portal:selection-transition", case.pk)
         if selection is not None else [],
         "diagrams": diagrams.diagram_parts(case),
-        "comments": comments.case_comments(case=case),
+        "comments": redaction.comment_authors(comments.case_comments(case=case), user=request.user),
+        "may_comment": comments.may_comment(request.user),
         "max_comment": MAX_COMMENT_LENGTH,
         "case": case,
-        "history": history.entries,
+        "history": redaction.redact_entries(history.entries, user=request.user),
         "history_window": history,
         "documents": selectors.case_documents(case=case, user=request.user),
         "transitions": available_transitions(case, request.user),

@@ -868,7 +868,9 @@ MATRIX.update({
                                 + ("?of=stage" if own == "own" else ""), {})),
     # a comment: whoever sees the case (an applicant its own case only); written with an audit entry
     "portal:case-comment": Endpoint(
-        expect={"GET": method_not_allowed, "POST": page(lambda role, own: 302 if sees_case(role, own) else 404)},
+        # an auditor changes nothing: 403 (it sees every case)
+        expect={"GET": method_not_allowed, "POST": page(
+            lambda role, own: 404 if not sees_case(role, own) else 403 if role == "auditor" else 302)},
         ownerships=OWNED,
         build=lambda ctx, own: (reverse("portal:case-comment", args=[case(case_number(ctx.role, own)).pk]),
                                 {"text": "Matrix comment"}),

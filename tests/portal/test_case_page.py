@@ -165,7 +165,10 @@ def test_the_case_page_shows_diagrams_timeline_and_comment_form(users, client):
     assert 'class="timeline"' in html
     entries = AuditEntry.objects.filter(chain=a1.ref).count()
     assert html.count('id="entry-') == entries
-    assert reverse("portal:case-comment", args=[a1.pk]) in html
+    # an auditor changes nothing: no comment form (a coordinator has one)
+    assert reverse("portal:case-comment", args=[a1.pk]) not in html
+    coordinator = as_user(client, "coordinator").get(reverse("portal:case-detail", args=[a1.pk]))
+    assert reverse("portal:case-comment", args=[a1.pk]) in coordinator.content.decode()
     assert "<script" not in html  # the Content-Security-Policy allows no inline script
 
 

@@ -290,3 +290,94 @@ def test_the_portal_refuses_an_unknown_criterion_like_the_api(late_sheet, client
     assert response.status_code == 400
     assert "unknown criterion 'C99'" in text(response)
     assert sheet_snapshot(late_sheet) == before
+
+
+# -- F6: the audit API and the timeline withhold other experts' scoring and names -------------------
+
+def all_entries(client, query: str) -> list[dict]:
+    """Every entry of ``/api/audit-entries/?<query>``, following the pages."""
+    url, entries = f"/api/audit-entries/?page_size=100&{query}", []
+    while url:
+        response = client.get(url)
+        assert response.status_code == 200, response.content
+        body = response.json()
+        entries += body["results"]
+        url = body["next"]
+    return entries
+
+
+def test_an_expert_reads_neither_another_experts_scores_nor_name(people):
+    client = as_user(Client(), "expert1")
+    assert all_entries(client, "actor=expert2") == []
+    entries = all_entries(client, "chain=TC-2017/A1")
+    assert entries, "expert1 scored A1 and sees its chain"
+    dump = repr(entries)
+    assert "expert2" not in dump
+    sheets = [e for e in entries if e["object_type"] == "selection.scoresheet"]
+    own = [e for e in sheets if not e["redacted"]]
+    others = [e for e in sheets if e["redacted"]]
+    assert own and others
+    assert all(e["actor"] == "expert1" and e["hash"] for e in own)
+    assert any("scores" in e["data"] for e in own if e["transition"] == "submit")
+    for entry in others:
+        assert entry["data"] == {} and entry["comment"] == "" and entry["object_repr"] == "" and entry["hash"] == ""
+        assert entry["actor"] == "" and entry["actor_role"] == "expert"
+    assert all(e["prev_hash"] == "" for e in entries)
+    one = client.get(f"/api/audit-entries/{others[0]['id']}/").json()
+    assert one["redacted"] and one["data"] == {} and one["actor"] == ""
+
+
+def test_an_applicant_reads_no_scores_and_no_expert_names(people):
+    entries = all_entries(as_user(Client(), "applicant-a1"), "")
+    assert {e["chain"] for e in entries} == {"TC-2017/A1"}
+    dump = repr(entries)
+    assert "expert1" not in dump and "expert2" not in dump
+    assert not any("scores" in e["data"] for e in entries)
+    assert any(e["actor_role"] == "expert" for e in entries)
+    assert any(e["redacted"] and e["object_type"] == "documents.documentversion" for e in entries)
+
+
+@pytest.mark.parametrize("username", ["coordinator", "auditor"])
+def test_staff_read_every_entry_in_full(people, username):
+    entries = all_entries(as_user(Client(), username), "chain=TC-2017/A1")
+    assert not any(e["redacted"] or e["actor_role"] for e in entries)
+    assert {"expert1", "expert2"} <= {e["actor"] for e in entries}
+    assert all(e["hash"] and e["prev_hash"] for e in entries)
+    assert sum("scores" in e["data"] for e in entries) == 2
+
+
+def test_the_case_page_timeline_hides_expert_names_from_the_applicant(people, client):
+    response = as_user(client, "applicant-a1").get(reverse("portal:case-detail", args=[case("A1").pk]))
+    history = response.context["history"]
+    assert not {"expert1", "expert2"} & {e.actor_username for e in history}
+    assert any(e.actor_role == "expert" for e in history)
+    timeline = text(response).split('id="history"', 1)[1].split('id="comments"', 1)[0]
+    assert "expert1" not in timeline and "expert2" not in timeline
+
+
+# -- F14: auditors do not comment; applicants do not read an expert's name ---------------------------
+
+def test_an_auditor_may_not_comment(people, client):
+    from processes.portal.models import CaseComment
+
+    before = snapshot(), CaseComment.objects.count()
+    client = as_user(client, "auditor")
+    response = client.post(reverse("portal:case-comment", args=[case("A1").pk]), {"text": "auditor comment"})
+    assert response.status_code == 403
+    assert (snapshot(), CaseComment.objects.count()) == before
+    page = client.get(reverse("portal:case-detail", args=[case("A1").pk]))
+    assert reverse("portal:case-comment", args=[case("A1").pk]) not in page.content.decode()
+
+
+def test_an_experts_comment_shows_the_role_to_the_applicant(people):
+    from processes.portal.comments import add_comment
+
+    add_comment(case=case("A1"), author=user("expert1"), text="Please add the export figures.")
+    page = as_user(Client(), "applicant-a1").get(reverse("portal:case-detail", args=[case("A1").pk]))
+    comments = text(page).split('id="comments"', 1)[1]
+    assert "Please add the export figures." in comments and "expert1" not in comments
+    assert [c.author_label for c in page.context["comments"]][-1] == "expert"
+    name = user("expert1").get_full_name() or "expert1"
+    assert name not in comments
+    staff = as_user(Client(), "coordinator").get(reverse("portal:case-detail", args=[case("A1").pk]))
+    assert name in text(staff).split('id="comments"', 1)[1]
