@@ -118,6 +118,19 @@ def english(message) -> str:
     return render(message, language="en")
 
 
+def latest_message(*, chain: str, object_type: str, object_id, transitions) -> dict | None:
+    """The coded message of the latest audit entry of the object (``object_type``, ``object_id``)
+    on ``chain`` taking one of ``transitions``, or None (none, or written before the codes).
+    One query."""
+    from workflow.models import AuditEntry
+
+    data = (AuditEntry.objects.filter(chain=chain, object_type=object_type, object_id=str(object_id),
+                                      transition__in=list(transitions))
+            .order_by("-seq").values_list("data", flat=True).first())
+    message = data.get(DATA_KEY) if isinstance(data, dict) else None
+    return message if isinstance(message, dict) else None
+
+
 def entry_comment(entry) -> str:
     """What an audit entry says, in the active language: its coded message when it has one
     (``data["message"]``, or the annotation ``coded_message`` when ``data`` was not loaded),

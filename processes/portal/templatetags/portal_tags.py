@@ -131,3 +131,17 @@ def binary_size(size) -> str:
         if size < 1024 ** (power + 1) or unit == "GiB":
             return f"{number_format(size / 1024 ** power, decimal_pos=1)}\xa0{unit}"
     return str(size)  # pragma: no cover - the loop always returns
+
+
+@register.filter
+def refusal_reason(application) -> str:
+    """``{{ application|refusal_reason }}``: why a refused application was refused, in the active
+    language (the coded message of its ``refuse`` entry, else the stored ``refusal_detail``);
+    ``""`` unless it is refused. One query for a refused application, none otherwise."""
+    from processes.reasons import latest_message, render
+
+    if application is None or application.state != "refused":
+        return ""
+    message = latest_message(chain=application.case.ref, object_type="submission.application",
+                             object_id=application.pk, transitions=("refuse", "lapse"))
+    return render(message, fallback=application.refusal_detail) if message else application.refusal_detail
