@@ -267,6 +267,8 @@ def test_selection_and_round_endpoints_refuse_bad_requests(api):
     assert_error(api("auditor").post(f"/api/selections/{selection.pk}/transitions/reject/", {}, format="json"), 403)
     portal = api("coordinator")
     assert portal.post(reverse("portal:round-transition", args=["NO-SUCH", "publish"])).status_code == 404
+    assert portal.post(reverse("portal:round-transition", args=["TC-2017", "nope"])).status_code == 400
+    assert portal.get(reverse("portal:round-transition", args=["TC-2017", "publish"])).status_code == 405
     assert portal.post(reverse("portal:selection-transition", args=[case("A9").pk, "reject"])).status_code == 404
     assert portal.post(reverse("portal:selection-transition", args=[case("A1").pk, "nope"])).status_code == 400
     assert AuditEntry.objects.count() == entries
@@ -340,6 +342,12 @@ def test_the_report_page_records_a_quarter(api):
     actions = list(c.plan.actions.order_by("position"))
     bad = coordinator.post(url, {"year": year, "quarter": "2", "actual-1": "x"})
     assert bad.status_code == 400 and 'id="report-problems"' in bad.content.decode()
+    complete = {f"actual-{a.position}": "3" for a in actions}
+    for values in ({"year": year, "quarter": "9", **complete}, {"year": "20x8", "quarter": "2", **complete},
+                   {"year": year, "quarter": "2", **complete, "actual-99": "1"},
+                   {"year": year, "quarter": "2", **complete, "actual-1": "1e999999"},
+                   {"year": year, "quarter": "2", **complete, "summary": "x" * 4001}):
+        assert coordinator.post(url, values).status_code == 400, values
     assert c.implementation.reports.count() == 1
     done = coordinator.post(url, {"year": year, "quarter": "2", "summary": "ok",
                                   **{f"actual-{a.position}": "3" for a in actions}})
