@@ -3,10 +3,10 @@
 The stack (``stack.py``) is gunicorn in production mode, a Celery worker and beat on Redis,
 PostgreSQL, moto S3 standing in for MinIO and an SMTP sink, all real processes. The round
 is loaded with ``manage.py import_round samples/pilot-selection-2017.json`` and the demo users
-with ``create_demo_users``; then case A1 is driven over HTTP, pages and API, each step as
-the role that takes it: the administrator links the applicant (admin page); the applicant
-attaches a Word file (case page) and submits (API); coordinators check completeness (API
-task), move the case on (API and the case page's transition form), assign experts (work
+with ``create_demo_users``; then a case is driven over HTTP, pages and API, each step as
+the role that takes it: the applicant files the sample's application A1 (its figures) on the
+round's apply page, attaches a Word file (case page) and submits (API); coordinators check
+completeness (API task), move the case on (API and the case page's transition form), assign experts (work
 page) and work the stage tasks (API and the inbox page); two experts score (API); two
 signatories approve the plan (API and the signatory page); the body positions are recorded
 (API tasks); the auditor searches the history, downloads the dossier and checks it and the
@@ -54,7 +54,7 @@ pytestmark = pytest.mark.e2e
 
 SAMPLE = "samples/pilot-selection-2017.json"
 ROUND = "TC-2017"
-REF = "TC-2017/A1"
+SAMPLE_APPLICATION = "A1"  # the sample application whose figures the applicant files
 CLOCK_TASK = "e2e-reminder-clock"
 DELIVERY_TASK = "e2e-delivery-every-second"
 EXTRA_COORDINATORS = 11  # with the demo coordinator: 12 holders of the coordinators' queue
@@ -179,6 +179,7 @@ class Journey:
         self.timings: dict[str, float] = {}
         self._mark = time.monotonic()
         self.case_id: int | None = None
+        self.ref = ""  # the case's reference, e.g. TC-2017/A10 (known once the application is filed)
 
     def lap(self, name: str) -> None:
         now = time.monotonic()
@@ -215,8 +216,8 @@ class Journey:
             body = response.json()
             found += body["results"]
             url = body["next"]
-        mine = [t for t in found if t["case_ref"] == REF or t["object"]["label"].startswith(REF + ":")
-                or t["object"]["label"].startswith(REF + " ")]
+        mine = [t for t in found if t["case_ref"] == self.ref or t["object"]["label"].startswith(self.ref + ":")
+                or t["object"]["label"].startswith(self.ref + " ")]
         return [t for t in mine if outcome is None or outcome in t["outcomes"]]
 
     def complete(self, outcome: str, user: str = "coordinator", comment: str = "") -> dict:
@@ -230,7 +231,7 @@ class Journey:
 
     def documents(self, user: str = "auditor") -> dict[tuple[str, int], str]:
         """``{(kind, version number, version id): sha256}`` of the case's documents, through the API."""
-        found, url = {}, f"/api/documents/?owner_ref={REF}&page_size=100"
+        found, url = {}, f"/api/documents/?owner_ref={self.ref}&page_size=100"
         while url:
             response = self.api(user).get(url)
             assert response.status_code == 200, response.text
@@ -246,7 +247,7 @@ class Journey:
         return found
 
     def audit_entries(self, user: str = "auditor") -> list[dict]:
-        entries, url = [], f"/api/audit-entries/?chain={REF}&ordering=seq&page_size=100"
+        entries, url = [], f"/api/audit-entries/?chain={self.ref}&ordering=seq&page_size=100"
         while url:
             response = self.api(user).get(url)
             assert response.status_code == 200, response.text
@@ -300,7 +301,7 @@ def _run(j: Journey) -> None:
     stack.manage("create_demo_users")
     with ThreadPoolExecutor(4) as pool:
         coordinator_token = pool.submit(stack.api_token, "coordinator")  # manage.py drf_create_token
-        logins = [pool.submit(j.page, user) for user in ("admin", "applicant-a1", "coordinator", "signatory2", "auditor")]
+        logins = [pool.submit(j.page, user) for user in ("applicant-a1", "coordinator", "signatory2", "auditor")]
         j.tokens.update(office("tokens", users=["expert1", "expert2", "signatory1", "auditor"]))
         assert office("open_round", code=ROUND) == "open"  # [no HTTP path] the round's transitions
         office("add_coordinators", count=EXTRA_COORDINATORS)
@@ -309,22 +310,26 @@ def _run(j: Journey) -> None:
             login.result()
     j.lap("round loaded, people")
 
-    cases = j.api("coordinator").get("/api/cases/", params={"round": ROUND, "search": "A1", "page_size": 100}).json()
-    j.case_id = next(c["id"] for c in cases["results"] if c["ref"] == REF)
-
-    # -- submission: the administrator links the applicant, who attaches a file and submits ------
-    admin = j.page("admin")
-    users_page = admin.get("/admin/auth/user/", params={"q": "applicant-a1"})
-    applicant_id = re.search(r'href="/admin/auth/user/(\d+)/change/[^"]*">applicant-a1<', users_page.text).group(1)
-    change = admin.get(f"/admin/rounds/case/{j.case_id}/change/")
-    assert change.status_code == 200
-    linked = admin.post(f"/admin/rounds/case/{j.case_id}/change/", allow_redirects=False,
-                        data={"csrfmiddlewaretoken": csrf(change.text), "applicant": applicant_id, "_save": "Save"})
-    assert linked.status_code == 302, linked.text[:2000]
-
+    # -- submission: the applicant files the sample's A1 figures on the apply page, attaches a
+    # Word file on the case page and submits (the imported drafts of the sample have no users:
+    # the admin shows cases read-only and only the scripted cycle links its own applicants)
+    figures = next(a for a in json.loads((REPO / SAMPLE).read_text(encoding="utf-8"))["applications"]
+                   if a["ref"] == SAMPLE_APPLICATION)
     applicant = j.page("applicant-a1")
+    form = applicant.get(f"/rounds/{ROUND}/apply/")
+    assert form.status_code == 200, form.text[:2000]
+    values = {name: str(figures[name]) for name in ("name_en", "name_ru", "region", "city", "sector",
+                                                     "anchor_enterprises", "smes", "employees",
+                                                     "export_share_pct", "research_partners")}
+    filed = applicant.post(f"/rounds/{ROUND}/apply/", allow_redirects=False,
+                           data={"csrfmiddlewaretoken": csrf(form.text), **values, "name_kk": "", "language": "ru"})
+    assert filed.status_code == 302 and re.fullmatch(r"/cases/\d+/", filed.headers["Location"]), filed.text[:2000]
+    j.case_id = int(filed.headers["Location"].strip("/").split("/")[-1])
+    j.ref = j.case("auditor")["ref"]
+    assert j.ref.startswith(f"{ROUND}/A") and j.case("auditor")["applicant"] == "applicant-a1"
+
     case_page = applicant.get(f"/cases/{j.case_id}/")
-    assert case_page.status_code == 200 and REF in case_page.text
+    assert case_page.status_code == 200 and j.ref in case_page.text
     attachment = word_file("Кластердің даму бағдарламасы.")
     uploaded = applicant.post(f"/cases/{j.case_id}/attachments/", data={"csrfmiddlewaretoken": csrf(case_page.text)},
                               files={"file": (DOCX_NAME, attachment)}, allow_redirects=False)
@@ -334,7 +339,7 @@ def _run(j: Journey) -> None:
     submitted = applicant.post(f"/api/applications/{application_id}/transitions/submit/", json={})
     assert submitted.status_code == 200, submitted.text
     assert submitted.json()["state"] == "submitted"
-    assert office("receipt", ref=REF) == 1  # [no HTTP path] run_cycle's receipt after submission
+    assert office("receipt", ref=j.ref) == 1  # [no HTTP path] run_cycle's receipt after submission
     j.lap("submission")
 
     # -- reminders: the completeness check's deadline, swept by beat with a moved clock ----------
@@ -360,14 +365,14 @@ def _run(j: Journey) -> None:
     assert assigned.status_code == 302, assigned.text[:2000]
     for expert, value in (("expert1", 8), ("expert2", 7)):
         sheets = j.api(expert).get("/api/score-sheets/").json()["results"]
-        sheet = next(s for s in sheets if s["case_ref"] == REF)
+        sheet = next(s for s in sheets if s["case_ref"] == j.ref)
         scored = j.api(expert).post(f"/api/score-sheets/{sheet['id']}/transitions/submit/",
                                     json={"data": {"scores": {s["code"]: value for s in sheet["scores"]}}})
         assert scored.status_code == 200, scored.text
         assert scored.json()["state"] == "submitted" and scored.json()["total"] == f"{value * 10}.00"
     # [no HTTP path] close applications, start scoring, rank, discuss, decide, publish
     decided = office("selection", code=ROUND)
-    assert decided == {"round": "published", "selections": {"A1": "selected"}}
+    assert decided == {"round": "published", "selections": {j.ref.split("/")[-1]: "selected"}}
     assert j.case()["application"]["score"] == "75.00"
     moved = coordinator.post(f"/cases/{j.case_id}/transitions/advance_to_diagnosis/", allow_redirects=False,
                              data={"csrfmiddlewaretoken": csrf(coordinator.get(f"/cases/{j.case_id}/").text)})
@@ -376,9 +381,9 @@ def _run(j: Journey) -> None:
     j.lap("selection")
 
     # -- diagnosis ---------------------------------------------------------------------------------
-    office("create_diagnosis", ref=REF)  # [no HTTP path] the diagnosis object
+    office("create_diagnosis", ref=j.ref)  # [no HTTP path] the diagnosis object
     j.complete("start_fieldwork")
-    assert office("record_assessment", ref=REF) == "draft_report"  # [no HTTP path] six areas assessed
+    assert office("record_assessment", ref=j.ref) == "draft_report"  # [no HTTP path] six areas assessed
     task = j.tasks(outcome="open_discussion")[0]
     inbox = coordinator.get("/inbox/")
     assert f"/inbox/tasks/{task['id']}/complete/" in inbox.text
@@ -390,11 +395,11 @@ def _run(j: Journey) -> None:
     j.lap("diagnosis")
 
     # -- planning: two signatories sign the plan ---------------------------------------------------
-    office("create_plan", ref=REF)  # [no HTTP path] the plan and its actions
+    office("create_plan", ref=j.ref)  # [no HTTP path] the plan and its actions
     j.complete("submit_for_review")
-    office("send_for_signing", ref=REF)  # [no HTTP path] renders the plan, opens the approval
+    office("send_for_signing", ref=j.ref)  # [no HTTP path] renders the plan, opens the approval
     waiting = j.api("signatory1").get("/api/approvals/").json()["results"]
-    decision = next(d for d in waiting if d["approval"]["chain"] == REF)
+    decision = next(d for d in waiting if d["approval"]["chain"] == j.ref)
     approved = j.api("signatory1").post(f"/api/approvals/{decision['id']}/approve/",
                                         json={"comment": "Approved by signatory1."})
     assert approved.status_code == 200, approved.text
@@ -406,24 +411,24 @@ def _run(j: Journey) -> None:
         "csrfmiddlewaretoken": csrf(approvals_page.text), "comment": "Approved by signatory2."})
     assert signed.status_code == 302, signed.text[:2000]
     assert decision["approval"]["subject_sha256"]
-    assert office("conclude_signing", ref=REF) == "approved"  # [no HTTP path] plan approved, approval sheet
+    assert office("conclude_signing", ref=j.ref) == "approved"  # [no HTTP path] plan approved, approval sheet
     assert j.transition("advance_to_support")["state"] == "support"
     j.lap("planning")
 
     # -- support measures agreed ----------------------------------------------------------------------
-    assert office("propose_measure", ref=REF) == {"measure": "coordination", "positions": 2}  # [no HTTP path]
+    assert office("propose_measure", ref=j.ref) == {"measure": "coordination", "positions": 2}  # [no HTTP path]
     positions = j.tasks(outcome="agree")
     assert len(positions) == 2 and {t["object"]["type"] for t in positions} == {"support.bodyposition"}
     for task in positions:
         agreed = j.api("coordinator").post(f"/api/tasks/{task['id']}/complete/",
                                            json={"transition": "agree", "comment": "Agreed by letter."})
         assert agreed.status_code == 200, agreed.text
-    assert office("conclude_coordination", ref=REF) == "in_force"  # [no HTTP path] agree, sheet, in force
+    assert office("conclude_coordination", ref=j.ref) == "in_force"  # [no HTTP path] agree, sheet, in force
     assert j.transition("advance_to_implementation")["state"] == "implementation"
     j.lap("support")
 
     # -- implementation and monitoring, closed ------------------------------------------------------
-    assert office("implementation_report", ref=REF) == "active"  # [no HTTP path] object, Q1 report
+    assert office("implementation_report", ref=j.ref) == "active"  # [no HTTP path] object, Q1 report
     j.complete("complete", comment="Implementation completed.")
     closed = j.transition("close", comment="Cycle complete.")
     assert closed["state"] == "closed"
@@ -467,7 +472,7 @@ def _reminders(j: Journey) -> None:
 
     stack, office = j.stack, j.office
     deadlines = office("open_deadlines")
-    assert [(d["chain"], d["role"], d["responsible"]) for d in deadlines] == [(REF, "coordinator", None)], deadlines
+    assert [(d["chain"], d["role"], d["responsible"]) for d in deadlines] == [(j.ref, "coordinator", None)], deadlines
     deadline = deadlines[0]
     due_day = dt.date.fromisoformat(deadline["due_day"])
     assert stack.sent_mail() == []
@@ -598,7 +603,7 @@ def _auditor(j: Journey) -> None:
 
 def _auditor_pages(j: Journey) -> None:
     auditor = j.page("auditor")
-    history = auditor.get("/audit/", params={"case": REF})
+    history = auditor.get("/audit/", params={"case": j.ref})
     assert history.status_code == 200 and "advance_to_implementation" in history.text
 
     dossier = auditor.get(f"/cases/{j.case_id}/dossier/", allow_redirects=False)
@@ -612,7 +617,7 @@ def _auditor_pages(j: Journey) -> None:
     with zipfile.ZipFile(io.BytesIO(dossier.content)) as archive:
         assert archive.testzip() is None
         manifest = json.loads(archive.read("manifest.json"))
-        assert manifest["case"]["ref"] == REF and manifest["generated_by"] == "auditor"
+        assert manifest["case"]["ref"] == j.ref and manifest["generated_by"] == "auditor"
         for item in manifest["files"]:
             assert sha256(archive.read(item["path"])) == item["sha256"], item["path"]
     form = auditor.get("/audit/dossiers/verify/")
@@ -623,7 +628,7 @@ def _auditor_pages(j: Journey) -> None:
 
     # The chain: the auditor's check page (this case's chain, then all), the API's links, the command.
     page = auditor.get("/audit/")
-    for case in (REF, ""):
+    for case in (j.ref, ""):
         verified = auditor.post("/audit/verify/", data={"csrfmiddlewaretoken": csrf(page.text), "case": case})
         assert verified.status_code == 200 and 'data-ok="true"' in verified.text, verified.text[:2000]
     entries = j.audit_entries()
@@ -646,11 +651,11 @@ def _documents_in_the_bucket(j: Journey) -> None:
         assert objects[version["key"]] == version["sha256"], f"{version['key']}: bytes differ from the record"
     versioned = {v["key"] for v in recorded}
     assert all(key.startswith("jobs/") for key in set(objects) - versioned), sorted(set(objects) - versioned)
-    kinds = Counter(v["kind"] for v in recorded if v["owner_ref"] == REF)
+    kinds = Counter(v["kind"] for v in recorded if v["owner_ref"] == j.ref)
     assert kinds == Counter({"attachment": 2, "score_sheet": 2, "application_receipt": 1, "decision_notice": 1,
                              "diagnosis_report": 1, "development_plan": 1, "approval_sheet": 1,
                              "support_coordination_sheet": 1, "monitoring_report": 1}), kinds
     assert {v["kind"] for v in recorded if v["owner_ref"] == ROUND} == {"selection_minutes"}
     # The API lists the same versions with the same sha256.
     listed = j.documents()
-    assert sorted(listed.values()) == sorted(v["sha256"] for v in recorded if v["owner_ref"] == REF)
+    assert sorted(listed.values()) == sorted(v["sha256"] for v in recorded if v["owner_ref"] == j.ref)
