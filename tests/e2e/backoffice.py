@@ -92,7 +92,8 @@ def selection(code: str) -> dict:
             runner, "notify_decisions"):
         runner.notify_decisions()
     rnd.refresh_from_db()
-    return {"round": rnd.state, "selections": {s.application.ref: s.state for s in rnd.selections.select_related("application")}}
+    return {"round": rnd.state,
+            "selections": {s.application.ref: s.state for s in rnd.selections.select_related("application")}}
 
 
 def create_diagnosis(ref: str) -> str:
@@ -319,10 +320,10 @@ def versions() -> list[dict]:
             for v in DocumentVersion.objects.select_related("document").order_by("pk")]
 
 
-COMMANDS = {f.__name__: f for f in (open_round, add_coordinators, receipt, selection, create_diagnosis, record_assessment,
-                                    create_plan, send_for_signing, conclude_signing, propose_measure,
-                                    conclude_coordination, implementation_report, reminder_clock, delivery_every_second, tokens,
-                                    open_deadlines, owed, outbox, versions)}
+COMMANDS = {f.__name__: f for f in (open_round, add_coordinators, receipt, selection, create_diagnosis,
+                                    record_assessment, create_plan, send_for_signing, conclude_signing,
+                                    propose_measure, conclude_coordination, implementation_report, reminder_clock,
+                                    delivery_every_second, tokens, open_deadlines, owed, outbox, versions)}
 
 
 def main() -> int:

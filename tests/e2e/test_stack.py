@@ -623,7 +623,8 @@ def _auditor_pages(j: Journey) -> None:
     form = auditor.get("/audit/dossiers/verify/")
     checked = auditor.post("/audit/dossiers/verify/", data={"csrfmiddlewaretoken": csrf(form.text), "database": "1"},
                            files={"file": ("dossier.zip", dossier.content, "application/zip")})
-    assert checked.status_code == 200 and 'id="dossier-result" data-testid="dossier-result" data-ok="true"' in checked.text
+    assert checked.status_code == 200
+    assert 'id="dossier-result" data-testid="dossier-result" data-ok="true"' in checked.text
     assert manifest["audit"]["head_hash"] in checked.text
 
     # The chain: the auditor's check page (this case's chain, then all), the API's links, the command.
