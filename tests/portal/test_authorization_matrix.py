@@ -1428,7 +1428,7 @@ def test_bulk_is_all_or_nothing(world, client, order):
     entries = AuditEntry.objects.count()
     response = bulk(client, "coordinator", order)
     assert response.status_code == 409
-    assert "not_selected" in response.content.decode()
+    assert "“not selected”" in response.content.decode()  # the refused case's state, by its label
     assert states("A1", "A2") == ["implementation", "not_selected"]
     assert AuditEntry.objects.count() == entries
 
