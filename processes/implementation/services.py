@@ -65,7 +65,8 @@ def clean_report_values(implementation: Implementation, *, year, quarter, actual
         if isinstance(value, bool):
             value = None
         try:
-            number = int(str(value).strip()) if value is not None and str(value).strip().lstrip("-").isdigit() else None
+            text = str(value).strip() if value is not None else ""
+            number = int(text) if text.isascii() and text.lstrip("-").isdigit() and len(text) < 10 else None
         except ValueError:
             number = None
         if number is None or number not in allowed:
@@ -89,10 +90,13 @@ def clean_report_values(implementation: Implementation, *, year, quarter, actual
     if not isinstance(actuals, dict):
         problems["actuals"] = _("must map each action's number to its actual KPI value")
         actuals = {}
+    refused: set[int] = set()
     for key, raw in actuals.items():
-        position = int(key) if isinstance(key, int) or (isinstance(key, str) and key.isdigit()) else None
+        position = int(key) if isinstance(key, int) and not isinstance(key, bool) or (
+            isinstance(key, str) and key.isascii() and key.isdigit() and len(key) < 10) else None
         if position not in positions:
-            problems[f"actuals.{key}"] = _("the plan has no action %(number)s") % {"number": key}
+            shown = str(key)[:20]
+            problems[f"actuals.{shown}"] = _("the plan has no action %(number)s") % {"number": shown}
             continue
         try:
             number = Decimal(str(raw).strip().replace(",", ".")) if not isinstance(raw, bool) and raw is not None \
@@ -102,10 +106,10 @@ def clean_report_values(implementation: Implementation, *, year, quarter, actual
         if number is None or not number.is_finite() or not 0 <= number <= MAX_ACTUAL \
                 or number != number.quantize(Decimal("0.01")):
             problems[f"actuals.{position}"] = _("must be a number from 0 with at most 2 decimals")
+            refused.add(position)
             continue
         values[position] = number
-    missing = sorted(positions - set(values) - {int(k.split(".")[1]) for k in problems
-                                                 if k.startswith("actuals.") and k.split(".")[1].isdigit()})
+    missing = sorted(positions - set(values) - refused)
     if missing:
         problems["actuals"] = _("every KPI of the plan needs its actual value; missing: %(numbers)s") % {
             "numbers": ", ".join(map(str, missing))}

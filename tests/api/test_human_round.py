@@ -306,7 +306,10 @@ def test_a_quarter_is_accepted_only_with_its_own_report(api):
            {"year": q1.year, "quarter": 2, "actuals": {**{str(p): 1 for p in positions}, "1": "NaN"}},
            {"year": q1.year, "quarter": 2, "actuals": {**{str(p): 1 for p in positions}, "1": -4}},
            {"year": q1.year, "quarter": 2, "actuals": {str(p): 1 for p in positions}, "summary": "a\x00b"},
-           {"year": q1.year, "quarter": 2, "actuals": "all"}]
+           {"year": q1.year, "quarter": 2, "actuals": "all"},
+           {"year": q1.year, "quarter": 2, "actuals": {**{str(p): 1 for p in positions}, "²": 1}},
+           {"year": "²⁰¹⁸", "quarter": 2, "actuals": {str(p): 1 for p in positions}},
+           {"year": q1.year, "quarter": [2], "actuals": {str(p): {"v": 1} for p in positions}}]
     for body in bad:
         answer = assert_error(coordinator.post(url, body, format="json"), 400)
         assert answer["details"]["fields"], body
