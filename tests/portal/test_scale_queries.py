@@ -199,3 +199,31 @@ def test_a_work_page_past_the_cases_with_deadlines_makes_the_same_queries_at_any
     large_page, large = deep_page()
     assert large_page > small_page
     assert large == small
+
+
+def test_the_api_task_list_pages_in_the_database(client):
+    """``GET /api/tasks/`` reads one page of the queue (a count and the page), not every open
+    task: the same queries with 5 and with 500 open checks, 25 per page, the count right."""
+    import json
+
+    from django.contrib.auth import get_user_model
+
+    from workflow import tasks as human_tasks
+
+    loadgen.generate(cases=14, audit_entries=28, round_code="LOAD-API1", mix=FILED)
+    client = coordinator_client(client)
+    small, body = queries(client, "/api/tasks/")
+    assert json.loads(body)["count"] >= 5
+    loadgen.generate(cases=509, audit_entries=1018, round_code="LOAD-API2", mix=FILED)
+    large, body = queries(client, "/api/tasks/")
+    assert large == small
+    page = json.loads(body)
+    coordinator = get_user_model().objects.get(username=loadgen.COORDINATOR)
+    assert page["count"] == human_tasks.inbox(coordinator).count() >= 500
+    assert len(page["results"]) == 25 and page["next"]
+    with CaptureQueriesContext(connection) as captured:
+        assert client.get("/api/tasks/").status_code == 200
+    reads = [q["sql"] for q in captured.captured_queries
+             if q["sql"].lstrip().upper().startswith("SELECT") and '"viewflow_task"."flow_task"' in q["sql"]
+             and "COUNT(" not in q["sql"].upper()]
+    assert reads and all("LIMIT 25" in sql for sql in reads)  # one page read, not the whole queue
