@@ -3,13 +3,15 @@
 A round and its criteria can be edited only while the round is a draft: once applications
 are open, the rules and weights are what applicants and experts rely on, and a change would
 escape the audit chain. Later only a signatory position's user may be linked. Cases are
-created by the import; the admin may only link the applicant user.
+created by the import or by an applicant filing, and are read-only here: the applicant
+decides who sees and acts on a case, and a change made in the admin would bypass ``perform``
+and the audit chain (breaker F8); the applicant is linked by the services that create the case.
 """
 
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
-from workflow.admin import ProtectedStateAdminMixin
+from workflow.admin import ProtectedStateAdminMixin, ReadOnlyAdminMixin
 
 from .models import Case, Criterion, Round, RoundSignatory
 
@@ -89,19 +91,13 @@ class RoundAdmin(ProtectedStateAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(Case)
-class CaseAdmin(ProtectedStateAdminMixin, admin.ModelAdmin):
+class CaseAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Browse only (see the module docstring): no add, change or delete."""
+
     list_display = ("ref", "name_en", "round", "state", "applicant", "created_at")
     list_filter = ("round", "state")
     list_select_related = ("round", "applicant")
     search_fields = ("ref", "number", "name_en", "name_ru", "name_kk")
-    readonly_fields = ("ref", "round", "number", "state", "name_en", "name_ru", "name_kk", "language", "created_at")
     fields = ("ref", "round", "number", "state", "name_en", "name_ru", "name_kk", "language", "applicant",
               "created_at")
-    raw_id_fields = ("applicant",)
-
-    def has_add_permission(self, request):
-        """Cases come from the round import, never from the admin."""
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+    readonly_fields = fields

@@ -1464,7 +1464,7 @@ def test_a_delegation_scoped_to_one_approval_shows_only_that_case(world, client)
     approval = request_approval(subject=version, sha256=version.sha256, version=version.number, key="scoped:A1",
                                 chain="TC-2017/A1", title="Scoped", author=user("coordinator"),
                                 signatories=[Signatory(user("signatory1"))], actor=user("coordinator"))
-    deputy = ensure_user("deputy", "expert")  # an expert who scored nothing: sees no case of its own
+    deputy = ensure_user("deputy", "signatory")  # a signatory asked for nothing: sees no case of its own
     today = dt.date.today()
     delegate(owner=user("signatory1"), deputy=deputy, approval=approval, starts_on=today - dt.timedelta(days=1),
              ends_on=today + dt.timedelta(days=1), actor=user("coordinator"))

@@ -381,3 +381,78 @@ def test_an_experts_comment_shows_the_role_to_the_applicant(people):
     assert name not in comments
     staff = as_user(Client(), "coordinator").get(reverse("portal:case-detail", args=[case("A1").pk]))
     assert name in text(staff).split('id="comments"', 1)[1]
+
+
+# -- F8: the case admin is read-only ----------------------------------------------------------------
+
+def test_the_admin_cannot_hand_a_case_to_another_applicant(people, client):
+    a9 = case("A9")
+    owner, entries = a9.applicant_id, AuditEntry.objects.filter(chain=a9.ref).count()
+    client.force_login(user("admin"))
+    url = reverse("admin:rounds_case_change", args=[a9.pk])
+    page = client.get(url)
+    assert page.status_code == 200 and 'name="applicant"' not in page.content.decode()
+    response = client.post(url, {"applicant": user("applicant-a1").pk, "state": "draft"})
+    assert response.status_code == 403
+    a9.refresh_from_db()
+    assert a9.applicant_id == owner
+    assert AuditEntry.objects.filter(chain=a9.ref).count() == entries
+    assert as_user(Client(), "applicant-a1").get(f"/api/cases/{a9.pk}/").status_code == 404
+
+
+# -- F8b: a deputy is a signatory, never an applicant; sane dates -----------------------------------
+
+def delegation_form(owner, deputy, starts="2026-11-01", ends="2026-12-31"):
+    return {"owner": user(owner).pk, "deputy": user(deputy).pk, "kind": "delegation",
+            "starts_on": starts, "ends_on": ends, "reason": "holiday"}
+
+
+@pytest.mark.parametrize(("deputy", "starts", "ends", "field"), [
+    ("applicant-a1", None, None, "deputy"),
+    ("expert1", None, None, "deputy"),
+    ("signatory2", "0001-01-01", "9999-12-31", "ends_on"),
+    ("signatory2", "2090-01-01", "2090-01-02", "starts_on"),
+])
+def test_the_admin_refuses_a_bad_delegation(people, client, deputy, starts, ends, field):
+    import datetime as dt
+
+    from workflow.approvals.models import Delegation
+
+    today = dt.date.today()
+    starts = starts or str(today)
+    ends = ends or str(today + dt.timedelta(days=30))
+    before = Delegation.objects.count(), AuditEntry.objects.filter(chain="delegations").count()
+    client.force_login(user("admin"))
+    response = client.post(reverse("admin:approvals_delegation_add"),
+                           delegation_form("signatory1", deputy, starts, ends))
+    assert response.status_code == 200
+    assert field in response.context["adminform"].form.errors
+    assert (Delegation.objects.count(), AuditEntry.objects.filter(chain="delegations").count()) == before
+
+
+def test_the_admin_records_a_good_delegation(people, client):
+    import datetime as dt
+
+    from workflow.approvals.models import Delegation
+
+    today = dt.date.today()
+    client.force_login(user("admin"))
+    response = client.post(reverse("admin:approvals_delegation_add"), delegation_form(
+        "signatory1", "signatory2", str(today), str(today + dt.timedelta(days=30))))
+    assert response.status_code == 302
+    assert Delegation.objects.filter(owner=user("signatory1"), deputy=user("signatory2")).exists()
+    assert AuditEntry.objects.filter(chain="delegations", transition="delegation_granted").exists()
+
+
+def test_the_service_refuses_an_applicant_deputy(people):
+    import datetime as dt
+
+    from workflow.approvals.services import delegate
+
+    today = dt.date.today()
+    with pytest.raises(ValueError, match="applicant"):
+        delegate(owner=user("signatory1"), deputy=user("applicant-a1"), starts_on=today, ends_on=today,
+                 actor=user("admin"))
+    with pytest.raises(ValueError, match="signatory role"):
+        delegate(owner=user("signatory1"), deputy=user("auditor"), starts_on=today, ends_on=today,
+                 actor=user("admin"))

@@ -239,6 +239,10 @@ class Decision(StatefulModel):
         """A newer version restarts the approval; this decision no longer counts."""
 
 
+#: The longest delegation, and the farthest its start may be from today (calendar days).
+MAX_DELEGATION_DAYS = 366
+
+
 class Delegation(models.Model):
     """``owner`` lets ``deputy`` decide on their behalf from ``starts_on`` to ``ends_on``
     (calendar dates, Asia/Almaty, both included). ``approval`` limits it to one approval;
@@ -273,3 +277,48 @@ class Delegation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.owner.get_username()} -> {self.deputy.get_username()} ({self.starts_on}..{self.ends_on})"
+
+    def problems(self, *, today: dt.date | None = None) -> dict[str, str]:
+        """What makes this delegation unacceptable, ``{field: message}`` in the active language
+        (empty when none): the owner delegating to themselves; a deputy who does not hold the
+        signatory role, or who is an applicant (holds the applicant role or is a case's
+        applicant: a deputy sees the cases of the approvals it stands in for, breaker F8b);
+        dates out of order, a period over :data:`MAX_DELEGATION_DAYS` calendar days, or a start
+        more than that many days before or after ``today`` (Asia/Almaty; default today)."""
+        from django.apps import apps
+        from django.utils.translation import gettext
+
+        from workflow.permissions import APPLICANT, SIGNATORY, has_role
+
+        problems: dict[str, str] = {}
+        owner, deputy = getattr(self, "owner", None), getattr(self, "deputy", None)
+        if owner is not None and deputy is not None and owner.pk == deputy.pk:
+            problems["deputy"] = gettext("A signatory cannot delegate to themselves.")
+        elif deputy is not None:
+            applicant = (deputy.groups.filter(name=APPLICANT).exists()
+                         or apps.get_model("rounds", "Case").objects.filter(applicant_id=deputy.pk).exists())
+            if applicant:
+                problems["deputy"] = gettext("The deputy is an applicant; an applicant may not decide for a "
+                                             "signatory.")
+            elif not has_role(deputy, SIGNATORY):
+                problems["deputy"] = gettext("The deputy must hold the signatory role.")
+        if self.starts_on and self.ends_on:
+            today = today or timezone.localdate()
+            if self.ends_on < self.starts_on:
+                problems["ends_on"] = gettext("The delegation ends (%(end)s) before it starts (%(start)s).") % {
+                    "end": self.ends_on, "start": self.starts_on}
+            elif (self.ends_on - self.starts_on).days >= MAX_DELEGATION_DAYS:
+                problems["ends_on"] = gettext("A delegation lasts at most %(days)s days.") % {
+                    "days": MAX_DELEGATION_DAYS}
+            if abs((self.starts_on - today).days) > MAX_DELEGATION_DAYS:
+                problems["starts_on"] = gettext("A delegation starts within %(days)s days of today.") % {
+                    "days": MAX_DELEGATION_DAYS}
+        return problems
+
+    def clean(self):
+        """The admin's form check: :meth:`problems` as field errors."""
+        from django.core.exceptions import ValidationError
+
+        problems = self.problems()
+        if problems:
+            raise ValidationError(problems)

@@ -159,15 +159,16 @@ def delegate(*, owner, deputy, starts_on: dt.date, ends_on: dt.date, actor, appr
     """Let ``deputy`` decide for ``owner`` from ``starts_on`` to ``ends_on`` (calendar dates,
     Asia/Almaty, inclusive), for one ``approval`` or for all (out of office).
 
-    Recorded in the ``delegations`` audit chain. Raises ``ValueError`` for a delegation to
-    oneself or dates out of order.
+    Recorded in the ``delegations`` audit chain. Raises ``ValueError`` naming every problem
+    (``Delegation.problems``): a delegation to oneself, a deputy who is not a signatory or is an
+    applicant, dates out of order, longer than a year or starting more than a year from today.
     """
-    if owner.pk == deputy.pk:
-        raise ValueError("a signatory cannot delegate to themselves")
-    if ends_on < starts_on:
-        raise ValueError(f"the delegation ends ({ends_on}) before it starts ({starts_on})")
-    delegation = Delegation.objects.create(owner=owner, deputy=deputy, starts_on=starts_on, ends_on=ends_on,
-                                           approval=approval, kind=kind, reason=reason)
+    delegation = Delegation(owner=owner, deputy=deputy, starts_on=starts_on, ends_on=ends_on,
+                            approval=approval, kind=kind, reason=reason)
+    problems = delegation.problems()
+    if problems:
+        raise ValueError(" ".join(problems.values()))
+    delegation.save()
     audit.append_entry(chain="delegations", actor=actor, object_type="approvals.delegation",
                        object_id=str(delegation.pk), object_repr=str(delegation), transition=f"{kind}_granted",
                        from_state="", to_state="active", comment=reason,
