@@ -326,8 +326,8 @@ class TaskSerializer(serializers.Serializer):
 
 
 class TaskCompleteInput(serializers.Serializer):
-    transition = serializers.CharField(required=False, allow_blank=True, default="",
-                                       help_text="one of the task's outcomes (default: its transition)")
+    transition = serializers.CharField(required=False, allow_blank=True, help_text=(
+        "one of the task's outcomes (absent: its transition; an empty name is refused, 400)"))
     comment = serializers.CharField(required=False, allow_blank=True, default="", max_length=MAX_COMMENT)
     data = serializers.DictField(required=False, default=dict)
 

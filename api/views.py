@@ -648,7 +648,7 @@ class TaskViewSet(ApiLanguageMixin, viewsets.ViewSet):
     def complete(self, request, pk=None):
         task = self._task(request, pk)
         body = _payload(s.TaskCompleteInput, request)
-        human_tasks.complete(task, user=request.user, transition=body.get("transition") or None,
+        human_tasks.complete(task, user=request.user, transition=body.get("transition"),
                              comment=body.get("comment", ""), data=dict(body.get("data") or {}) or None)
         return self._answer(request, task)
 

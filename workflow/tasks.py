@@ -281,7 +281,8 @@ def complete(task: Task, *, user, transition: str | None = None, comment: str = 
 
     Raises ``StaleObject`` (409) when the task is no longer open or is held by someone else,
     ``TransitionPermissionDenied`` (403) when ``user`` may not claim it, ``UnknownTransition``
-    (400) for a transition that is not an outcome of the task, and every error of
+    (400) for a transition that is not an outcome of the task (also ``""``: only ``None``
+    means the default), and every error of
     ``perform``. On any error the task and the object are unchanged (both are reloaded).
     """
     if obj is None:
@@ -297,7 +298,7 @@ def complete(task: Task, *, user, transition: str | None = None, comment: str = 
             locked = _locked(task)
             _require_open(locked)
             allowed = outcomes_of(locked)
-            chosen = transition or allowed[0]
+            chosen = allowed[0] if transition is None else transition  # "" is not an outcome: 400
             if chosen not in allowed:
                 raise UnknownTransition(
                     _("task #%(task)s is completed by %(allowed)s, not %(chosen)s") % {

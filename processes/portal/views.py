@@ -231,7 +231,7 @@ def task_complete(request, pk: int):
     reason; nothing changes then.
     """
     task = _task_or_404(request, pk)
-    transition = request.POST.get("transition") or None
+    transition = request.POST.get("transition")  # absent: the default; "" is refused (400)
     comment = request.POST.get("comment", "").strip()
     if len(comment) > MAX_TASK_COMMENT:
         return _problem(request, 400, _("The comment is too long"),

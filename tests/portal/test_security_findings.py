@@ -456,3 +456,24 @@ def test_the_service_refuses_an_applicant_deputy(people):
     with pytest.raises(ValueError, match="signatory role"):
         delegate(owner=user("signatory1"), deputy=user("auditor"), starts_on=today, ends_on=today,
                  actor=user("admin"))
+
+
+# -- F4 (side note): completing a task with an empty transition is a 400 ----------------------------
+
+def open_task_of(client) -> dict:
+    tasks = client.get("/api/tasks/").json()["results"]
+    assert tasks, "the coordinator's inbox holds the quarterly reports after the cycle"
+    return tasks[0]
+
+
+def test_an_empty_transition_does_not_complete_a_task(people):
+    client = as_user(Client(), "coordinator")
+    task = open_task_of(client)
+    before = snapshot()
+    response = client.post(f"/api/tasks/{task['id']}/complete/", {"transition": ""},
+                           content_type="application/json")
+    assert response.status_code == 400 and response.json()["code"] == "unknown_transition"
+    response = client.post(reverse("portal:task-complete", args=[task["id"]]), {"transition": ""})
+    assert response.status_code == 400
+    assert snapshot() == before
+    assert client.get(f"/api/tasks/{task['id']}/").json()["status"] == task["status"]
