@@ -2,11 +2,10 @@
 read-only look at the database: ``python -m tests.e2e.backoffice`` (JSON lines on stdin/stdout).
 
 The journey in ``test_stack.py`` drives one case over HTTP wherever the portal or the API has
-a page or an endpoint for the step. Some steps have neither (issue 7 lists them as left):
-the round's own transitions, scoring closure, ranking and the selection decisions, and
-creating a stage's object with its content (the diagnosis and its six assessed areas, the
-development plan with its actions and sending it for signing, concluding the signing, the
-support measure and concluding its coordination, the implementation and its quarterly report).
+a page or an endpoint for the step. Some steps have neither: creating a stage's object with
+its content (the diagnosis and its six assessed areas, the development plan with its actions
+and sending it for signing, concluding the signing, the support measure and concluding its
+coordination, the implementation and its quarterly report).
 They run here, in the stack's environment (production settings, same database, S3 and broker),
 through the same services as ``run_cycle`` (:class:`processes.cycle.CycleRunner`), acting as
 the demo coordinator (or the partner, for the discussion), so permissions, conditions,
@@ -43,15 +42,6 @@ def _runner(case_or_round):
 # -- steps without an HTTP path --------------------------------------------------------------------
 
 
-def open_round(code: str) -> str:
-    from processes.rounds.models import Round
-
-    runner = _runner(Round.objects.get(code=code))
-    runner._round_step("draft", "open_applications")
-    runner.round.refresh_from_db()
-    return runner.round.state
-
-
 def add_coordinators(count: int) -> list[str]:
     """``count`` more active coordinators (``coordinator-e2e-N``, e-mail ``...@example.kz``)."""
     from processes.rounds.actors import ensure_user
@@ -59,41 +49,6 @@ def add_coordinators(count: int) -> list[str]:
 
     return [ensure_user(f"coordinator-e2e-{i}", roles.COORDINATOR, full_name=f"Coordinator {i}").username
             for i in range(1, count + 1)]
-
-
-def selection(code: str) -> dict:
-    """After the experts: close applications, start scoring, close the scoring, rank, discuss
-    (the partner), decide, the selection minutes, publish and the decision notices, as
-    ``run_cycle`` does (the ranking, minutes and notices are generated here only when the
-    round's transitions did not generate them themselves)."""
-    from documents.models import DocumentVersion
-    from processes.rounds.models import Round
-    from processes.selection.services import compute_ranking
-
-    runner = _runner(Round.objects.get(code=code))
-    rnd = runner.round
-
-    def has(kind: str, owner: str) -> bool:
-        return DocumentVersion.objects.filter(document__kind=kind, document__owner_ref=owner).exists()
-
-    runner._round_step("open", "close_applications")
-    runner._round_step("closed", "start_scoring")
-    runner.scoring()  # no draft sheet is left: only complete_scoring of the scored selections
-    runner._round_step("scoring", "start_discussion")
-    if rnd.selections.filter(rank__isnull=True).exists():
-        compute_ranking(rnd=rnd, actor=runner.coordinator)
-    runner.discussion()
-    runner._round_step("discussion", "decide")
-    if not has("selection_minutes", rnd.code) and hasattr(runner, "selection_minutes"):
-        runner.selection_minutes()
-    runner._round_step("decided", "publish")
-    selections = list(rnd.selections.select_related("application__case"))
-    if not all(has("decision_notice", s.application.case.ref) for s in selections) and hasattr(
-            runner, "notify_decisions"):
-        runner.notify_decisions()
-    rnd.refresh_from_db()
-    return {"round": rnd.state,
-            "selections": {s.application.ref: s.state for s in rnd.selections.select_related("application")}}
 
 
 def create_diagnosis(ref: str) -> str:
@@ -215,19 +170,6 @@ def implementation_report(ref: str) -> str:
 # -- the reminder clock and what the test reads ----------------------------------------------------
 
 
-def receipt(ref: str) -> int:
-    """The application receipt, unless the case has one (run_cycle generates it right after
-    submission); returns how many receipt versions the case has."""
-    from documents.models import DocumentVersion
-    from processes.submission.services import generate_receipt
-
-    case = _case(ref)
-    receipts = DocumentVersion.objects.filter(document__owner_ref=case.ref, document__kind="application_receipt")
-    if not receipts.exists():
-        generate_receipt(application=case.application, actor=_runner(case).coordinator)
-    return receipts.count()
-
-
 def reminder_clock(name: str, now: str, enabled: bool = True) -> dict:
     """Create or update the periodic task ``name`` (every second, ``sweep_deadlines`` with
     ``{"now": now}``), exactly as an operator edits a schedule in the admin; the running beat
@@ -320,7 +262,7 @@ def versions() -> list[dict]:
             for v in DocumentVersion.objects.select_related("document").order_by("pk")]
 
 
-COMMANDS = {f.__name__: f for f in (open_round, add_coordinators, receipt, selection, create_diagnosis,
+COMMANDS = {f.__name__: f for f in (add_coordinators, create_diagnosis,
                                     record_assessment, create_plan, send_for_signing, conclude_signing,
                                     propose_measure, conclude_coordination, implementation_report, reminder_clock,
                                     delivery_every_second, tokens, open_deadlines, owed, outbox, versions)}

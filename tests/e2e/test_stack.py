@@ -12,10 +12,12 @@ signatories approve the plan (API and the signatory page); the body positions ar
 (API tasks); the auditor searches the history, downloads the dossier and checks it and the
 audit chain (pages and API).
 
-The steps Kelisim has no page or endpoint for (the round's transitions, ranking and the
-selection decisions, the receipt, creating each stage's object with its content, concluding
-the signing and the coordination, the quarterly report) run in ``backoffice.py`` through the
-same services as ``run_cycle``; each is marked ``[no HTTP path]`` below.
+The round's transitions (with the ranking, minutes and notices they generate) and the
+selection's go through the API as the coordinator and the partner. The steps Kelisim has no
+page or endpoint for (creating each stage's object with its content, sending the plan for
+signing, concluding the signing and the coordination, the quarterly report) run in
+``backoffice.py`` through the same services as ``run_cycle``; each is marked
+``[no HTTP path]`` below.
 
 Then, with the case still at its completeness check, the reminders: the sweep's clock is a
 django-celery-beat schedule's ``kwargs`` (as tests/brokers/test_beat.py), moved to the "-2"
@@ -208,6 +210,16 @@ class Journey:
         assert response.status_code == 200, f"{name}: {response.status_code} {response.text}"
         return response.json()
 
+    def round_transition(self, name: str, user: str = "coordinator") -> dict:
+        response = self.api(user).post(f"/api/rounds/{ROUND}/transitions/{name}/", json={})
+        assert response.status_code == 200, f"round {name}: {response.status_code} {response.text}"
+        return response.json()
+
+    def selection_transition(self, pk: int, name: str, user: str = "coordinator", comment: str = "") -> dict:
+        response = self.api(user).post(f"/api/selections/{pk}/transitions/{name}/", json={"comment": comment})
+        assert response.status_code == 200, f"selection {name}: {response.status_code} {response.text}"
+        return response.json()
+
     def tasks(self, user: str = "coordinator", outcome: str | None = None) -> list[dict]:
         found, url = [], "/api/tasks/?page_size=100"
         while url:
@@ -302,10 +314,10 @@ def _run(j: Journey) -> None:
     with ThreadPoolExecutor(4) as pool:
         coordinator_token = pool.submit(stack.api_token, "coordinator")  # manage.py drf_create_token
         logins = [pool.submit(j.page, user) for user in ("applicant-a1", "coordinator", "signatory2", "auditor")]
-        j.tokens.update(office("tokens", users=["expert1", "expert2", "signatory1", "auditor"]))
-        assert office("open_round", code=ROUND) == "open"  # [no HTTP path] the round's transitions
+        j.tokens.update(office("tokens", users=["partner", "expert1", "expert2", "signatory1", "auditor"]))
         office("add_coordinators", count=EXTRA_COORDINATORS)
         j.tokens["coordinator"] = coordinator_token.result()
+        assert j.round_transition("open_applications")["state"] == "open"
         for login in logins:
             login.result()
     j.lap("round loaded, people")
@@ -339,7 +351,6 @@ def _run(j: Journey) -> None:
     submitted = applicant.post(f"/api/applications/{application_id}/transitions/submit/", json={})
     assert submitted.status_code == 200, submitted.text
     assert submitted.json()["state"] == "submitted"
-    assert office("receipt", ref=j.ref) == 1  # [no HTTP path] run_cycle's receipt after submission
     j.lap("submission")
 
     # -- reminders: the completeness check's deadline, swept by beat with a moved clock ----------
@@ -370,9 +381,21 @@ def _run(j: Journey) -> None:
                                     json={"data": {"scores": {s["code"]: value for s in sheet["scores"]}}})
         assert scored.status_code == 200, scored.text
         assert scored.json()["state"] == "submitted" and scored.json()["total"] == f"{value * 10}.00"
-    # [no HTTP path] close applications, start scoring, rank, discuss, decide, publish
-    decided = office("selection", code=ROUND)
-    assert decided == {"round": "published", "selections": {j.ref.split("/")[-1]: "selected"}}
+    # The round and the selection: close, score, rank (start_discussion), the partner discusses,
+    # select, decide (the minutes), publish (the decision notice).
+    assert j.round_transition("close_applications")["state"] == "closed"
+    assert j.round_transition("start_scoring")["state"] == "scoring"
+    selections = j.api("coordinator").get("/api/selections/", params={"round__code": ROUND}).json()["results"]
+    assert len(selections) == 1, selections
+    selection = selections[0]["id"]
+    assert j.selection_transition(selection, "complete_scoring")["state"] == "scored"
+    assert j.round_transition("start_discussion")["state"] == "discussion"
+    assert j.selection_transition(selection, "discuss", user="partner",
+                                  comment="Discussed jointly by the operator and the partner.")["state"] == "discussed"
+    chosen = j.selection_transition(selection, "select", comment="Score above the pass mark, rank 1.")
+    assert chosen["state"] == "selected" and chosen["rank"] == 1, chosen
+    assert j.round_transition("decide")["state"] == "decided"
+    assert j.round_transition("publish")["state"] == "published"
     assert j.case()["application"]["score"] == "75.00"
     moved = coordinator.post(f"/cases/{j.case_id}/transitions/advance_to_diagnosis/", allow_redirects=False,
                              data={"csrfmiddlewaretoken": csrf(coordinator.get(f"/cases/{j.case_id}/").text)})
