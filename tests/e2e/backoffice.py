@@ -5,7 +5,7 @@ The journey in ``test_stack.py`` drives one case over HTTP wherever the portal o
 a page or an endpoint for the step. Some steps have neither: creating a stage's object with
 its content (the diagnosis and its six assessed areas, the development plan with its actions
 and sending it for signing, concluding the signing, the support measure and concluding its
-coordination, the implementation and its quarterly report).
+coordination, the implementation).
 They run here, in the stack's environment (production settings, same database, S3 and broker),
 through the same services as ``run_cycle`` (:class:`processes.cycle.CycleRunner`), acting as
 the demo coordinator (or the partner, for the discussion), so permissions, conditions,
@@ -141,15 +141,11 @@ def conclude_coordination(ref: str) -> str:
     return measure.state
 
 
-def implementation_report(ref: str) -> str:
-    """Create the implementation (its tasks) and file the first quarter's monitoring report."""
-    from decimal import Decimal
-
+def create_implementation(ref: str) -> str:
+    """Create the implementation of the case (its tasks open)."""
     from django.db import transaction
 
-    from processes.cycle import script_text
     from processes.implementation.models import Implementation
-    from processes.implementation.services import submit_quarterly_report
     from workflow.tasks import follow_up
 
     case = _case(ref)
@@ -159,11 +155,6 @@ def implementation_report(ref: str) -> str:
             "started_on": dt.date(runner.plan_year, 1, 1)})
         if created:
             follow_up(impl)
-    actuals = {a.position: (a.kpi_target * Decimal("0.25")).quantize(Decimal("0.01"))
-               for a in case.plan.actions.all()}
-    submit_quarterly_report(implementation=impl, year=runner.plan_year, quarter=1, actuals=actuals,
-                            summary=script_text("report", case.language), actor=runner.coordinator)
-    impl.refresh_from_db()
     return impl.state
 
 
@@ -264,7 +255,7 @@ def versions() -> list[dict]:
 
 COMMANDS = {f.__name__: f for f in (add_coordinators, create_diagnosis,
                                     record_assessment, create_plan, send_for_signing, conclude_signing,
-                                    propose_measure, conclude_coordination, implementation_report, reminder_clock,
+                                    propose_measure, conclude_coordination, create_implementation, reminder_clock,
                                     delivery_every_second, tokens, open_deadlines, owed, outbox, versions)}
 
 

@@ -15,7 +15,7 @@ audit chain (pages and API).
 The round's transitions (with the ranking, minutes and notices they generate) and the
 selection's go through the API as the coordinator and the partner. The steps Kelisim has no
 page or endpoint for (creating each stage's object with its content, sending the plan for
-signing, concluding the signing and the coordination, the quarterly report) run in
+signing, concluding the signing and the coordination) run in
 ``backoffice.py`` through the same services as ``run_cycle``; each is marked
 ``[no HTTP path]`` below.
 
@@ -451,7 +451,17 @@ def _run(j: Journey) -> None:
     j.lap("support")
 
     # -- implementation and monitoring, closed ------------------------------------------------------
-    assert office("implementation_report", ref=j.ref) == "active"  # [no HTTP path] object, Q1 report
+    assert office("create_implementation", ref=j.ref) == "active"  # [no HTTP path] the object
+    report = coordinator.get(f"/cases/{j.case_id}/reports/")  # the quarter's KPI actuals
+    assert report.status_code == 200, report.text[:2000]
+    year = re.search(r'name="year" value="(\d{4})"', report.text).group(1)
+    positions = re.findall(r'name="actual-(\d+)"', report.text)
+    assert len(positions) == 4, positions  # the plan's four actions
+    filed = coordinator.post(f"/cases/{j.case_id}/reports/", allow_redirects=False, data={
+        "csrfmiddlewaretoken": csrf(report.text), "year": year, "quarter": "1",
+        "summary": "First quarter: activities started as planned.", **{f"actual-{p}": "3" for p in positions}})
+    assert filed.status_code == 302, filed.text[:2000]
+    j.complete("accept_report", comment="Report checked.")
     j.complete("complete", comment="Implementation completed.")
     closed = j.transition("close", comment="Cycle complete.")
     assert closed["state"] == "closed"
