@@ -113,7 +113,7 @@ def test_a_rule_whose_transition_is_no_longer_possible_is_recorded_and_not_retri
     assert result.taken == [] and [(pk, name) for pk, name, _ in result.refused] == [(other.pk, "accept")]
     other.refresh_from_db()
     assert other.expired_at == after and other.expiry_result.startswith("not taken:")
-    assert "returned_for_revision" in other.expiry_result
+    assert "returned for revision" in other.expiry_result  # the state by its label
     assert expire(now=after + dt.timedelta(days=1)).refused == []  # recorded once, not retried
     application.refresh_from_db()
     assert application.state == "returned_for_revision"

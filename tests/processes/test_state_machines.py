@@ -52,7 +52,8 @@ def test_an_illegal_transition_raises_transition_not_allowed(admin_user, model, 
     obj = model(state=state)
     with pytest.raises(TransitionNotAllowed) as info:
         perform(obj, transition, actor=admin_user)
-    assert f"from state {state!r}" in str(info.value)
+    label = dict(model._meta.get_field("state").flatchoices).get(state, state)  # messages name states by label
+    assert f"from state “{label}”" in str(info.value)
     assert obj.state == state
 
 
