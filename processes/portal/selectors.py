@@ -242,13 +242,35 @@ def _artifact_querysets() -> list[QuerySet]:
 
 
 def case_of(obj) -> Case | None:
-    """The case a task's object belongs to (the case itself, ``.case`` or ``.application.case``)."""
+    """The case a task's object belongs to (the case itself, ``.case``, ``.application.case`` or,
+    for a government body's position, ``.measure.case``); no query when the relation is loaded
+    (:func:`_artifact_querysets`). ``None`` for a round and for a signatory's decision (its case
+    is found by its approval's chain: :func:`cases_of`)."""
     if obj is None or isinstance(obj, Case):
         return obj
     if isinstance(getattr(obj, "case", None), Case):
         return obj.case
-    application = getattr(obj, "application", None)
-    return getattr(application, "case", None)
+    for parent in ("application", "measure"):
+        case = getattr(getattr(obj, parent, None), "case", None)
+        if isinstance(case, Case):
+            return case
+    return None
+
+
+def cases_of(objs) -> list[Case | None]:
+    """The case of each task object in ``objs`` (a list, same order): :func:`case_of`, and for a
+    signatory's decision (``workflow.approvals.models.Decision``, approval loaded) the case whose
+    reference is the approval's audit chain, all of them read in one query. ``None`` for an
+    object of no case (a round, an approval outside a case's chain)."""
+    from workflow.approvals.models import Decision
+
+    found = [case_of(obj) for obj in objs]
+    chains = {obj.approval.chain for obj in objs if isinstance(obj, Decision)}
+    if chains:
+        by_ref = {case.ref: case for case in Case.objects.filter(ref__in=chains)}
+        found = [by_ref.get(obj.approval.chain) if isinstance(obj, Decision) else case
+                 for obj, case in zip(objs, found)]
+    return found
 
 
 @dataclasses.dataclass(frozen=True)
