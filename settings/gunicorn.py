@@ -10,6 +10,12 @@ machines (deploy/README.md).
 Metrics: with ``PROMETHEUS_MULTIPROC_DIR`` set (the compose file does), the directory is emptied
 when gunicorn starts and a dead worker's live gauges are dropped (prometheus-client's
 multiprocess mode), so ``/metrics`` sums every worker's counters.
+
+Control socket (gunicorn >= 25, used only by the ``gunicornc`` tool): gunicorn's default path,
+``$XDG_RUNTIME_DIR/gunicorn.ctl`` or ``~/.gunicorn/gunicorn.ctl``, is one socket for every
+gunicorn the user runs, so two Kelisim instances on one machine would take each other's. Kelisim
+does not use it: it is off unless ``GUNICORN_CONTROL_SOCKET`` names a path for this instance
+(e.g. ``/run/kelisim-a/gunicorn.ctl``; the directory is created, the socket is mode 0600).
 """
 
 import os
@@ -27,6 +33,11 @@ accesslog = None  # Kelisim logs one line per request itself, with its request i
 errorlog = "-"
 # gunicorn sees the client through the proxy's X-Forwarded-* only from these addresses.
 forwarded_allow_ips = os.environ.get("GUNICORN_FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
+# The control socket: off, or at this instance's own path (see the module docstring).
+_control_socket = os.environ.get("GUNICORN_CONTROL_SOCKET", "").strip()
+control_socket_disable = not _control_socket
+if _control_socket:
+    control_socket = _control_socket
 
 
 def on_starting(server):
