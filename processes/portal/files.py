@@ -156,11 +156,13 @@ CHUNK_BYTES = 64 * 1024
 
 
 def body_limit(request) -> int | None:
-    """The largest body accepted for ``request`` in bytes: the upload limit plus
+    """The largest body accepted for ``request`` in bytes, as :class:`RequestSizeLimitMiddleware`
+    judges a declared one: the upload limit (the dossier check's own for its page) plus
     :data:`MULTIPART_SLACK` for ``multipart/form-data``, else ``DATA_UPLOAD_MAX_MEMORY_SIZE``
     (``None``: no limit)."""
     if request.META.get("CONTENT_TYPE", "").lower().startswith("multipart/form-data"):
-        return upload_limit() + MULTIPART_SLACK
+        files_limit = dossier_verify_limit() if _is_dossier_check(request) else upload_limit()
+        return files_limit + MULTIPART_SLACK
     return settings.DATA_UPLOAD_MAX_MEMORY_SIZE
 
 

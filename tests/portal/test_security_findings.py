@@ -477,3 +477,19 @@ def test_an_empty_transition_does_not_complete_a_task(people):
     assert response.status_code == 400
     assert snapshot() == before
     assert client.get(f"/api/tasks/{task['id']}/").json()["status"] == task["status"]
+
+
+def test_an_unsized_body_is_judged_by_the_same_limits_as_a_declared_one(settings):
+    from django.test import RequestFactory
+
+    from processes.portal import files
+
+    settings.KELISIM_DOSSIER_VERIFY_MAX_BYTES, settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 2**20, 2**20
+    multipart = "multipart/form-data; boundary=x"
+    form = RequestFactory().generic("POST", "/cases/1/attachments/", b"", CONTENT_TYPE=multipart)
+    dossier = RequestFactory().generic("POST", reverse("portal:dossier-verify"), b"", CONTENT_TYPE=multipart)
+    json_body = RequestFactory().generic("POST", "/api/cases/1/transitions/suspend/", b"",
+                                         CONTENT_TYPE="application/json")
+    assert files.body_limit(form) == files.upload_limit() + files.MULTIPART_SLACK
+    assert files.body_limit(dossier) == 10 * 2**20 + files.MULTIPART_SLACK
+    assert files.body_limit(json_body) == 2**20
