@@ -34,7 +34,8 @@ def open_scoring(*, application, experts) -> Selection:
     Raises ``ValueError`` with fewer than 2 experts and
     :class:`~workflow.exceptions.TransitionNotAllowed` (409) unless the application is accepted
     and its case is in the ``selection`` stage (scoring never runs while the case says
-    ``submission``).
+    ``submission``), or when a new expert is given once the selection has left ``scoring``
+    ("scoring is closed": ``ScoreSheet.closed_reason``; a repeated call assigns nobody).
     """
     from workflow.exceptions import TransitionNotAllowed
     from workflow.tasks import follow_up
@@ -45,9 +46,7 @@ def open_scoring(*, application, experts) -> Selection:
     closed = scoring_closed_reason(application.pk)
     assigned = set(ScoreSheet.objects.filter(application=application).values_list("expert_id", flat=True))
     if closed and any(expert.pk not in assigned for expert in experts):
-        from workflow.exceptions import TransitionNotAllowed as ScoringClosed
-
-        raise ScoringClosed(closed, obj=application, transition="open_scoring", state=application.state)
+        raise TransitionNotAllowed(closed, obj=application, transition="open_scoring", state=application.state)
     if len(experts) < EXPERTS_PER_APPLICATION:
         raise ValueError(f"an application needs {EXPERTS_PER_APPLICATION} experts, got {len(experts)}")
     case = application.case
