@@ -259,8 +259,11 @@ class _Schedule:
 def sweep(*, now: dt.datetime | None = None, dry_run: bool = False) -> SweepResult:
     """Queue every reminder and escalation due by ``now``; idempotent (see the module docstring).
 
-    With ``dry_run`` nothing is written and ``owed`` lists what would be queued. Delivery is
-    queued after the transaction commits.
+    With ``dry_run`` nothing is written and ``owed`` lists what would be queued. A delivery
+    (:func:`deliver`, Celery task ``deliver_notifications``) is queued after the transaction
+    commits whenever e-mail rows are pending and due at ``now`` (:func:`delivery_pending`),
+    whether this sweep created them or an earlier one did and they were not sent (a worker
+    killed mid-delivery).
 
     Built for volume (``make bench``: 100,000 open deadlines): the open deadlines are read as
     plain rows in batches of :data:`SWEEP_BATCH`, :func:`occurrences` is computed once per
@@ -315,8 +318,12 @@ def sweep(*, now: dt.datetime | None = None, dry_run: bool = False) -> SweepResu
             if batch:
                 result.created += _insert_new(batch)
         if result.created:
-            transaction.on_commit(_queue_delivery)
             transaction.on_commit(functools.partial(metrics.REMINDERS_QUEUED.inc, result.created))
+        if not dry_run and (result.created or delivery_pending(now=now)):
+            # also when this sweep created nothing: rows a killed worker left pending are sent
+            # now, not at the next periodic delivery (nor an hour later, when Redis gives the
+            # killed task back)
+            transaction.on_commit(_queue_delivery)
     return result
 
 
@@ -452,6 +459,31 @@ def _queue_delivery():
     deliver_notifications.delay()
 
 
+def _deliverable(now: dt.datetime) -> Q:
+    """The e-mail rows :func:`deliver` sends at ``now``: pending, and due (never tried, or their
+    retry time has come)."""
+    return (Q(status=Notification.Status.PENDING, channel=Notification.Channel.EMAIL)
+            & (Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)))
+
+
+def delivery_pending(*, now: dt.datetime | None = None) -> bool:
+    """Whether an e-mail row is waiting for :func:`deliver` at ``now`` (aware; default the real
+    time): pending and due. One ``EXISTS`` query."""
+    return Notification.objects.filter(_deliverable(now or timezone.now())).exists()
+
+
+def queue_delivery_if_pending() -> bool:
+    """Queue one delivery (Celery task ``deliver_notifications``) when e-mail rows are pending
+    and due now; return whether one was queued. Run when a worker starts (``worker_ready``,
+    ``settings/celery.py``): after a crash the killed worker's delivery comes back only when the
+    broker gives it back (Redis: its visibility timeout, one hour), so the restarted worker sends
+    what was left at once. Harmless when nothing was lost: :func:`deliver` sends each row once."""
+    if not delivery_pending():
+        return False
+    _queue_delivery()
+    return True
+
+
 @dataclasses.dataclass
 class DeliveryResult:
     """What :func:`deliver` did with the pending e-mail rows."""
@@ -470,8 +502,7 @@ def deliver(*, now: dt.datetime | None = None, limit: int = 500) -> DeliveryResu
     """
     now = now or timezone.now()
     result = DeliveryResult()
-    due = (Q(status=Notification.Status.PENDING, channel=Notification.Channel.EMAIL)
-           & (Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)))
+    due = _deliverable(now)
     for pk in list(Notification.objects.filter(due).order_by("pk").values_list("pk", flat=True)[:limit]):
         with transaction.atomic():
             rows = Notification.objects.filter(due, pk=pk).select_related("recipient")

@@ -355,3 +355,49 @@ def test_worker_killed_mid_run_loses_and_duplicates_nothing(worker):
     assert_exactly_once(expected, worker.mail_dir, allow_duplicate=1)
     # not a vacuous crash test: report how far the first worker got (visible with -rP)
     print(f"e-mail rows pending when the worker was killed: {pending_at_kill} of {len(expected)}")
+
+
+def test_a_restarted_worker_sends_what_the_killed_one_left_without_being_asked(worker):
+    """SIGKILL mid-delivery, restart, and queue nothing: the restarted worker queues a delivery
+    itself (``worker_ready``, settings/celery.py), so the pending e-mail goes out at once, not
+    when Redis gives the killed task back (its visibility timeout, an hour) or at the next
+    periodic delivery. (RabbitMQ also gives the killed task back at once; Redis does not.)
+    Every message once (one tolerated resend of the e-mail in flight at the kill)."""
+    quiet_database()
+    deadlines = make_deadlines(uuid.uuid4().hex[:8], extra_owed=100)
+    before = timezone.now()
+    worker.send("workflow.jobs.sweep_deadlines")
+    wait_until(lambda: any(worker.mail_dir.glob("*.log")), "the first e-mail", worker=worker)
+    worker.kill()
+    pending = Notification.objects.filter(channel=Notification.Channel.EMAIL, status=Notification.Status.PENDING)
+    pending_at_kill = pending.count()
+    if not pending_at_kill:
+        pytest.skip("the killed worker had sent every e-mail already; nothing was left to recover")
+    worker.start()  # nothing sent to the queue
+    expected = owed_keys(deadlines, before)
+    wait_until(all_email_sent(expected), "the e-mails left pending to be sent after the restart", worker=worker)
+    worker.wait_idle()
+    expected = expected_or_skip(deadlines, before, timezone.now())
+    assert_exactly_once(expected, worker.mail_dir, allow_duplicate=1)
+    print(f"e-mail rows pending when the worker was killed: {pending_at_kill} of {len(expected)}")
+
+
+def test_a_sweep_that_creates_nothing_delivers_the_pending_email(worker, monkeypatch):
+    """Rows left pending (a delivery lost with its worker) are sent after the next sweep even
+    though it creates no row: the sweep queues a delivery whenever e-mail is pending."""
+    from workflow import deadlines as module
+
+    quiet_database()
+    deadlines = make_deadlines(uuid.uuid4().hex[:8])
+    before = timezone.now()
+    with monkeypatch.context() as patch:  # the rows are written here, their delivery is lost
+        patch.setattr(module, "_queue_delivery", lambda: None)
+        assert module.sweep().created > 0
+    expected = owed_keys(deadlines, before)
+    assert Notification.objects.filter(channel=Notification.Channel.EMAIL,
+                                       status=Notification.Status.PENDING).count() == len(expected)
+    worker.send("workflow.jobs.sweep_deadlines")
+    wait_until(all_email_sent(expected), "the pending e-mails to be sent after a sweep", worker=worker)
+    worker.wait_idle()
+    expected = expected_or_skip(deadlines, before, timezone.now())
+    assert_exactly_once(expected, worker.mail_dir)

@@ -12,7 +12,7 @@ from django.db import transaction
 
 from processes.rounds.actors import ensure_user
 from workflow import calendar
-from workflow.deadlines import MAX_ATTEMPTS, close_deadlines, deliver, open_deadline, sweep
+from workflow.deadlines import MAX_ATTEMPTS, close_deadlines, deliver, message_id, open_deadline, sweep
 from workflow.models import AuditEntry, Deadline, Notification
 
 pytestmark = pytest.mark.django_db
@@ -212,3 +212,63 @@ def test_the_batched_sweep_matches_the_per_deadline_rule(people, monkeypatch):
     assert sorted(result.owed) == expected and len(expected) > 7
     assert result.created == 2 * len(expected) == _deadline_rows().count()
     assert sweep(now=now).created == 0
+
+
+def _queued_deliveries(callbacks) -> int:
+    from workflow.deadlines import _queue_delivery
+
+    return sum(1 for callback in callbacks if callback is _queue_delivery)
+
+
+def test_a_sweep_queues_a_delivery_while_email_is_pending_even_if_it_created_nothing(
+        deadline, settings, django_capture_on_commit_callbacks):
+    """A worker killed mid-delivery leaves rows pending; the next sweep creates no rows but
+    still queues a delivery, which sends them once (same Message-ID as any earlier attempt)."""
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    with django_capture_on_commit_callbacks() as first:
+        assert sweep(now=at("2017-03-18")).created == 2
+    assert _queued_deliveries(first) == 1
+    with django_capture_on_commit_callbacks() as second:
+        assert sweep(now=at("2017-03-18", 9, 15)).created == 0
+    assert _queued_deliveries(second) == 1
+    with django_capture_on_commit_callbacks(execute=True):
+        sweep(now=at("2017-03-18", 9, 30))  # the queued delivery runs (eager Celery)
+    assert len(mail.outbox) == 1
+    row = _deadline_rows().get(channel="email")
+    assert row.status == "sent" and mail.outbox[0].extra_headers["Message-ID"] == message_id(row)
+    with django_capture_on_commit_callbacks() as settled:
+        sweep(now=at("2017-03-18", 9, 45))
+    assert _queued_deliveries(settled) == 0  # nothing pending: nothing queued
+    assert len(mail.outbox) == 1 and _deadline_rows().count() == 2
+
+
+def test_a_sweep_queues_no_delivery_for_a_retry_not_due_yet_nor_in_a_dry_run(
+        deadline, django_capture_on_commit_callbacks):
+    sweep(now=at("2017-03-18"))
+    _deadline_rows().filter(channel="email").update(next_attempt_at=at("2017-03-18", 10))
+    with django_capture_on_commit_callbacks() as early:
+        sweep(now=at("2017-03-18", 9, 30))
+    assert _queued_deliveries(early) == 0
+    with django_capture_on_commit_callbacks() as due:
+        sweep(now=at("2017-03-18", 10))
+    assert _queued_deliveries(due) == 1
+    with django_capture_on_commit_callbacks() as dry:
+        sweep(now=at("2017-03-18", 10), dry_run=True)
+    assert _queued_deliveries(dry) == 0
+
+
+def test_a_starting_worker_sends_the_pending_email_once(deadline, settings):
+    """``worker_ready`` (settings/celery.py) queues one delivery when rows are pending."""
+    from celery import signals
+
+    from workflow.deadlines import delivery_pending, queue_delivery_if_pending
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    assert queue_delivery_if_pending() is False  # nothing pending yet
+    sweep(now=at("2017-03-18"))  # on_commit never runs inside the test's transaction: rows left pending
+    assert delivery_pending() and mail.outbox == []
+    signals.worker_ready.send(sender=None)
+    assert not delivery_pending() and len(mail.outbox) == 1
+    signals.worker_ready.send(sender=None)  # a second start sends nothing again
+    assert len(mail.outbox) == 1
+    assert list(_deadline_rows().filter(channel="email").values_list("status", "attempts")) == [("sent", 1)]
