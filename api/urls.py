@@ -4,7 +4,7 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework.routers import SimpleRouter
 
-from . import docs, views
+from . import docs, stages, views
 
 app_name = "api"
 
@@ -19,6 +19,10 @@ router.register("versions", views.VersionViewSet, basename="version")
 router.register("tasks", views.TaskViewSet, basename="task")
 router.register("approvals", views.ApprovalViewSet, basename="approval")
 router.register("audit-entries", views.AuditEntryViewSet, basename="audit-entry")
+router.register("diagnoses", stages.DiagnosisViewSet, basename="diagnosis")
+router.register("plans", stages.PlanViewSet, basename="plan")
+router.register("support-measures", stages.SupportMeasureViewSet, basename="support-measure")
+router.register("implementations", stages.ImplementationViewSet, basename="implementation")
 
 urlpatterns = [
     re_path(r"^cases/(?P<pk>%s)/attachments/$" % views.ID_REGEX, views.CaseAttachmentView.as_view(),

@@ -1,15 +1,11 @@
-"""The steps of the end-to-end journey that Kelisim offers no HTTP path for, and the test's
-read-only look at the database: ``python -m tests.e2e.backoffice`` (JSON lines on stdin/stdout).
+"""The test's set-up and its read-only look at the database, in the stack's environment:
+``python -m tests.e2e.backoffice`` (JSON lines on stdin/stdout).
 
-The journey in ``test_stack.py`` drives one case over HTTP wherever the portal or the API has
-a page or an endpoint for the step. Some steps have neither: creating a stage's object with
-its content (the diagnosis and its six assessed areas, the development plan with its actions
-and sending it for signing, concluding the signing, the support measure and concluding its
-coordination, the implementation).
-They run here, in the stack's environment (production settings, same database, S3 and broker),
-through the same services as ``run_cycle`` (:class:`processes.cycle.CycleRunner`), acting as
-the demo coordinator (or the partner, for the discussion), so permissions, conditions,
-documents and audit entries are those of the application.
+The journey in ``test_stack.py`` drives one case over HTTP at every step, as the role that
+takes it. What runs here is no step of the journey: creating extra coordinators and the users'
+API tokens, editing the beat schedules as an operator does in the admin, and reading what the
+test checks (deadlines, outbox, document versions) in the stack's environment (production
+settings, same database, S3 and broker).
 
 Protocol: one JSON object per line in (``{"cmd": NAME, "args": {...}}``), one out
 (``{"ok": true, "result": ...}`` or ``{"ok": false, "error": "traceback"}``). One Django start
@@ -25,21 +21,7 @@ import sys
 import traceback
 
 
-def _case(ref: str):
-    from processes.rounds.models import Case
-
-    return Case.objects.select_related("round", "application").get(ref=ref)
-
-
-def _runner(case_or_round):
-    from processes.cycle import CycleRunner
-    from processes.rounds.models import Round
-
-    rnd = case_or_round if isinstance(case_or_round, Round) else case_or_round.round
-    return CycleRunner(rnd)
-
-
-# -- steps without an HTTP path --------------------------------------------------------------------
+# -- set-up ----------------------------------------------------------------------------------------
 
 
 def add_coordinators(count: int) -> list[str]:
@@ -49,113 +31,6 @@ def add_coordinators(count: int) -> list[str]:
 
     return [ensure_user(f"coordinator-e2e-{i}", roles.COORDINATOR, full_name=f"Coordinator {i}").username
             for i in range(1, count + 1)]
-
-
-def create_diagnosis(ref: str) -> str:
-    from django.db import transaction
-
-    from processes.diagnosis.models import Diagnosis
-    from workflow.tasks import follow_up
-
-    with transaction.atomic():
-        diagnosis, created = Diagnosis.objects.get_or_create(case=_case(ref), defaults={"assessors": "KIID, Atameken"})
-        if created:
-            follow_up(diagnosis)
-    return diagnosis.state
-
-
-def record_assessment(ref: str) -> str:
-    from processes.cycle import diagnosis_findings
-    from processes.diagnosis.services import record_assessment as record
-
-    case = _case(ref)
-    runner = _runner(case)
-    diagnosis = case.diagnosis
-    record(diagnosis=diagnosis, areas=diagnosis_findings(case.application, case.round.diagnosis_areas),
-           actor=runner.coordinator)
-    diagnosis.refresh_from_db()
-    return diagnosis.state
-
-
-def create_plan(ref: str) -> str:
-    from django.db import transaction
-
-    from processes.cycle import plan_actions, script_text
-    from processes.planning.models import Plan, PlanAction
-    from workflow.tasks import follow_up
-
-    case = _case(ref)
-    runner, lang = _runner(case), case.language
-    with transaction.atomic():
-        plan, created = Plan.objects.get_or_create(case=case, defaults={
-            "vision": script_text("vision", lang, name=case.name(lang), year=runner.plan_year + 4),
-            "governance": script_text("governance", lang)})
-        if created or not plan.actions.exists():
-            for action in plan_actions(case.application, runner.plan_year, lang):
-                PlanAction.objects.create(plan=plan, **action)
-        follow_up(plan)
-    return plan.state
-
-
-def send_for_signing(ref: str) -> dict:
-    from processes.planning.services import send_for_signing as send
-
-    case = _case(ref)
-    approval = send(plan=case.plan, actor=_runner(case).coordinator)
-    return {"approval": approval.pk, "state": approval.state}
-
-
-def conclude_signing(ref: str) -> str:
-    from processes.planning.services import conclude_signing as conclude
-
-    case = _case(ref)
-    return conclude(plan=case.plan, actor=_runner(case).coordinator).state
-
-
-def propose_measure(ref: str) -> dict:
-    from decimal import Decimal
-
-    from processes.cycle import script_text
-    from processes.support.services import propose_measure as propose
-
-    case = _case(ref)
-    rnd, runner = case.round, _runner(case)
-    proposal = rnd.support_proposal
-    measure = propose(case=case, title=script_text("measure", case.language),
-                      amount_kzt=Decimal(str(proposal.get("max_kzt_per_year", 60000000))),
-                      reimbursement_pct=Decimal(str(proposal.get("reimbursement_pct_years_1_2", 75))),
-                      legal_basis=rnd.support_act,
-                      bodies=[rnd.organiser or "Ministry",
-                              script_text("akimat", case.language, region=case.application.region)],
-                      actor=runner.coordinator)
-    return {"measure": measure.state, "positions": measure.positions.count()}
-
-
-def conclude_coordination(ref: str) -> str:
-    from processes.support.services import conclude_coordination as conclude
-
-    case = _case(ref)
-    measure = case.support_measures.get()
-    conclude(measure=measure, actor=_runner(case).coordinator)
-    measure.refresh_from_db()
-    return measure.state
-
-
-def create_implementation(ref: str) -> str:
-    """Create the implementation of the case (its tasks open)."""
-    from django.db import transaction
-
-    from processes.implementation.models import Implementation
-    from workflow.tasks import follow_up
-
-    case = _case(ref)
-    runner = _runner(case)
-    with transaction.atomic():
-        impl, created = Implementation.objects.get_or_create(case=case, defaults={
-            "started_on": dt.date(runner.plan_year, 1, 1)})
-        if created:
-            follow_up(impl)
-    return impl.state
 
 
 # -- the reminder clock and what the test reads ----------------------------------------------------
@@ -253,10 +128,8 @@ def versions() -> list[dict]:
             for v in DocumentVersion.objects.select_related("document").order_by("pk")]
 
 
-COMMANDS = {f.__name__: f for f in (add_coordinators, create_diagnosis,
-                                    record_assessment, create_plan, send_for_signing, conclude_signing,
-                                    propose_measure, conclude_coordination, create_implementation, reminder_clock,
-                                    delivery_every_second, tokens, open_deadlines, owed, outbox, versions)}
+COMMANDS = {f.__name__: f for f in (add_coordinators, reminder_clock, delivery_every_second, tokens, open_deadlines,
+                                    owed, outbox, versions)}
 
 
 def main() -> int:

@@ -13,11 +13,12 @@ signatories approve the plan (API and the signatory page); the body positions ar
 audit chain (pages and API).
 
 The round's transitions (with the ranking, minutes and notices they generate) and the
-selection's go through the API as the coordinator and the partner. The steps Kelisim has no
-page or endpoint for (creating each stage's object with its content, sending the plan for
-signing, concluding the signing and the coordination) run in
-``backoffice.py`` through the same services as ``run_cycle``; each is marked
-``[no HTTP path]`` below.
+selection's go through the API as the coordinator and the partner, and so do the stage objects
+after selection (api/stages.py): the coordinator creates the diagnosis and records its six
+areas, creates the plan with its four actions, sends it for signing and concludes the signing,
+proposes the support measure and concludes its coordination, and creates the implementation.
+``backoffice.py`` only sets up users and tokens, moves the beat schedules and reads the
+database for the checks.
 
 Then, with the case still at its completeness check, the reminders: the sweep's clock is a
 django-celery-beat schedule's ``kwargs`` (as tests/brokers/test_beat.py), moved to the "-2"
@@ -61,6 +62,20 @@ CLOCK_TASK = "e2e-reminder-clock"
 DELIVERY_TASK = "e2e-delivery-every-second"
 EXTRA_COORDINATORS = 11  # with the demo coordinator: 12 holders of the coordinators' queue
 DOCX_NAME = "Өтінім №1.docx"
+#: The development plan's four actions as the coordinator enters them (budgets in KZT, 111 million in all).
+PLAN_ACTIONS = [
+    {"measure": "Set up the cluster's specialised organisation", "responsible": "Coordinating body",
+     "deadline": "2018-03-31", "budget_kzt": "15000000", "kpi": "Members with participation agreements",
+     "kpi_target": "43", "kpi_unit": "firms"},
+    {"measure": "Joint export promotion: trade missions and a common catalogue",
+     "responsible": "Specialised organisation", "deadline": "2018-06-30", "budget_kzt": "40000000",
+     "kpi": "Export share of output", "kpi_target": "17.5", "kpi_unit": "%"},
+    {"measure": "Training of the members' employees", "responsible": "Education partners", "deadline": "2018-09-30",
+     "budget_kzt": "20000000", "kpi": "Employees trained", "kpi_target": "120", "kpi_unit": "people"},
+    {"measure": "Joint R&D projects with the research partners", "responsible": "Research partners",
+     "deadline": "2018-12-31", "budget_kzt": "36000000", "kpi": "Joint R&D projects", "kpi_target": "4",
+     "kpi_unit": "projects"},
+]
 
 
 def password(user: str) -> str:
@@ -241,6 +256,12 @@ class Journey:
         assert response.json()["status"] == "DONE"
         return tasks[0]
 
+    def created(self, url: str, body: dict, user: str = "coordinator") -> dict:
+        """POST ``body`` to the API's ``url`` (a stage object's creation): the new object."""
+        response = self.api(user).post(url, json=body)
+        assert response.status_code == 201, f"{url}: {response.status_code} {response.text}"
+        return response.json()
+
     def documents(self, user: str = "auditor") -> dict[tuple[str, int], str]:
         """``{(kind, version number, version id): sha256}`` of the case's documents, through the API."""
         found, url = {}, f"/api/documents/?owner_ref={self.ref}&page_size=100"
@@ -404,9 +425,14 @@ def _run(j: Journey) -> None:
     j.lap("selection")
 
     # -- diagnosis ---------------------------------------------------------------------------------
-    office("create_diagnosis", ref=j.ref)  # [no HTTP path] the diagnosis object
+    diagnosis = j.created("/api/diagnoses/", {"case": j.case_id, "assessors": "KIID, Atameken"})
+    assert diagnosis["state"] == "planned" and len(diagnosis["areas_expected"]) == 6, diagnosis
     j.complete("start_fieldwork")
-    assert office("record_assessment", ref=j.ref) == "draft_report"  # [no HTTP path] six areas assessed
+    assessed = j.api("coordinator").post(f"/api/diagnoses/{diagnosis['id']}/assessment/", json={"areas": [
+        {"area": area, "score_pct": 40 + 5 * i, "finding": f"Finding {i}."}
+        for i, area in enumerate(diagnosis["areas_expected"], 1)]})
+    assert assessed.status_code == 200, assessed.text
+    assert assessed.json()["state"] == "draft_report" and assessed.json()["overall_pct"] == "57.50"
     task = j.tasks(outcome="open_discussion")[0]
     inbox = coordinator.get("/inbox/")
     assert f"/inbox/tasks/{task['id']}/complete/" in inbox.text
@@ -418,9 +444,12 @@ def _run(j: Journey) -> None:
     j.lap("diagnosis")
 
     # -- planning: two signatories sign the plan ---------------------------------------------------
-    office("create_plan", ref=j.ref)  # [no HTTP path] the plan and its actions
+    plan = j.created("/api/plans/", {"case": j.case_id, "vision": "A competitive cluster by 2022.",
+                                      "governance": "A coordinating body of the members.", "actions": PLAN_ACTIONS})
+    assert plan["state"] == "drafting" and plan["total_budget_kzt"] == "111000000.00", plan
     j.complete("submit_for_review")
-    office("send_for_signing", ref=j.ref)  # [no HTTP path] renders the plan, opens the approval
+    signing = j.api("coordinator").post(f"/api/plans/{plan['id']}/transitions/send_for_signing/", json={})
+    assert signing.status_code == 200 and signing.json()["state"] == "signing", signing.text
     waiting = j.api("signatory1").get("/api/approvals/").json()["results"]
     decision = next(d for d in waiting if d["approval"]["chain"] == j.ref)
     approved = j.api("signatory1").post(f"/api/approvals/{decision['id']}/approve/",
@@ -434,24 +463,30 @@ def _run(j: Journey) -> None:
         "csrfmiddlewaretoken": csrf(approvals_page.text), "comment": "Approved by signatory2."})
     assert signed.status_code == 302, signed.text[:2000]
     assert decision["approval"]["subject_sha256"]
-    assert office("conclude_signing", ref=j.ref) == "approved"  # [no HTTP path] plan approved, approval sheet
+    concluded = j.api("coordinator").post(f"/api/plans/{plan['id']}/transitions/approve/", json={})
+    assert concluded.status_code == 200 and concluded.json()["state"] == "approved", concluded.text
     assert j.transition("advance_to_support")["state"] == "support"
     j.lap("planning")
 
     # -- support measures agreed ----------------------------------------------------------------------
-    assert office("propose_measure", ref=j.ref) == {"measure": "coordination", "positions": 2}  # [no HTTP path]
+    measure = j.created("/api/support-measures/", {
+        "case": j.case_id, "title": "Reimbursement of cluster management costs", "amount_kzt": "60000000",
+        "reimbursement_pct": "75", "legal_basis": "Order No. 1194 of 2015-12-09",
+        "bodies": ["Ministry of National Economy", "Akimat of the region"]})
+    assert measure["state"] == "coordination" and len(measure["positions"]) == 2, measure
     positions = j.tasks(outcome="agree")
     assert len(positions) == 2 and {t["object"]["type"] for t in positions} == {"support.bodyposition"}
     for task in positions:
         agreed = j.api("coordinator").post(f"/api/tasks/{task['id']}/complete/",
                                            json={"transition": "agree", "comment": "Agreed by letter."})
         assert agreed.status_code == 200, agreed.text
-    assert office("conclude_coordination", ref=j.ref) == "in_force"  # [no HTTP path] agree, sheet, in force
+    agreed = j.api("coordinator").post(f"/api/support-measures/{measure['id']}/transitions/agree/", json={})
+    assert agreed.status_code == 200 and agreed.json()["state"] == "in_force", agreed.text
     assert j.transition("advance_to_implementation")["state"] == "implementation"
     j.lap("support")
 
     # -- implementation and monitoring, closed ------------------------------------------------------
-    assert office("create_implementation", ref=j.ref) == "active"  # [no HTTP path] the object
+    assert j.created("/api/implementations/", {"case": j.case_id, "started_on": "2018-01-01"})["state"] == "active"
     report = coordinator.get(f"/cases/{j.case_id}/reports/")  # the quarter's KPI actuals
     assert report.status_code == 200, report.text[:2000]
     year = re.search(r'name="year" value="(\d{4})"', report.text).group(1)

@@ -1187,6 +1187,78 @@ MATRIX.update({
 })
 
 
+# -- the stage objects after selection (api/stages.py) ---------------------------------------------
+# A1 and A4 are in implementation with every stage object: creating one for a case is 409 for the
+# movers (the case is not in that stage), 403 for anybody else who sees the case, 404 for the rest;
+# a transition from the wrong state 409 for movers, 403 for the others who see it.
+
+#: The fields of a stage object made for a cell's case that has none.
+STAGE_DEFAULTS = {"diagnosis": {}, "plan": {}, "supportmeasure": {"title": "m", "amount_kzt": 1, "reimbursement_pct": 1},
+                  "implementation": {"started_on": dt.date(2018, 1, 1)}}
+
+
+def stage_object(model):
+    """The ``model`` object of the cell's case (A1 and A4 have every one; for another case,
+    e.g. an expert's A9 that it never scored, one is made in the cell's transaction)."""
+    def get(ctx: Ctx, own: str):
+        c = own_case(ctx, own)
+        found = model.objects.filter(case=c).order_by("pk").first()
+        return found if found is not None else model.objects.create(case=c, **STAGE_DEFAULTS[model._meta.model_name])
+    return get
+
+
+def stage_snapshot(model):
+    def snap(ctx: Ctx, own: str):
+        obj = stage_object(model)(ctx, own)
+        return obj.state, model.objects.count(), AuditEntry.objects.filter(chain=obj.audit_chain).count()
+    return snap
+
+
+def stage_rows(prefix: str, model, transition: str, create: dict) -> dict[str, Endpoint]:
+    refused = api_expect(lambda role, own: 404 if not sees_case(role, own) else 409 if role in MOVERS else 403)
+    return {
+        f"api:{prefix}-list": Endpoint(
+            expect={"GET": api_expect(lambda role, own: 200), "POST": refused}, ownerships=OWNED,
+            build=lambda ctx, own: (reverse(f"api:{prefix}-list"), {"case": own_case(ctx, own).pk, **create}),
+            snapshot=stage_snapshot(model), changed=lambda before, after: False, json=True),
+        **{name: api_read(name, stage_object(model))
+           for name in (f"api:{prefix}-detail", f"api:{prefix}-transitions")},
+        f"api:{prefix}-transition": Endpoint(
+            expect={"GET": api_expect(method_not_allowed), "POST": refused}, ownerships=OWNED,
+            build=lambda ctx, own: (reverse(f"api:{prefix}-transition", args=[stage_object(model)(ctx, own).pk,
+                                                                                transition]), {"comment": "m"}),
+            snapshot=stage_snapshot(model), changed=lambda before, after: False),
+    }
+
+
+def _stage_matrix() -> dict[str, Endpoint]:
+    from processes.diagnosis.models import Diagnosis
+    from processes.implementation.models import Implementation
+    from processes.planning.models import Plan
+    from processes.support.models import SupportMeasure
+
+    return {
+        **stage_rows("diagnosis", Diagnosis, "return_to_draft", {"assessors": "m"}),
+        # the assessment of an approved diagnosis: 409 for movers (A1's areas are the round's)
+        "api:diagnosis-assessment": Endpoint(
+            expect={"GET": api_expect(method_not_allowed),
+                    "POST": api_expect(lambda role, own: 404 if not sees_case(role, own) else
+                                       409 if role in MOVERS else 403)},
+            ownerships=OWNED,
+            build=lambda ctx, own: (reverse("api:diagnosis-assessment", args=[stage_object(Diagnosis)(ctx, own).pk]),
+                                    {"areas": [{"area": a, "score_pct": 50}
+                                               for a in own_case(ctx, own).round.diagnosis_areas]}),
+            snapshot=stage_snapshot(Diagnosis), changed=lambda before, after: False, json=True),
+        **stage_rows("plan", Plan, "request_revision", {"vision": "m"}),
+        **stage_rows("support-measure", SupportMeasure, "decline",
+                     {"title": "m", "amount_kzt": "1", "reimbursement_pct": "1", "bodies": ["m"]}),
+        **stage_rows("implementation", Implementation, "resume", {"started_on": "2018-01-01"}),
+    }
+
+
+MATRIX.update(_stage_matrix())
+
+
 #: Cells that fail because of a known product bug, marked strict xfail with the reason; empty
 #: when none is known (a fixed bug makes its strict xfail fail, so the entry is removed).
 KNOWN_BUGS: dict = {}
