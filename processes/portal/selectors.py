@@ -167,10 +167,14 @@ def _expert_only(user, case: Case) -> bool:
 
 
 def _document_scope(user, case: Case) -> Q:
-    """Which of ``case``'s documents ``user`` may see: all of them, except that an expert who
-    sees the case only to score it sees the application's papers and its own score sheet."""
+    """Which of ``case``'s documents ``user`` may see: all of them for staff viewers; an expert
+    who sees the case only to score it sees the application's papers and its own score sheet;
+    anybody else (its applicant, a signatory or deputy) every document but the experts' score
+    sheets, which carry an expert's name and marks (docs/security.md, breaker F6)."""
     if _expert_only(user, case):
         return Q(stage="submission") | Q(kind="score_sheet", key=user.get_username())
+    if user is not None and not is_staff_viewer(user=user):
+        return ~Q(kind="score_sheet") | Q(key=user.get_username())
     return Q()
 
 

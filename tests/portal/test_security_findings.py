@@ -493,3 +493,19 @@ def test_an_unsized_body_is_judged_by_the_same_limits_as_a_declared_one(settings
     assert files.body_limit(form) == files.upload_limit() + files.MULTIPART_SLACK
     assert files.body_limit(dossier) == 10 * 2**20 + files.MULTIPART_SLACK
     assert files.body_limit(json_body) == 2**20
+
+
+def test_the_applicant_does_not_see_the_experts_score_sheets(people):
+    from documents.models import Document
+
+    sheets = Document.objects.filter(owner_ref="TC-2017/A1", kind="score_sheet")
+    assert sheets.count() == 2
+    applicant = as_user(Client(), "applicant-a1")
+    listed = applicant.get("/api/documents/", {"owner_ref": "TC-2017/A1", "page_size": 100}).json()["results"]
+    assert listed and not any(d["kind"] == "score_sheet" for d in listed)
+    for document in sheets:
+        assert applicant.get(f"/api/documents/{document.pk}/").status_code == 404
+    page = applicant.get(reverse("portal:case-detail", args=[case("A1").pk]))
+    assert not any(d.kind == "score_sheet" for d in page.context["documents"])
+    staff = as_user(Client(), "coordinator").get("/api/documents/", {"owner_ref": "TC-2017/A1", "page_size": 100})
+    assert sum(d["kind"] == "score_sheet" for d in staff.json()["results"]) == 2
