@@ -123,6 +123,9 @@ def test_bad_input_is_refused_and_changes_nothing(api):
     assert_error(api("auditor").post("/api/diagnoses/", {"case": c.pk}, format="json"), 403)
     body = assert_error(coordinator.post("/api/plans/", {"case": c.pk}, format="json"), 409)
     assert body["details"]["state"] == "diagnosis"
+    russian = assert_error(coordinator.post("/api/plans/", {"case": c.pk}, format="json", HTTP_ACCEPT_LANGUAGE="ru"),
+                           409)
+    assert russian["message"].startswith("Дело находится в состоянии «"), russian
     assert_error(coordinator.post("/api/implementations/", {"case": c.pk, "started_on": "2018-01-01"},
                                   format="json"), 409)
     assert AuditEntry.objects.filter(chain=c.ref).count() == before
