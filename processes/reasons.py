@@ -76,6 +76,7 @@ def _field_names(value: str, model: str) -> str:
     """``"region, city"`` -> the fields' ``verbose_name`` in the active language (an unknown
     name stays as it is)."""
     from django.apps import apps
+    from django.core.exceptions import FieldDoesNotExist
 
     try:
         opts = apps.get_model(model)._meta
@@ -85,7 +86,7 @@ def _field_names(value: str, model: str) -> str:
     for name in (part.strip() for part in value.split(",") if part.strip()):
         try:
             names.append(str(opts.get_field(name).verbose_name))
-        except Exception:  # FieldDoesNotExist: a field of an older version
+        except FieldDoesNotExist:  # a field of an older version
             names.append(name)
     return ", ".join(names)
 
