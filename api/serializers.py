@@ -42,7 +42,6 @@ class TransitionOptionSerializer(serializers.Serializer):
         "the state it leads to; for a transition whose target is decided when it runs (a case's "
         "resume) the state it would return to, or null when that is not known"))
     allowed = serializers.BooleanField()
-
     reason = serializers.CharField(allow_blank=True, help_text="empty when allowed")
 
 
@@ -402,6 +401,7 @@ class AuditEntrySerializer(serializers.ModelSerializer):
                   "object_id", "object_repr", "transition", "from_state", "to_state", "comment", "data",
                   "prev_hash", "hash", "redacted"]
         read_only_fields = fields
+
 
 class SelectionSerializer(serializers.ModelSerializer):
     """The selection of one accepted application: state, score (0..100, the mean of the
