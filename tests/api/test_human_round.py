@@ -22,6 +22,8 @@ from processes.submission.models import Application
 from workflow.audit import verify_chains
 from workflow.models import AuditEntry
 
+from tests.portal import roles_support
+
 from .conftest import assert_error, case, user
 
 pytestmark = pytest.mark.django_db
@@ -32,15 +34,7 @@ FIGURES = {"region": "Almaty", "city": "Almaty", "sector": "food processing", "a
 
 def open_round(code: str = "T-HUMAN") -> Round:
     """A new round open for applications, with the 2017 round's criteria (pass mark 60, 2 places)."""
-    from workflow.transitions import perform
-
-    sample = Round.objects.get(code="TC-2017")
-    rnd = Round.objects.create(code=code, title_en="Test round", title_ru="Тестовый раунд", max_selected=2,
-                               pass_mark=60, language="ru", excluded_sectors=["oil and gas"])
-    for criterion in sample.criteria.all():
-        rnd.criteria.create(code=criterion.code, title_en=criterion.title_en, title_ru=criterion.title_ru,
-                            weight=criterion.weight, position=criterion.position)
-    return perform(rnd, "open_applications", actor=user("coordinator"))
+    return roles_support.open_round(code)
 
 
 def filed(api, rnd: Round, name: str = "Human cluster", **values) -> Application:
