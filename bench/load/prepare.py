@@ -59,11 +59,14 @@ def _account(user) -> dict:
     return {"username": user.get_username(), "session": _session(user), "token": token.key}
 
 
-def _versions(refs) -> list[int]:
+def _versions(refs, user) -> list[int]:
+    """The versions of the cases ``refs`` that ``user`` may download (the portal's own rule:
+    an applicant does not get the experts' score sheets, for one)."""
     from documents.models import DocumentVersion
+    from processes.portal.selectors import visible_version
 
-    return list(DocumentVersion.objects.filter(document__owner_ref__in=list(refs)).order_by("pk")
-                .values_list("pk", flat=True))
+    pks = DocumentVersion.objects.filter(document__owner_ref__in=list(refs)).order_by("pk").values_list("pk", flat=True)
+    return [pk for pk in pks if visible_version(user=user, pk=pk) is not None]
 
 
 def prepare(load_round: str) -> dict:
@@ -88,7 +91,7 @@ def prepare(load_round: str) -> dict:
         owned = [c for k, c in enumerate(sample) if k % ACCOUNTS["applicant"] == i]
         Case.objects.filter(pk__in=[c.pk for c in owned]).update(applicant=user)
         applicants.append({**_account(user), "cases": [c.pk for c in owned],
-                           "versions": _versions(c.ref for c in owned)})
+                           "versions": _versions((c.ref for c in owned), user)})
     out["roles"]["applicant"] = applicants
 
     # coordinators: open completeness checks of the load round and cases to suspend/resume
@@ -137,7 +140,7 @@ def prepare(load_round: str) -> dict:
     for username in ("signatory1", "signatory2"):
         user = ensure_user(username, roles.SIGNATORY)
         chains = set(Decision.objects.filter(signatory=user).values_list("approval__chain", flat=True))
-        signatories.append({**_account(user), "versions": _versions(chains),
+        signatories.append({**_account(user), "versions": _versions(chains, user),
                             "cases": list(Case.objects.filter(ref__in=chains).values_list("pk", flat=True))})
     out["roles"]["signatory"] = signatories
 

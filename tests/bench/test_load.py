@@ -79,12 +79,15 @@ def test_the_work_dealt_out_can_be_done(client, prepared):
                             content_type="application/json", **_api(client, expert))
     assert response.status_code == 200, response.content
 
-    for role in ("applicant", "signatory"):
-        account = next(a for a in prepared["roles"][role] if a["versions"])
-        client.cookies.clear()
-        response = _as(client, account).get(reverse("portal:document-download", args=[account["versions"][0]]))
-        assert response.status_code == 200, (role, response.content[:300])
-        assert b"".join(response.streaming_content if response.streaming else [response.content])
+    for role in ("applicant", "signatory"):  # every version dealt out downloads (none is hidden from its user)
+        assert any(a["versions"] for a in prepared["roles"][role])
+        for account in prepared["roles"][role]:
+            client.cookies.clear()
+            _as(client, account)
+            for version in account["versions"]:
+                response = client.get(reverse("portal:document-download", args=[version]))
+                assert response.status_code == 200, (role, account["username"], version, response.content[:300])
+                assert b"".join(response.streaming_content if response.streaming else [response.content])
 
 
 @pytest.mark.django_db
