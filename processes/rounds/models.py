@@ -281,6 +281,8 @@ class Case(StatefulModel):
         constraints = [
             models.UniqueConstraint(fields=["round", "number"], name="case_unique_number"),
         ]
+        # filters by state (work page, API ?state= and ?stage=, dashboard): docs/scale.md
+        indexes = [models.Index(fields=["state"], name="case_state")]
 
     def __str__(self) -> str:
         return self.ref
