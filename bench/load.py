@@ -36,6 +36,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
 import os
 import re
 import subprocess
@@ -199,6 +200,55 @@ def cpu_seconds(root: int | None) -> float:
     return total / ticks
 
 
+_ACCESS = re.compile(r"kelisim\.request \[[^\]]*\] (\S+) (\S+) (\d{3}) ([\d.]+)ms cpu ([\d.]+)ms")
+
+
+_ID = re.compile(r"/\d+(?=/|$)")
+
+
+def _percentile(values: list[float], q: float) -> float:
+    """The ``q`` quantile (0..1) of ``values`` by the nearest rank (as Locust reports them)."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
+
+
+def request_costs(log_text: str) -> list[dict]:
+    """Per kind of request, what the web processes' access log (``kelisim.request``, text
+    format) says: ``{"name", "count", "wall_p50", "wall_p99", "cpu_p50", "cpu_p95"}`` in ms.
+    Wall time is spent inside Django (not the wait for a gunicorn thread); CPU time is the
+    handling thread's. Paths are grouped as Locust names them (numbers become ``[id]``)."""
+    kinds: dict[str, tuple[list[float], list[float]]] = {}
+    for method, path, _status, wall, cpu in _ACCESS.findall(log_text):
+        name = f"{method} {_ID.sub('/[id]', path)}"
+        walls, cpus = kinds.setdefault(name, ([], []))
+        walls.append(float(wall))
+        cpus.append(float(cpu))
+    return [{"name": name, "count": len(walls), "wall_p50": _percentile(walls, .5), "wall_p99": _percentile(walls, .99),
+             "cpu_p50": _percentile(cpus, .5), "cpu_p95": _percentile(cpus, .95)}
+            for name, (walls, cpus) in sorted(kinds.items(), key=lambda item: -sum(item[1][1]))]
+
+
+def server_figures(log_text: str) -> dict:
+    """``load_server_p99_ms`` (time inside Django, all requests) and ``load_cpu_p50_ms`` /
+    ``load_cpu_p95_ms`` (CPU per request) of the access log."""
+    walls = [float(m[3]) for m in _ACCESS.findall(log_text)]
+    cpus = [float(m[4]) for m in _ACCESS.findall(log_text)]
+    if not walls:
+        return {}
+    return {"load_server_p99_ms": _percentile(walls, .99), "load_cpu_p50_ms": _percentile(cpus, .5),
+            "load_cpu_p95_ms": _percentile(cpus, .95)}
+
+
+def print_costs(costs: list[dict], stream=sys.stdout) -> None:
+    """The table of :func:`request_costs`, the costliest kinds (total CPU) first."""
+    stream.write(f"\ninside Django (access log), ms{'':<14} {'count':>7} {'wall50':>7} {'wall99':>7} "
+                 f"{'cpu50':>6} {'cpu95':>6}\n")
+    stream.write("-" * 88 + "\n")
+    for row in costs:
+        stream.write(f"{row['name'][:44]:<44} {row['count']:>7} {row['wall_p50']:>7.0f} {row['wall_p99']:>7.0f} "
+                     f"{row['cpu_p50']:>6.1f} {row['cpu_p95']:>6.1f}\n")
+
+
 def server_errors(stack) -> int:
     """Tracebacks the web processes logged during the run (500s and crashed requests)."""
     return len(re.findall(r"Traceback \(most recent call last\)", stack.log_text("web")))
@@ -232,12 +282,16 @@ def main(argv=None) -> int:
         _step("stack started", started)
         accounts = prepare(stack, workdir, args.cases)
         web_cpu = cpu_seconds(stack.pid("web"))
+        log_start = len(stack.log_text("web"))
         prefix = run_locust(stack, workdir, accounts, users=args.users, spawn_rate=args.spawn_rate,
                             run_time=args.run_time)
         web_cpu = cpu_seconds(stack.pid("web")) - web_cpu
         _step("locust run", started)
         total, rows = read_stats(prefix)
         figures = figures_of(total, args.run_time)
+        run_log = stack.log_text("web")[log_start:]
+        costs = request_costs(run_log)
+        figures.update(server_figures(run_log))
         figures.update({"load_users": args.users, "load_run_s": args.run_time, "load_cases": args.cases,
                         "load_web_workers": args.web_workers, "load_web_threads": args.web_threads,
                         "load_server_errors": server_errors(stack),
@@ -259,6 +313,7 @@ def main(argv=None) -> int:
         else:
             print(f"kept {workdir.relative_to(REPO)}")
     print_table(rows, figures)
+    print_costs(costs)
     print(f"written to {write_figures(figures).relative_to(REPO)}")
     return 0
 

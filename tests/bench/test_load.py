@@ -142,3 +142,19 @@ def test_the_locustfile_declares_the_role_mix():
     assert result.returncode == 0, result.stderr[-2000:]
     listed = set(result.stdout.split())
     assert {"Applicant", "Coordinator", "Expert", "Signatory", "Auditor"} <= listed
+
+
+ACCESS_LOG = """2026-11-29 19:00:01,000 INFO kelisim.request [a1] GET /cases/12/ 200 50.5ms cpu 20.1ms
+2026-11-29 19:00:01,100 INFO kelisim.other [a1] something else 99.0ms cpu 99.0ms
+2026-11-29 19:00:02,000 INFO kelisim.request [a2] GET /cases/13/ 200 150.0ms cpu 30.0ms
+2026-11-29 19:00:03,000 INFO kelisim.request [a3] POST /api/cases/13/attachments/ 201 300.0ms cpu 60.0ms
+"""
+
+
+def test_the_access_log_gives_the_cost_of_each_kind_of_request():
+    costs = load.request_costs(ACCESS_LOG)
+    assert [(c["name"], c["count"]) for c in costs] == [("POST /api/cases/[id]/attachments/", 1), ("GET /cases/[id]/", 2)]
+    case_page = costs[1]
+    assert (case_page["wall_p50"], case_page["wall_p99"], case_page["cpu_p50"], case_page["cpu_p95"]) == (50.5, 150.0, 20.1, 30.0)
+    assert load.server_figures(ACCESS_LOG) == {"load_server_p99_ms": 300.0, "load_cpu_p50_ms": 30.0, "load_cpu_p95_ms": 60.0}
+    assert load.server_figures("no request lines") == {}

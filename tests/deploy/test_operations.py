@@ -125,6 +125,9 @@ def test_every_record_of_a_request_carries_its_id(client):
         logger.setLevel(level)
     [line] = handler.records
     assert line.request_id == "req-42" and line.status == 200 and line.route == "login"
+    # CPU time of the handling thread: some was spent (a page rendered), never more than the wall clock
+    assert 0 < line.cpu_ms <= line.duration_ms + 1
+    assert line.getMessage().endswith(f"cpu {line.cpu_ms:.1f}ms")
     assert request_id_var.get() == "-"  # reset after the request
 
 
