@@ -24,7 +24,6 @@ Creating an object and changing a draft plan's content are audited (``created``,
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
 
 from django.db import transaction
 from django.utils.translation import gettext as _
@@ -33,11 +32,14 @@ from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from processes.diagnosis.forms import area_problems, assess, create_diagnosis
 from processes.diagnosis.models import Diagnosis, DiagnosisArea
 from processes.implementation.models import Implementation
+from processes.planning.forms import EDITABLE, MAX_KZT, MAX_TARGET, create_plan, update_plan
 from processes.planning.models import Plan, PlanAction
 from processes.portal import selectors
 from processes.rounds.models import Case
+from processes.support.forms import body_problem
 from processes.support.models import SupportMeasure
 from workflow import audit, permissions
 from workflow import exceptions as wf
@@ -50,10 +52,8 @@ from .language import ApiLanguageMixin
 from .views import COMMON_ERRORS, ID_REGEX, LIST_ERRORS, READ_ERRORS, WRITE_ERRORS, TransitionsMixin, \
     _payload, error, transition_actions
 
-#: Largest KZT amount accepted (the columns hold 16 digits, 2 after the point).
-MAX_KZT = Decimal("99999999999999.99")
-#: Largest KPI target (14 digits, 2 after the point).
-MAX_TARGET = Decimal("999999999999.99")
+# MAX_KZT, MAX_TARGET and the checks below are shared with the case page's forms
+# (processes/{diagnosis,planning,support}/forms.py, processes/portal/stages.py).
 
 
 # -- serializers -------------------------------------------------------------------------------
@@ -202,6 +202,12 @@ class MeasureInput(CaseInput):
     bodies = serializers.ListField(child=serializers.CharField(max_length=300), allow_empty=False, max_length=20,
                                    help_text="the government bodies whose positions are collected")
 
+    def validate_bodies(self, value):
+        problem = body_problem(value)
+        if problem:
+            raise serializers.ValidationError(problem)
+        return value
+
 
 class ImplementationInput(CaseInput):
     """The body of ``POST /api/implementations/``."""
@@ -296,9 +302,7 @@ class DiagnosisViewSet(_StageViewSet):
         existing = Diagnosis.objects.filter(case=case).first()
         if existing is not None:
             raise _exists(existing)
-        diagnosis = Diagnosis.objects.create(case=case, assessors=body["assessors"])
-        follow_up(diagnosis)
-        _audit(diagnosis, "created", request.user, {"assessors": diagnosis.assessors})
+        diagnosis = create_diagnosis(case=case, assessors=body["assessors"], actor=request.user)
         return self._answer(diagnosis, 201)
 
     @extend_schema(summary="Record the area assessments and draft the report (takes draft_report)",
@@ -313,15 +317,7 @@ class DiagnosisViewSet(_StageViewSet):
         body = _payload(AssessmentInput, request)
         expected = list(diagnosis.case.round.diagnosis_areas or [])
         names = [a["area"] for a in body["areas"]]
-        problems = {}
-        for i, name in enumerate(names):
-            if expected and name not in expected:
-                problems[str(i)] = [_("not an area of the round's diagnosis")]
-            elif names.index(name) != i:
-                problems[str(i)] = [_("this area is assessed twice")]
-        missing = [a for a in expected if a not in names]
-        if missing:
-            problems["missing"] = missing
+        problems = area_problems(expected, names)
         if problems:
             raise ApiError(400, "invalid", _("The areas assessed must be the round's diagnosis areas, each once."),
                            {"fields": {"areas": problems}})
@@ -330,16 +326,8 @@ class DiagnosisViewSet(_StageViewSet):
 
     @staticmethod
     def _record(diagnosis, areas, actor):
-        from processes.diagnosis.services import record_assessment
-
-        fresh = Diagnosis.objects.get(pk=diagnosis.pk)
-        if fresh.state != Diagnosis.State.FIELDWORK:  # before writing the areas
-            raise wf.TransitionNotAllowed(_("The diagnosis is not in fieldwork."), obj=fresh,
-                                          transition="draft_report", state=fresh.state)
-        if not permissions.coordinators(fresh, actor):
-            raise wf.TransitionPermissionDenied(str(permissions.coordinators.reason), obj=fresh,
-                                                transition="draft_report", state=fresh.state)
-        return record_assessment(diagnosis=fresh, areas=areas, actor=actor)
+        # fieldwork only (409), coordinators only (403), then the service: shared with the case page's form
+        return assess(diagnosis=diagnosis, areas=areas, actor=actor)
 
     def take_transition(self, obj, name, *, actor, comment, data):
         if name == "draft_report":  # the areas already recorded; the report document as well
@@ -352,21 +340,6 @@ class DiagnosisViewSet(_StageViewSet):
 
 
 # -- development plan --------------------------------------------------------------------------
-
-def _write_plan(plan: Plan, body: dict) -> dict:
-    """Apply ``body`` (vision, governance, actions) to ``plan``; the audit entry's data."""
-    changed = {}
-    for field in ("vision", "governance"):
-        if field in body:
-            setattr(plan, field, body[field])
-            changed[field] = body[field]
-    plan.save(update_fields=[f for f in ("vision", "governance") if f in body] or None)
-    if "actions" in body:
-        plan.actions.all().delete()
-        PlanAction.objects.bulk_create([PlanAction(plan=plan, position=i, **a) for i, a in enumerate(body["actions"], 1)])
-        changed["actions"] = [{k: str(v) for k, v in a.items()} for a in body["actions"]]
-    return changed
-
 
 @_read_views("development plan", PlanSerializer)
 class PlanViewSet(_StageViewSet):
@@ -391,10 +364,7 @@ class PlanViewSet(_StageViewSet):
         existing = Plan.objects.filter(case=case).first()
         if existing is not None:
             raise _exists(existing)
-        plan = Plan.objects.create(case=case)
-        data = _write_plan(plan, body)
-        follow_up(plan)
-        _audit(plan, "created", request.user, data)
+        plan = create_plan(case=case, body=body, actor=request.user)
         return self._answer(plan, 201)
 
     @extend_schema(summary="Change a draft plan (drafting or revision requested; coordinators)",
@@ -405,11 +375,11 @@ class PlanViewSet(_StageViewSet):
         body = _payload(PlanUpdateInput, request)
         _require_coordinator(request.user)
         plan = Plan.objects.select_for_update().get(pk=plan.pk)
-        if plan.state not in (Plan.State.DRAFTING, Plan.State.REVISION_REQUESTED):
+        if plan.state not in EDITABLE:
             raise ApiError(409, "transition_not_allowed",
                            _("The plan can only be changed while it is drafted or revised (it is “%(state)s”).")
                            % {"state": plan.get_state_display()}, {"state": plan.state})
-        _audit(plan, "content_changed", request.user, _write_plan(plan, body))
+        update_plan(plan=plan, body=body, actor=request.user)
         return self._answer(plan)
 
     def take_transition(self, obj, name, *, actor, comment, data):
