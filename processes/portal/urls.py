@@ -2,6 +2,7 @@ from django.urls import path
 
 from .roles import applicant, auditor, coordinator, expert, signatory
 from . import actions, comments, reports, dashboard, diagrams, files, jobs, language, pdf_views, views
+from . import stages
 
 app_name = "portal"
 
@@ -18,6 +19,10 @@ urlpatterns = [
          name="selection-transition"),
     path("rounds/<str:code>/transitions/<slug:name>/", actions.round_transition, name="round-transition"),
     path("cases/<int:pk>/reports/", reports.monitoring_report, name="monitoring-report"),
+    # the stage forms after selection (processes/portal/stages.py)
+    path("cases/<int:pk>/diagnosis/", stages.diagnosis_form, name="stage-diagnosis"),
+    path("cases/<int:pk>/plan/", stages.plan_form, name="stage-plan"),
+    path("cases/<int:pk>/support/", stages.support_form, name="stage-support"),
     path("cases/<int:pk>/attachments/", files.attachment_upload, name="case-attachment-upload"),
     path("cases/<int:pk>/dossier/", files.case_dossier, name="case-dossier"),
     path("cases/bulk/", actions.bulk_transition, name="case-bulk"),

@@ -1259,6 +1259,49 @@ def _stage_matrix() -> dict[str, Endpoint]:
 MATRIX.update(_stage_matrix())
 
 
+# -- the case page's stage forms (processes/portal/stages.py) ---------------------------------------
+# A2 (not selected, no stage object) is put in the form's stage inside the cell's transaction:
+# coordinators (operator, partner) and the superuser create the object (302), every other role
+# gets 403 and changes nothing; wrong stages and states are tests/portal/test_stage_forms.py's.
+
+#: The stage of each form and a complete POST creating its object.
+STAGE_FORM_POSTS = {
+    "diagnosis": ("diagnosis", {"state": "", "assessors": "matrix"}),
+    "plan": ("planning", {"fingerprint": "", "do": "save", "row-1-measure": "m", "row-1-responsible": "r",
+                          "row-1-deadline": "30.06.2018", "row-1-budget_kzt": "1 000", "row-1-kpi": "k",
+                          "row-1-kpi_target": "1"}),
+    "support": ("support", {"measures": "0", "title": "matrix", "amount_kzt": "1", "reimbursement_pct": "1",
+                            "bodies": "Ministry"}),
+}
+
+
+def stage_form_request(form: str):
+    def build(ctx: Ctx, own: str):
+        stage, data = STAGE_FORM_POSTS[form]
+        Case.objects.filter(ref="TC-2017/A2").update(state=stage)
+        return reverse(f"portal:stage-{form}", args=[case("A2").pk]), dict(data)
+    return build
+
+
+def stage_form_snapshot(ctx: Ctx, own: str):
+    from processes.diagnosis.models import Diagnosis
+    from processes.planning.models import Plan
+    from processes.support.models import SupportMeasure
+
+    a2 = case("A2")
+    return (Diagnosis.objects.filter(case=a2).count(), Plan.objects.filter(case=a2).count(),
+            SupportMeasure.objects.filter(case=a2).count(), AuditEntry.objects.filter(chain=a2.ref).count())
+
+
+MATRIX.update({
+    f"portal:stage-{form}": Endpoint(
+        expect={"GET": only(WORKERS), "POST": only(WORKERS, 302)},
+        build=stage_form_request(form), snapshot=stage_form_snapshot,
+        changed=lambda before, after: sum(after[:3]) == sum(before[:3]) + 1 and after[3] > before[3])
+    for form in STAGE_FORM_POSTS
+})
+
+
 #: Cells that fail because of a known product bug, marked strict xfail with the reason; empty
 #: when none is known (a fixed bug makes its strict xfail fail, so the entry is removed).
 KNOWN_BUGS: dict = {}
