@@ -5,16 +5,19 @@ development plan (with its actions), the support measures and the implementation
 Each is created for a case in the matching stage by a coordinator (operator or partner; 403
 for anybody else, 404 for a case the user may not see), read by whoever sees the case, and
 moved on with ``POST <object>/transitions/<name>/`` like cases, selections and rounds
-(:class:`api.views.TransitionsMixin`). The steps ``run_cycle`` does through a service go
-through the same service here, so the documents are the same:
+(:class:`api.views.TransitionsMixin`, i.e. :func:`workflow.tasks.take`). The steps ``run_cycle``
+does through a service go through the same service here and from an inbox task, routed by the
+model's ``take_task_transition`` (``routed_transitions``; docs/cycle.md, "Tasks and the stage
+services"), so the documents are the same on every path:
 
 * ``POST /api/diagnoses/<id>/assessment/`` and the transition ``draft_report``:
-  :func:`processes.diagnosis.services.record_assessment` (the diagnosis report document);
+  :func:`processes.diagnosis.services.record_assessment` (the diagnosis report document; the
+  transition alone drafts from the areas already recorded, else 400 ``condition_unmet``);
 * the plan's ``send_for_signing``: :func:`processes.planning.services.send_for_signing` (the plan
   document, the signatories' approval); ``approve``/``reject`` once the approval is decided:
   :func:`~processes.planning.services.conclude_signing` (the approval sheet);
 * ``POST /api/support-measures/``: :func:`processes.support.services.propose_measure`; the
-  measure's ``agree``/``decline`` once every body has answered:
+  measure's ``agree`` (every body agreed) / ``decline`` (a body objected):
   :func:`~processes.support.services.conclude_coordination` (the coordination sheet, then in force).
 
 Creating an object and changing a draft plan's content are audited (``created``,
@@ -43,7 +46,6 @@ from processes.support.forms import body_problem
 from processes.support.models import SupportMeasure
 from workflow import audit, permissions
 from workflow import exceptions as wf
-from workflow.approvals.models import Approval
 from workflow.tasks import follow_up
 
 from . import serializers as s
@@ -329,12 +331,9 @@ class DiagnosisViewSet(_StageViewSet):
         # fieldwork only (409), coordinators only (403), then the service: shared with the case page's form
         return assess(diagnosis=diagnosis, areas=areas, actor=actor)
 
-    def take_transition(self, obj, name, *, actor, comment, data):
-        if name == "draft_report":  # the areas already recorded; the report document as well
-            areas = [(a.area, a.score_pct, a.finding) for a in obj.areas.all()]
-            if areas:
-                return self._record(obj, areas, actor)
-        return super().take_transition(obj, name, actor=actor, comment=comment, data=data)
+    # draft_report as a transition: TransitionsMixin -> workflow.tasks.take, routed to
+    # Diagnosis.take_task_transition (the areas already recorded and the report, or a 400 naming
+    # where to enter them), the same path as the inbox task (docs/cycle.md)
 
     transitions, transition = transition_actions(Diagnosis, DiagnosisSerializer)
 
@@ -382,22 +381,9 @@ class PlanViewSet(_StageViewSet):
         update_plan(plan=plan, body=body, actor=request.user)
         return self._answer(plan)
 
-    def take_transition(self, obj, name, *, actor, comment, data):
-        from processes.planning import services
-
-        if name == "send_for_signing" and obj.state in (Plan.State.REVIEW, Plan.State.RESUBMITTED):
-            if not permissions.coordinators(obj, actor):
-                raise wf.TransitionPermissionDenied(str(permissions.coordinators.reason), obj=obj, transition=name,
-                                                    state=obj.state)
-            services.send_for_signing(plan=obj, actor=actor)
-            return obj
-        if name in ("approve", "reject") and obj.state == Plan.State.SIGNING:
-            approval = obj.current_approval
-            decided = {Approval.State.APPROVED: "approve", Approval.State.REJECTED: "reject"}.get(
-                getattr(approval, "state", None))
-            if decided == name and permissions.coordinators(obj, actor):
-                return services.conclude_signing(plan=obj, actor=actor)
-        return super().take_transition(obj, name, actor=actor, comment=comment, data=data)
+    # send_for_signing, approve and reject: TransitionsMixin -> workflow.tasks.take, routed to
+    # Plan.take_task_transition (processes.planning.services.take_routed), the same path as the
+    # inbox task "Review the plan and send it for signing" (docs/cycle.md)
 
     transitions, transition = transition_actions(Plan, PlanSerializer)
 
@@ -429,15 +415,9 @@ class SupportMeasureViewSet(_StageViewSet):
                                   bodies=body["bodies"], actor=request.user)
         return self._answer(measure, 201)
 
-    def take_transition(self, obj, name, *, actor, comment, data):
-        from processes.support.services import conclude_coordination
-
-        if name in ("agree", "decline") and obj.state == SupportMeasure.State.COORDINATION:
-            objected = obj.positions.filter(state="objected").exists()
-            answered = not obj.positions.filter(state="pending").exists()
-            if answered and name == ("decline" if objected else "agree") and permissions.coordinators(obj, actor):
-                return conclude_coordination(measure=obj, actor=actor)
-        return super().take_transition(obj, name, actor=actor, comment=comment, data=data)
+    # agree and decline: TransitionsMixin -> workflow.tasks.take, routed to
+    # SupportMeasure.take_task_transition (processes.support.services.take_routed: the
+    # coordination sheet, then in force), the same path as an inbox task (docs/cycle.md)
 
     transitions, transition = transition_actions(SupportMeasure, SupportMeasureSerializer)
 

@@ -13,6 +13,15 @@ task in an inbox.
 Invariant kept by :func:`close_tasks_for`: an open task always names at least one transition
 (one of its ``outcomes``) that leaves its object's current state.
 
+Routing (docs/cycle.md, "Tasks and the stage services"): a model whose transition has a service
+with side effects (a document, an approval, a notice) declares the transition in
+``routed_transitions`` and implements ``take_task_transition(name, *, actor, comment, data)``,
+which calls that service (or refuses, changing nothing, when the service needs input the task
+does not carry). :func:`complete` (the inbox, ``POST /api/tasks/<id>/complete/``) and
+:func:`take` (the API's ``POST <object>/transitions/<name>/``, the portal's pages) both go
+through it, so every path has the same consequences. A service that takes its own transition
+calls ``take(..., route=False)`` (or ``perform``), so it is not called a second time.
+
 Task states are viewflow's: ``NEW`` (queued, unassigned), ``ASSIGNED`` (held by ``owner``),
 ``STARTED`` (being completed, only inside :func:`complete`'s transaction), ``DONE``
 (completed through the task) and ``CANCELED`` (closed because the object moved on).
@@ -20,6 +29,8 @@ Task states are viewflow's: ``NEW`` (queued, unassigned), ``ASSIGNED`` (held by 
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 from collections.abc import Iterable, Sequence
 
 from django.contrib.contenttypes.models import ContentType
@@ -35,12 +46,61 @@ from . import permissions
 from .exceptions import StaleObject, TransitionPermissionDenied, UnknownTransition, WorkflowError
 from .deadlines import close_deadlines
 from .flows import HumanTaskFlow
-from .transitions import _fsm_meta, describe, perform
+from .transitions import _check, _fsm_meta, describe, perform
 
 #: Statuses of a task that still waits for someone.
 OPEN = (STATUS.NEW, STATUS.ASSIGNED)
 #: Roles that may assign any task to anybody and return any task to its queue.
 MANAGER_ROLES = (permissions.COORDINATOR,)
+
+#: ``(model label, pk, transition)`` whose ``take_task_transition`` is running in this context
+#: (a service it calls that takes the transition with :func:`take` must not route it again).
+_ROUTING: contextvars.ContextVar[frozenset] = contextvars.ContextVar("kelisim_task_routing", default=frozenset())
+
+
+# -- routing ---------------------------------------------------------------------------------
+
+def routed_transitions(model) -> frozenset[str]:
+    """The transitions of ``model`` (a class or an instance) taken through its stage service:
+    its ``routed_transitions`` when it also has ``take_task_transition``, else empty."""
+    model = model if isinstance(model, type) else type(model)
+    if getattr(model, "take_task_transition", None) is None:
+        return frozenset()
+    return frozenset(getattr(model, "routed_transitions", ()))
+
+
+def _routing_key(obj, transition: str) -> tuple:
+    return (obj._meta.label_lower, obj.pk, transition)
+
+
+@contextlib.contextmanager
+def _routing(obj, transition: str):
+    token = _ROUTING.set(_ROUTING.get() | {_routing_key(obj, transition)})
+    try:
+        yield
+    finally:
+        _ROUTING.reset(token)
+
+
+def _route(obj, transition: str, *, actor, comment: str, data: dict | None) -> None:
+    """Call ``obj.take_task_transition`` for ``transition`` (marking it as being routed)."""
+    with _routing(obj, transition):
+        obj.take_task_transition(transition, actor=actor, comment=comment, data=data)
+
+
+def _being_routed(obj, transition: str) -> bool:
+    return _routing_key(obj, transition) in _ROUTING.get()
+
+
+def ensure_allowed(obj, transition: str, *, actor) -> None:
+    """Raise what :func:`workflow.transitions.perform` would raise for ``transition`` of ``obj``
+    taken by ``actor`` now (409 ``TransitionNotAllowed`` for a wrong state or a closed object,
+    403 ``TransitionPermissionDenied``, 400 ``ConditionUnmet``), without writing anything.
+
+    A routed transition's ``take_task_transition`` calls it before its service renders a
+    document, so a refusal leaves no file behind.
+    """
+    _check(obj, transition, actor)
 
 
 # -- helpers ---------------------------------------------------------------------------------
@@ -263,7 +323,7 @@ def unassign(task: Task, *, by) -> Task:
 # -- completion ------------------------------------------------------------------------------
 
 def complete(task: Task, *, user, transition: str | None = None, comment: str = "",
-             data: dict | None = None, obj=None):
+             data: dict | None = None, obj=None, route: bool = True):
     """``user`` completes ``task`` by taking its transition; return the object in its new state.
 
     ``transition`` defaults to the task's transition; any other of the task's ``outcomes``
@@ -274,10 +334,12 @@ def complete(task: Task, *, user, transition: str | None = None, comment: str = 
     In one transaction: locks the task row, checks it is still open, claims it when it is
     queued and ``user`` may claim it, checks ``user`` holds it (or stands in for its holder
     under a delegation), calls the object's ``take_task_transition`` when it has one (e.g. a
-    decision, which also concludes its approval) or else :func:`workflow.transitions.perform`
-    (``actor=user``, with ``comment`` and ``data``), then
+    decision, which also concludes its approval; a plan's ``send_for_signing``, which renders
+    the plan and asks the signatories: see "Routing" above) or else
+    :func:`workflow.transitions.perform` (``actor=user``, with ``comment`` and ``data``), then
     finishes the viewflow task so the process reaches its end. The task's ``data`` records
-    ``{"outcome": transition, "completed_by": user id}``.
+    ``{"outcome": transition, "completed_by": user id}``. With ``route=False`` (a service
+    completing the task of the transition it takes itself) ``perform`` is called in any case.
 
     Raises ``StaleObject`` (409) when the task is no longer open or is held by someone else,
     ``TransitionPermissionDenied`` (403) when ``user`` may not claim it, ``UnknownTransition``
@@ -322,9 +384,11 @@ def complete(task: Task, *, user, transition: str | None = None, comment: str = 
             activation = _activation(locked)
             activation.start(None)  # STARTED: close_tasks_for (called by perform) leaves it alone
             locked.save(update_fields=["status", "started"])
-            handler = getattr(obj, "take_task_transition", None)
-            if handler is not None:  # the model's own service (e.g. a decision concludes its approval)
-                handler(chosen, actor=user, comment=comment, data=data)
+            handler = getattr(obj, "take_task_transition", None) if route else None
+            if handler is not None and not _being_routed(obj, chosen):
+                # the model's own service (a decision concludes its approval, a plan is rendered
+                # and sent to its signatories, ...), or its refusal when input is missing
+                _route(obj, chosen, actor=user, comment=comment, data=data)
             else:
                 perform(obj, chosen, actor=user, comment=comment, data=data)
             locked.data = {**(locked.data or {}), "outcome": chosen, "completed_by": user.pk}
@@ -375,21 +439,28 @@ def follow_up(obj) -> list[Task]:
     return opened
 
 
-def take(obj, transition: str, *, actor, comment: str = "", data: dict | None = None):
+def take(obj, transition: str, *, actor, comment: str = "", data: dict | None = None, route: bool = True):
     """Take ``transition`` on ``obj`` as ``actor``, through its open task when there is one.
 
-    The way services take a transition a task may be waiting for: when ``obj`` has an open
-    task completed by ``transition`` that ``actor`` holds or may claim, it is completed with
-    :func:`complete`; otherwise the transition is taken with :func:`perform` directly (which
-    then closes any task it made moot, see :func:`close_tasks_for`). Returns ``obj`` in its
-    new state; raises the errors of ``complete`` / ``perform``.
+    The way the API, the portal and services take a transition a task may be waiting for:
+    when ``obj`` has an open task completed by ``transition`` that ``actor`` holds or may
+    claim, it is completed with :func:`complete`; otherwise a routed transition
+    (:func:`routed_transitions`) goes to the model's ``take_task_transition`` (its stage
+    service) and any other is taken with :func:`perform` directly (which then closes any task
+    it made moot, see :func:`close_tasks_for`). A service that takes its own routed transition
+    passes ``route=False``: the task is completed, the service is not called again. Returns
+    ``obj`` in its new state; raises the errors of ``complete`` / ``perform`` / the service.
     """
     for task in open_tasks_for(obj, transition):
         role = task_data(task).get("role")
         held = task.owner_id is not None and task.owner_id == getattr(actor, "pk", None)
         claimable = task.owner_id is None and bool(role) and permissions.has_role(actor, role)
         if held or claimable:
-            return complete(task, user=actor, transition=transition, comment=comment, data=data, obj=obj)
+            return complete(task, user=actor, transition=transition, comment=comment, data=data, obj=obj,
+                            route=route)
+    if route and transition in routed_transitions(obj) and not _being_routed(obj, transition):
+        _route(obj, transition, actor=actor, comment=comment, data=data)
+        return obj
     return perform(obj, transition, actor=actor, comment=comment, data=data)
 
 

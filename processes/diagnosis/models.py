@@ -23,6 +23,9 @@ class Diagnosis(StatefulModel):
     """The maturity assessment of one cluster; ``overall_pct`` is the mean of the areas (0..100)."""
 
     human_tasks = True
+    #: Taken through :func:`processes.diagnosis.services.take_routed` on every path (inbox task,
+    #: API, page): the report document follows the assessment (``workflow.tasks``, "Routing").
+    routed_transitions = frozenset({"draft_report"})
     task_plan = {
         "planned": [("start_fieldwork", COORDINATOR, gettext_noop("Start the diagnosis fieldwork"))],
         "fieldwork": [("draft_report", COORDINATOR, gettext_noop("Assess the six areas and draft the report"))],
@@ -58,6 +61,15 @@ class Diagnosis(StatefulModel):
     def due_at_for(self, limit: str):
         """Due date of a step under the round's ``review_working_days[limit]``."""
         return self.case.round.due_at(limit)
+
+    def take_task_transition(self, transition: str, *, actor, comment: str = "", data=None):
+        """Take ``transition`` through the diagnosis service (``draft_report``: the areas already
+        recorded and the report document; refused with a 400 naming where the assessment is
+        entered when they are not), any other with ``perform``. See
+        :func:`processes.diagnosis.services.take_routed`."""
+        from .services import take_routed
+
+        return take_routed(self, transition, actor=actor, comment=comment, data=data)
 
     @transition(field=state, source=State.PLANNED, target=State.FIELDWORK, permission=coordinators)
     def start_fieldwork(self):

@@ -30,6 +30,10 @@ class Plan(StatefulModel):
     """A cluster development plan: vision, governance model and an action table."""
 
     human_tasks = True
+    #: Taken through :func:`processes.planning.services.take_routed` on every path (inbox task,
+    #: API, page): the plan document and the signatories' approval, the approval sheet
+    #: (``workflow.tasks``, "Routing").
+    routed_transitions = frozenset({"send_for_signing", "approve", "reject"})
     task_plan = {
         "drafting": [("submit_for_review", COORDINATOR, gettext_noop("Draft the development plan"))],
         "review": [("send_for_signing", COORDINATOR, gettext_noop("Review the plan and send it for signing"),
@@ -66,6 +70,14 @@ class Plan(StatefulModel):
     def due_at_for(self, limit: str):
         """Due date of a step under the round's ``review_working_days[limit]``."""
         return self.case.round.due_at(limit)
+
+    def take_task_transition(self, transition: str, *, actor, comment: str = "", data=None):
+        """Take ``transition`` through the planning services (``send_for_signing``: the plan
+        document and the approval; ``approve`` / ``reject``: the approval sheet), any other
+        with ``perform``. See :func:`processes.planning.services.take_routed`."""
+        from .services import take_routed
+
+        return take_routed(self, transition, actor=actor, comment=comment, data=data)
 
     @property
     def approval_key(self) -> str:

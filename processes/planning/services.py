@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from documents.models import DocumentVersion
 from workflow.approvals.models import Approval, Decision
 from workflow.approvals.services import Signatory, decide, request_approval
-from workflow.transitions import perform
+from workflow.exceptions import ConditionUnmet
+from workflow.tasks import ensure_allowed, take
+from workflow.transitions import describe, perform, transition_name
 
 from processes.rounds.paperwork import format_amount, format_date, format_number, generate, outcome
 
@@ -32,13 +35,15 @@ def plan_document(*, plan: Plan, actor) -> DocumentVersion:
 
 
 @transaction.atomic
-def send_for_signing(*, plan: Plan, actor) -> Approval:
+def send_for_signing(*, plan: Plan, actor, comment: str = "") -> Approval:
     """Render the plan and ask the round's signatories to approve that exact version.
 
     The policy comes from ``round.approval_policies["development_plan"]`` (see
     :mod:`workflow.approvals`). Sending a new version while one is open supersedes the open
-    approval and its decisions. Returns the approval. Raises ``ValueError`` when a signatory
-    position has no user, and the workflow errors of ``perform``.
+    approval and its decisions. ``send_for_signing`` is taken with ``comment`` (completing the
+    task "Review the plan and send it for signing" when ``actor`` holds or may claim it).
+    Returns the approval. Raises ``ValueError`` when a signatory position has no user, and the
+    workflow errors of ``perform``.
     """
     rnd = plan.case.round
     positions = list(rnd.signatories.select_related("user"))
@@ -47,7 +52,8 @@ def send_for_signing(*, plan: Plan, actor) -> Approval:
         raise ValueError("signatory positions without a user: " + "; ".join(missing))
     version = plan_document(plan=plan, actor=actor)
     if plan.state != Plan.State.SIGNING:
-        perform(plan, "send_for_signing", actor=actor, data={"version": version.number, "sha256": version.sha256})
+        take(plan, "send_for_signing", actor=actor, comment=comment, route=False,
+             data={"version": version.number, "sha256": version.sha256})
     rule = {**DEFAULT_POLICY, **(rnd.approval_policies or {}).get("development_plan", {})}
     return request_approval(
         subject=version, sha256=version.sha256, version=version.number, key=plan.approval_key,
@@ -63,13 +69,14 @@ def sign(*, decision: Decision, actor, approve: bool, comment: str = "") -> Deci
 
 
 @transaction.atomic
-def conclude_signing(*, plan: Plan, actor) -> Plan:
+def conclude_signing(*, plan: Plan, actor, comment: str = "") -> Plan:
     """Approve the plan when its current version's approval is approved (or reject it when
     the approval is rejected), mark the signed version immutable, and generate the approval
     sheet listing every decision on every version. Returns the plan.
     """
     approval = plan.current_approval
-    perform(plan, "approve" if approval.state == Approval.State.APPROVED else "reject", actor=actor)
+    take(plan, "approve" if approval.state == Approval.State.APPROVED else "reject", actor=actor, comment=comment,
+         route=False)
     if plan.state == Plan.State.APPROVED:
         DocumentVersion.objects.filter(pk=approval.subject_id).update(signed=True)
     case = plan.case
@@ -88,4 +95,50 @@ def conclude_signing(*, plan: Plan, actor) -> Plan:
     generate(rnd=case.round, case=case, kind="approval_sheet", stage="planning", actor=actor, context={
         "subject": {"title": approval.title, "version": approval.subject_version, "sha256": approval.subject_sha256},
         "decisions": rows, "outcome": outcome(plan.state, lang)})
+    return plan
+
+
+def signatories_missing_message(plan: Plan) -> str:
+    """Why the plan cannot be sent for signing, in the active language, or ``""``: the round has
+    no signatory positions, or some have no user (set on the round in the back office)."""
+    positions = list(plan.case.round.signatories.select_related("user"))
+    if not positions:
+        return _("the round %(round)s names no signatories of the development plan; add them to the round "
+                 "in the back office") % {"round": plan.case.round.code}
+    missing = [str(p) for p in positions if p.user_id is None]
+    if missing:
+        return _("signatory positions without a user: %(positions)s; name their users on the round "
+                 "in the back office") % {"positions": "; ".join(missing)}
+    users = [p.user_id for p in positions]
+    if len(set(users)) != len(users):
+        return _("a user holds two signatory positions of the round %(round)s; each position needs its own "
+                 "signatory") % {"round": plan.case.round.code}
+    return ""
+
+
+def take_routed(plan: Plan, transition: str, *, actor, comment: str = "", data=None) -> Plan:
+    """Take ``transition`` of ``plan`` the way every path does (``Plan.take_task_transition``).
+
+    ``send_for_signing``: :func:`send_for_signing` (the next version of the plan document,
+    its sha256 in the audit entry, the approval of the round's signatories under the round's
+    policy, each signatory's decision task); ``approve`` / ``reject`` once the current
+    version's approval is decided: :func:`conclude_signing` (the signed version, the approval
+    sheet). The transition's state (409), permission (403) and conditions (400) are checked
+    first, as ``perform`` does, and a round whose signatory positions are missing or have no
+    user is refused with :class:`~workflow.exceptions.ConditionUnmet` (400), before any document
+    is rendered: a refusal changes nothing. Any other transition is taken with ``perform``.
+    Returns ``plan``.
+    """
+    if transition not in Plan.routed_transitions:
+        return perform(plan, transition, actor=actor, comment=comment, data=data)
+    ensure_allowed(plan, transition, actor=actor)
+    if transition == "send_for_signing":
+        reason = signatories_missing_message(plan)
+        if reason:
+            raise ConditionUnmet(_("cannot %(transition)s %(object)s: %(reason)s") % {
+                "transition": transition_name(transition), "object": describe(plan), "reason": reason},
+                reason=reason, obj=plan, transition=transition, state=plan.state)
+        send_for_signing(plan=plan, actor=actor, comment=comment)
+    else:
+        conclude_signing(plan=plan, actor=actor, comment=comment)
     return plan

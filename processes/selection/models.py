@@ -49,6 +49,9 @@ class ScoreSheet(StatefulModel):
     """
 
     human_tasks = True  # completeness check / scoring tasks (workflow.tasks)
+    #: Taken through :func:`processes.selection.services.take_routed` on every path (inbox task,
+    #: API, expert page): the expert score sheet document (``workflow.tasks``, "Routing").
+    routed_transitions = frozenset({"submit"})
 
     class State(models.TextChoices):
         DRAFT = "draft", _("draft")
@@ -78,6 +81,15 @@ class ScoreSheet(StatefulModel):
     @property
     def audit_chain(self) -> str:
         return self.application.case.ref
+
+    def take_task_transition(self, transition: str, *, actor, comment: str = "", data=None):
+        """Take ``transition`` through the selection services (``submit``: the scores already
+        saved and the score sheet document; refused with a 400 naming where to score when a
+        criterion has none), any other with ``perform``. See
+        :func:`processes.selection.services.take_routed`."""
+        from .services import take_routed
+
+        return take_routed(self, transition, actor=actor, comment=comment, data=data)
 
     def closed_reason(self, transition: str = "") -> str:
         """Why the sheet can no longer be worked on (``perform`` answers 409 with it), or ``""``:

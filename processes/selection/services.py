@@ -124,7 +124,8 @@ def save_draft_scores(*, sheet: ScoreSheet, scores: dict[str, tuple[int | None, 
 
 
 @transaction.atomic
-def submit_score_sheet(*, sheet: ScoreSheet, scores: dict[str, tuple[int, str]], actor) -> ScoreSheet:
+def submit_score_sheet(*, sheet: ScoreSheet, scores: dict[str, tuple[int, str]], actor,
+                       comment: str = "") -> ScoreSheet:
     """Record ``scores`` (criterion code -> (value 0..10, comment)) and submit the sheet.
 
     Completes the sheet's scoring task when ``actor`` holds it (:func:`workflow.tasks.take`).
@@ -148,7 +149,8 @@ def submit_score_sheet(*, sheet: ScoreSheet, scores: dict[str, tuple[int, str]],
                 "code": code, "value": repr(value)})
         Score.objects.update_or_create(sheet=sheet, criterion=criteria[code],
                                        defaults={"value": value, "comment": comment})
-    take(sheet, "submit", actor=actor, data={"scores": {c: v for c, (v, _) in scores.items()}})
+    take(sheet, "submit", actor=actor, comment=comment, route=False,
+         data={"scores": {c: v for c, (v, _) in scores.items()}})
     case = sheet.application.case
     language = case.language
     rows = []
@@ -161,6 +163,37 @@ def submit_score_sheet(*, sheet: ScoreSheet, scores: dict[str, tuple[int, str]],
                       "application": {"ref": sheet.application.ref, "name": case.name()},
                       "scores": rows, "total": format_number(sheet.total, language)})
     return sheet
+
+
+def take_routed(sheet: ScoreSheet, transition: str, *, actor, comment: str = "", data=None) -> ScoreSheet:
+    """Take ``transition`` of ``sheet`` the way every path does (``ScoreSheet.take_task_transition``).
+
+    ``submit`` needs the scores, which a task completion does not carry: the scores the expert
+    saved on the draft (the expert's sheet page, ``PATCH /api/score-sheets/<id>/``) are
+    submitted with :func:`submit_score_sheet` (weighted total, the score sheet document);
+    while a criterion has no score it is refused with
+    :class:`~workflow.exceptions.ConditionUnmet` (400) naming where to score, and nothing
+    changes. A closed scoring (409), a wrong state (409) or another user (403) is refused
+    first, as ``perform`` does. Any other transition (``declare_conflict``) is taken with
+    ``perform``. Returns ``sheet``.
+    """
+    from workflow.exceptions import ConditionUnmet
+    from workflow.tasks import ensure_allowed
+    from workflow.transitions import describe, transition_name
+
+    if transition not in ScoreSheet.routed_transitions:
+        return perform(sheet, transition, actor=actor, comment=comment, data=data)
+    try:
+        ensure_allowed(sheet, transition, actor=actor)
+    except ConditionUnmet as exc:
+        reason = _("every criterion of the round needs a score: score the sheet on its page (%(page)s) or with "
+                   "PATCH %(api)s, then submit it") % {"page": f"/expert/sheets/{sheet.pk}/",
+                                                     "api": f"/api/score-sheets/{sheet.pk}/"}
+        raise ConditionUnmet(_("cannot %(transition)s %(object)s: %(reason)s") % {
+            "transition": transition_name(transition), "object": describe(sheet), "reason": reason},
+            reason=reason, obj=sheet, transition=transition, state=sheet.state) from exc
+    saved = {s.criterion.code: (s.value, s.comment) for s in sheet.scores.select_related("criterion")}
+    return submit_score_sheet(sheet=sheet, scores=saved, actor=actor, comment=comment)
 
 
 @transaction.atomic

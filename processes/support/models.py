@@ -23,6 +23,9 @@ class SupportMeasure(StatefulModel):
     """
 
     human_tasks = True
+    #: Taken through :func:`processes.support.services.take_routed` on every path (inbox task,
+    #: API, page): the coordination sheet, then in force (``workflow.tasks``, "Routing").
+    routed_transitions = frozenset({"agree", "decline"})
     task_plan = {
         "proposed": [("start_coordination", COORDINATOR, gettext_noop("Send the measure to the government bodies"))],
         "agreed": [("put_in_force", COORDINATOR, gettext_noop("Put the agreed measure in force"))],
@@ -60,6 +63,14 @@ class SupportMeasure(StatefulModel):
     @property
     def audit_chain(self) -> str:
         return self.case.ref
+
+    def take_task_transition(self, transition: str, *, actor, comment: str = "", data=None):
+        """Take ``transition`` through the support services (``agree`` / ``decline``: the
+        coordination sheet, and an agreed measure is put in force), any other with
+        ``perform``. See :func:`processes.support.services.take_routed`."""
+        from .services import take_routed
+
+        return take_routed(self, transition, actor=actor, comment=comment, data=data)
 
     @transition(field=state, source=State.PROPOSED, target=State.COORDINATION, permission=coordinators,
                 conditions=[condition(_("at least one government body must be asked for its position"))(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
-from workflow.tasks import follow_up
+from workflow.tasks import ensure_allowed, follow_up, take
 from workflow.transitions import perform
 
 from processes.rounds.paperwork import format_amount, format_date, format_number, generate, outcome
@@ -33,10 +33,13 @@ def record_position(*, position: BodyPosition, agrees: bool, comment: str, actor
 
 
 @transaction.atomic
-def conclude_coordination(*, measure: SupportMeasure, actor) -> SupportMeasure:
-    """Agree (and put in force) or decline the measure from the positions; generate the sheet."""
+def conclude_coordination(*, measure: SupportMeasure, actor, comment: str = "") -> SupportMeasure:
+    """Agree (and put in force) or decline the measure from the positions; generate the sheet.
+
+    ``agree`` / ``decline`` is taken with ``comment``; ``put_in_force`` follows an agreement
+    (completing its task when ``actor`` may take it)."""
     objected = measure.positions.filter(state="objected").exists()
-    perform(measure, "decline" if objected else "agree", actor=actor)
+    take(measure, "decline" if objected else "agree", actor=actor, comment=comment, route=False)
     case = measure.case
     lang = case.language
     generate(rnd=case.round, case=case, kind="support_coordination_sheet", stage="support", actor=actor, context={
@@ -48,5 +51,23 @@ def conclude_coordination(*, measure: SupportMeasure, actor) -> SupportMeasure:
                        "comment": p.comment} for i, p in enumerate(measure.positions.all(), 1)],
         "outcome": outcome(measure.state, lang)})
     if not objected:
-        perform(measure, "put_in_force", actor=actor)
+        take(measure, "put_in_force", actor=actor)
     return measure
+
+
+def take_routed(measure: SupportMeasure, transition: str, *, actor, comment: str = "",
+                data=None) -> SupportMeasure:
+    """Take ``transition`` of ``measure`` the way every path does
+    (``SupportMeasure.take_task_transition``).
+
+    ``agree`` (every body agreed) and ``decline`` (a body objected; bodies that have not
+    answered are listed as pending) conclude the coordination with
+    :func:`conclude_coordination`: the coordination sheet, and an agreed measure is put in
+    force. The state (409), permission (403) and condition (400) are checked first, as
+    ``perform`` does, so a refusal changes nothing. Any other transition is taken with
+    ``perform``. Returns ``measure``.
+    """
+    if transition not in SupportMeasure.routed_transitions:
+        return perform(measure, transition, actor=actor, comment=comment, data=data)
+    ensure_allowed(measure, transition, actor=actor)
+    return conclude_coordination(measure=measure, actor=actor, comment=comment)
