@@ -48,3 +48,12 @@ def queue_pending_delivery(**kwargs):
         for connection in connections.all(initialized_only=True):
             if not connection.in_atomic_block:  # the worker's main process keeps no connection open
                 connection.close()
+
+
+@signals.worker_process_init.connect(weak=False)
+def warm_storage(**kwargs):
+    """Each pool process loads the S3 service models once, at its start (``documents.s3.warm``),
+    not in the first task that stores or reads a document."""
+    from documents.s3 import warm
+
+    warm()

@@ -56,3 +56,11 @@ def child_exit(server, worker):
         from prometheus_client import multiprocess
 
         multiprocess.mark_process_dead(worker.pid)
+
+
+def post_worker_init(worker):
+    """Load the S3 service models once per worker, before it takes a request (``documents.s3.warm``:
+    otherwise the first upload or download of each process waits about 100 ms more)."""
+    from documents.s3 import warm
+
+    warm()

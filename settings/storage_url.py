@@ -27,7 +27,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from django.core.exceptions import ImproperlyConfigured
 
 FILE_BACKEND = "django.core.files.storage.FileSystemStorage"
-S3_BACKEND = "storages.backends.s3.S3Storage"
+S3_BACKEND = "documents.s3.S3Storage"  # django-storages S3Storage with a shared botocore loader
 DEFAULT_REGION = "us-east-1"
 #: Downloads through S3Storage's own file objects spill to disk above this many bytes (4 MiB).
 S3_MAX_MEMORY_SIZE = 4 * 1024 * 1024
