@@ -478,3 +478,44 @@ def test_dates_accept_the_shown_and_the_iso_form(text):
     from processes.stages import parse_date
 
     assert parse_date(text) == dt.date(2018, 6, 30)
+
+
+# -- a round that names no areas; the pages in Kazakh and Russian ----------------------------------
+
+def test_a_round_without_named_areas_takes_six_named_by_the_assessors(people, client):
+    from processes.rounds.models import Round
+
+    [c] = bare_cases(1, Case.State.DIAGNOSIS)
+    Round.objects.filter(pk=c.round_id).update(diagnosis_areas=[])
+    as_user(client, "coordinator")
+    client.post(url("diagnosis", c), {"state": ""})
+    client.post(url("diagnosis", c), {"state": "planned"})
+    names = {f"area-{n}": f"Area {n}" for n in range(1, 7)}
+    before = snapshot(c)
+    repeated = {**names, "area-6": "Area 1", **{f"score-{n}": "50" for n in range(1, 7)}}
+    html = problems_of(client.post(url("diagnosis", c), {"state": "fieldwork", **repeated}))
+    assert "<code>areas</code>" in html and 'name="area-6"' in html
+    assert problems_of(client.post(url("diagnosis", c), {"state": "fieldwork", **names, "area-2": "",
+                                                         **{f"score-{n}": "50" for n in range(1, 7)}}))
+    assert snapshot(c) == before
+    response = client.post(url("diagnosis", c), {"state": "fieldwork", **names,
+                                                 **{f"score-{n}": str(10 * n) for n in range(1, 7)}})
+    assert response.status_code == 302
+    diagnosis = Diagnosis.objects.get(case=c)
+    assert diagnosis.state == "draft_report" and diagnosis.overall_pct == Decimal("35.00")
+    assert list(diagnosis.areas.values_list("area", flat=True)) == [f"Area {n}" for n in range(1, 7)]
+
+
+@pytest.mark.parametrize("language,title,problem", [
+    ("kk", "Даму жоспары", "күн болуы тиіс: кк.аа.жжжж (немесе жжжж-аа-кк)"),
+    ("ru", "План развития", "должно быть датой: дд.мм.гггг (или гггг-мм-дд)"),
+])
+def test_the_plan_form_speaks_the_readers_language(people, client, language, title, problem):
+    [c] = bare_cases(1, Case.State.PLANNING)
+    as_user(client, "coordinator")
+    client.cookies["django_language"] = language
+    html = client.get(url("plan", c)).content.decode()
+    assert f"<title>{c.ref} · {title}" in html
+    html = problems_of(client.post(url("plan", c), {"fingerprint": "", "do": "save",
+                                                    **rows({**ROW, "deadline": "31.02.2018"})}))
+    assert problem in html
