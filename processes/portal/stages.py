@@ -169,6 +169,8 @@ def plan_form(request, pk: int):
         rows = plan_forms.with_spare([r for r in plan_forms.posted_rows(request.POST)
                                       if any(r[f].strip() for f in plan_forms.ACTION_FIELDS)])
         try:
+            if request.POST.get("do") not in ("save", "submit"):  # not one of the form's two buttons
+                raise StageInvalid({"do": _("required")})
             body = plan_forms.parse_plan(request.POST)
             with transaction.atomic():
                 if plan is None:

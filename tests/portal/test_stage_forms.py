@@ -409,6 +409,8 @@ def test_the_plan_form_keeps_what_was_typed_and_refuses_an_empty_submission(peop
     [c] = bare_cases(1, Case.State.PLANNING)
     as_user(client, "coordinator")
     before = snapshot(c)
+    assert "<code>do</code>" in problems_of(client.post(url("plan", c), {}))  # neither button: nothing created
+    assert "<code>do</code>" in problems_of(client.post(url("plan", c), {"fingerprint": "", "do": "fly", **rows(ROW)}))
     response = client.post(url("plan", c), {"fingerprint": "", "do": "save", "vision": "kept",
                                             **rows({**ROW, "deadline": "32.01.2018"})})
     html = problems_of(response)
