@@ -65,6 +65,13 @@ def contents(c: Case, since: int = 0) -> list[dict]:
                 .order_by("seq").values_list("data", flat=True))
 
 
+def waiting(obj) -> list[str]:
+    """The transitions of ``obj``'s open tasks (what the inbox now offers on it)."""
+    from workflow.tasks import open_tasks_for, task_data
+
+    return [task_data(t)["transition"] for t in open_tasks_for(obj)]
+
+
 def head(c: Case) -> int:
     return AuditEntry.objects.filter(chain=c.ref).count()
 
@@ -142,6 +149,7 @@ def test_the_diagnosis_form_does_what_the_api_does(people, client):
 
     made = {c.pk: Diagnosis.objects.get(case=c) for c in (web, api)}
     assert made[web.pk].state == made[api.pk].state == "draft_report"
+    assert waiting(made[web.pk]) == waiting(made[api.pk]) == ["open_discussion"]
     assert made[web.pk].overall_pct == made[api.pk].overall_pct == Decimal("70.50")
     assert (list(made[web.pk].areas.values_list("position", "area", "score_pct", "finding"))
             == list(made[api.pk].areas.values_list("position", "area", "score_pct", "finding")))
@@ -190,6 +198,7 @@ def test_the_plan_form_creates_edits_and_submits_like_the_api(people, client):
     fields = ("position", "measure", "responsible", "deadline", "budget_kzt", "kpi", "kpi_target", "kpi_unit")
     assert (list(plans[web.pk].actions.values_list(*fields)) == list(plans[api.pk].actions.values_list(*fields)))
     assert plans[web.pk].state == plans[api.pk].state == "review"
+    assert waiting(plans[web.pk]) == waiting(plans[api.pk]) == ["send_for_signing"]
     assert trail(web, marks[web.pk]) == trail(api, marks[api.pk]) == [
         ("planning.plan", "created", "drafting", "drafting"),
         ("planning.plan", "content_changed", "drafting", "drafting"),
@@ -240,6 +249,8 @@ def test_the_support_form_proposes_a_measure_like_the_api(people, client):
     for field in ("title", "amount_kzt", "reimbursement_pct", "legal_basis", "state"):
         assert getattr(made[web.pk], field) == getattr(made[api.pk], field), field
     assert made[web.pk].state == "coordination"
+    assert ([waiting(p) for p in made[web.pk].positions.all()] == [waiting(p) for p in made[api.pk].positions.all()]
+            == [["agree"], ["agree"]])
     assert (list(made[web.pk].positions.values_list("body", "state"))
             == list(made[api.pk].positions.values_list("body", "state")) == [("Ministry", "pending"),
                                                                              ("Akimat", "pending")])
