@@ -125,6 +125,41 @@ def test_the_case_page_makes_the_same_queries_for_10_and_200_entries_and_shows_a
     assert 'id="entry-200"' in html
 
 
+def add_versions(case: Case, documents: int, versions: int) -> None:
+    """``documents`` Word documents on ``case`` with ``versions`` versions each, every other
+    version with a PDF rendition (done or failed)."""
+    from documents.models import Document, Rendition
+    from documents.render import DOCX_CONTENT_TYPE
+    from documents.storage import store_version
+
+    start = Document.objects.filter(owner_ref=case.ref).count()
+    for d in range(start, start + documents):
+        document = Document.objects.create(owner_ref=case.ref, stage="diagnosis", kind="note", key=f"k{d}",
+                                           language="ru", title=f"Note {d}")
+        for v in range(versions):
+            version = store_version(document=document, content=f"v{v}".encode(), extension="docx",
+                                    content_type=DOCX_CONTENT_TYPE, original_name=f"note-{d}.docx")
+            if v % 2:
+                Rendition.objects.create(source=version, status=Rendition.Status.DONE if v % 4 == 1
+                                         else Rendition.Status.FAILED, error="x")
+
+
+def test_the_case_page_makes_the_same_queries_for_2_and_40_document_versions(client, settings, tmp_path):
+    settings.STORAGES = {**settings.STORAGES, "default": {"BACKEND": "django.core.files.storage.FileSystemStorage",
+                                                          "OPTIONS": {"location": str(tmp_path)}}}
+    loadgen.generate(cases=10, audit_entries=10, round_code="LOAD-V")
+    case = Case.objects.get(ref="LOAD-V/A10")
+    client = coordinator_client(client)
+    url = reverse("portal:case-detail", args=[case.pk])
+    add_versions(case, documents=1, versions=2)
+    small, html = queries(client, url)
+    assert html.count("/download/") >= 2
+    add_versions(case, documents=4, versions=10)
+    large, html = queries(client, url)
+    assert large == small
+    assert html.count('<td class="num">') >= 42  # every version has its row (version and size cells)
+
+
 @pytest.mark.parametrize("value", ["abc", "-1", "1e3", "9" * 12])
 def test_a_bad_history_window_is_400(client, value):
     loadgen.generate(cases=10, audit_entries=10, round_code="LOAD-B")
