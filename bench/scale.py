@@ -11,15 +11,17 @@ query counts with many cases and a long audit history, against a baseline in the
    coordinator ``load-coordinator`` (after ``WARMUP`` untimed ones): the inbox (first page of
    the coordinators' queue: thousands of open tasks), the case page of the case with the
    longest history (about 5,000 entries at 100,000 cases) and of an ordinary case (about 20),
-   and the coordinator's work page (first page of every case, overdue first).
+   and the coordinator's work page (first page of every case, overdue first) and a deep page of it
+   (:data:`DEEP_SHARE` of the way through the cases with deadlines, reached by its cursor).
 
 Figures (milliseconds, whole-request times in the bench process, no network):
 ``inbox_p50_ms``, ``inbox_p95_ms``, ``case_page_p50_ms``, ``case_page_p95_ms`` (the long
-history), ``case_page_typical_p95_ms``, ``work_page_p50_ms``, ``work_page_p95_ms``, their
-``*_queries`` counts (queries of one request), ``inbox_cpu_p50_ms``, ``case_page_cpu_p50_ms``,
-``work_page_cpu_p50_ms`` (median CPU time of the bench process per request: comparable between
-runs on a busy machine, where the wall times include waiting for a core), the same figures
-prefixed ``baseline_``, and
+history), ``case_page_typical_p95_ms``, ``work_page_p50_ms``, ``work_page_p95_ms``,
+``work_page_deep_p50_ms``, ``work_page_deep_p95_ms`` (and ``work_page_deep_page``, its page
+number), their ``*_queries`` counts (queries of one request), ``inbox_cpu_p50_ms``,
+``case_page_cpu_p50_ms``, ``work_page_cpu_p50_ms``, ``work_page_deep_cpu_p50_ms`` (median CPU
+time of the bench process per request: comparable between runs on a busy machine, where the
+wall times include waiting for a core), the same figures prefixed ``baseline_``, and
 ``scale_cases``, ``scale_audit_entries``, ``scale_open_tasks``, ``scale_generation_s``,
 ``scale_database``. Goal: ``inbox_p95_ms`` < 50 at 100,000 cases on PostgreSQL.
 
@@ -94,13 +96,46 @@ def _measure(client, url: str, requests: int) -> dict:
             "cpu_p50": round(statistics.median(cpu), 1), "queries": captured.count}
 
 
-def _pages(client, requests: int, *, long_case, typical_case, prefix: str) -> dict:
+#: Where the deep work page is: this share of the way through the cases with an open deadline
+#: (page 672 of the 960 pages of such cases at 100,000 cases).
+DEEP_SHARE = 0.7
+
+
+def deep_work_url(user, share: float = DEEP_SHARE) -> tuple[str, int]:
+    """The work page ``share`` of the way through ``user``'s cases with an open deadline, as
+    the page's "Next" link reaches it (``?cursor=``), and its page number.
+
+    Finding the row before it uses the page-number path (an OFFSET walk: slow at scale; run once,
+    not timed). Page 1 (plain URL) when there are too few cases."""
     from django.urls import reverse
+
+    from processes.portal.roles.common import PER_PAGE
+    from processes.portal.roles.coordinator import Cursor, CursorKey, work_list
+
+    work = work_list(user=user, filters={})
+    number = int(work._firsts().count() * share) // PER_PAGE + 1
+    if number == 1:
+        return reverse("portal:coordinator"), 1
+    before = work[(number - 1) * PER_PAGE - 1:(number - 1) * PER_PAGE][0]
+    cursor = Cursor(Cursor.NEXT, number, CursorKey.of(before)).encode()
+    return f"{reverse('portal:coordinator')}?cursor={cursor}", number
+
+
+def _pages(client, requests: int, *, long_case, typical_case, prefix: str) -> dict:
+    from django.contrib.auth import get_user_model
+    from django.urls import reverse
+
+    from processes.rounds import loadgen
 
     figures = {}
     inbox = _measure(client, reverse("portal:inbox"), requests)
     long_page = _measure(client, reverse("portal:case-detail", args=[long_case.pk]), requests)
     work = _measure(client, reverse("portal:coordinator"), requests)
+    deep_url, deep_number = deep_work_url(get_user_model().objects.get(username=loadgen.COORDINATOR))
+    deep = _measure(client, deep_url, requests)
+    figures.update({f"{prefix}work_page_deep_p50_ms": deep["p50"], f"{prefix}work_page_deep_p95_ms": deep["p95"],
+                    f"{prefix}work_page_deep_queries": deep["queries"],
+                    f"{prefix}work_page_deep_cpu_p50_ms": deep["cpu_p50"], f"{prefix}work_page_deep_page": deep_number})
     figures.update({f"{prefix}inbox_p50_ms": inbox["p50"], f"{prefix}inbox_p95_ms": inbox["p95"],
                     f"{prefix}inbox_queries": inbox["queries"],
                     f"{prefix}case_page_p50_ms": long_page["p50"], f"{prefix}case_page_p95_ms": long_page["p95"],

@@ -262,3 +262,37 @@ def test_the_api_task_list_pages_in_the_database(client):
              if q["sql"].lstrip().upper().startswith("SELECT") and '"viewflow_task"."flow_task"' in q["sql"]
              and "COUNT(" not in q["sql"].upper()]
     assert reads and all("LIMIT 25" in sql for sql in reads)  # one page read, not the whole queue
+
+
+def test_a_work_page_by_cursor_reads_only_its_rows_whatever_its_depth(client):
+    """A page reached by its cursor (the page's "next" link) among the cases with deadlines, or
+    past them, makes the same queries with 150 and with 750 cases, and none of them skips rows
+    with an OFFSET: it reads the rows after the cursor's key (docs/scale.md)."""
+    from processes.portal.roles.common import PER_PAGE
+    from processes.portal.roles.coordinator import Cursor, CursorKey, work_list
+    from processes.rounds.actors import ensure_user
+
+    mix = FILED + [m for m in loadgen.MIX if m[0] == "refused"]
+    loadgen.generate(cases=150, audit_entries=300, round_code="LOAD-K1", mix=FILED * 3 + mix)
+    client = coordinator_client(client)
+    url = reverse("portal:coordinator")
+
+    def cursor_page(where: str) -> tuple[int, list[str]]:
+        work = work_list(user=ensure_user(loadgen.COORDINATOR, "coordinator"), filters={})
+        with_deadline = work._firsts().count()
+        # the row before the page: the middle of the cases with deadlines, or past them
+        offset = with_deadline - PER_PAGE - 1 if where == "deadlines" else with_deadline + 3
+        assert offset > 0
+        before = work[offset - 1:offset][0]
+        cursor = Cursor(Cursor.NEXT, 9, CursorKey.of(before)).encode()
+        with CaptureQueriesContext(connection) as captured:
+            count, html = queries(client, f"{url}?cursor={cursor}")
+        assert not [q["sql"] for q in captured.captured_queries if "OFFSET" in q["sql"].upper()]
+        refs = [line.split('"')[0] for line in html.split('data-testid="work-case" data-ref="')[1:]]
+        assert refs == [c.ref for c in work[offset:offset + PER_PAGE]]
+        return count, refs
+
+    small = {where: cursor_page(where)[0] for where in ("deadlines", "past")}
+    loadgen.generate(cases=600, audit_entries=1200, round_code="LOAD-K2", mix=FILED * 3 + mix)
+    large = {where: cursor_page(where)[0] for where in ("deadlines", "past")}
+    assert large == small

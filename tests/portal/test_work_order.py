@@ -169,3 +169,154 @@ def test_the_pages_of_the_view_continue_each_other(cases, client):
         refs += [line["case"].ref for line in response.context["lines"]]
     # the order does not depend on the clock (only the overdue marks do)
     assert refs == [ref for ref, _late in expected(timezone.now())]
+
+
+# -- keyset ("seek") paging: the links of the page (``?cursor=``) ---------------------------------
+
+def by_cursor(work, per_page: int) -> list[tuple[str, bool]]:
+    """Every page read forwards through its ``next`` cursors (checking the page numbers)."""
+    from processes.portal.roles.coordinator import Cursor
+
+    out, cursor, number = [], None, 1
+    while True:
+        page = work.seek_page(cursor, per_page)
+        assert page.number == number
+        assert len(page.object_list) == (per_page if page.has_next else work.count() - (number - 1) * per_page)
+        out += [(case.ref, case.overdue) for case in page.object_list]
+        if not page.has_next:
+            assert page.number == page.num_pages and not page.last_cursor
+            return out
+        cursor, number = Cursor.decode(page.next_cursor), number + 1
+
+
+def by_cursor_backwards(work, per_page: int) -> list[tuple[str, bool]]:
+    """Every page read from the last one backwards through its ``previous`` cursors."""
+    from processes.portal.roles.coordinator import Cursor
+
+    pages, cursor = [], Cursor(Cursor.LAST, 1)
+    while True:
+        page = work.seek_page(cursor, per_page)
+        pages.insert(0, [(case.ref, case.overdue) for case in page.object_list])
+        if not page.has_previous:
+            assert page.number == 1
+            return [row for rows in pages for row in rows]
+        assert len(page.object_list) == per_page or not page.has_next
+        cursor = Cursor.decode(page.previous_cursor)
+
+
+@pytest.mark.parametrize("per_page", [1, 7, 50])
+def test_pages_by_cursor_follow_the_definition_both_ways(cases, per_page):
+    work = work_list(user=coordinator(), filters={})
+    want = expected(work.now)
+    assert by_cursor(work, per_page) == want
+    # backwards the first page is full (the pages are aligned on the last one): same rows
+    assert by_cursor_backwards(work, per_page) == want
+
+
+@pytest.mark.parametrize("filters", [{"overdue": True}, {"round": "LOAD-A"}, {"round": "LOAD-Z", "overdue": True},
+                                     {"q": "LOAD-Z/A1"}])
+def test_filtered_pages_by_cursor_follow_the_definition(cases, strategy, filters):
+    work = work_list(user=coordinator(), filters=filters)
+    want = [row for row in expected(work.now, overdue_only=bool(filters.get("overdue")),
+                                    round_code=filters.get("round"))
+            if "q" not in filters or filters["q"] in row[0]]
+    assert want and work.count() == len(want)
+    assert by_cursor(work, 4) == want
+    assert by_cursor_backwards(work, 4) == want
+
+
+def test_a_cursor_keeps_its_place_when_cases_come_before_it(cases):
+    """Offsets shift when a case joins the list before the page; a cursor does not: the next
+    page starts after the last case shown, whatever was added before it."""
+    from processes.portal.roles.coordinator import Cursor
+
+    work = work_list(user=coordinator(), filters={})
+    first = work.seek_page(None, 10)
+    shown = [c.ref for c in first.object_list]
+    # the last case of the list gets a deadline due before every other: it moves to the top
+    moved = expected(work.now)[-1][0]
+    earliest = Deadline.objects.filter(closed_at__isnull=True).order_by("due_at").first().due_at
+    Deadline.objects.create(chain=moved, label="Urgent", due_at=earliest - dt.timedelta(days=1), role="coordinator")
+    again = work_list(user=coordinator(), filters={})
+    second = again.seek_page(Cursor.decode(first.next_cursor), 10)
+    want = [ref for ref, _late in expected(again.now)]
+    after = want[want.index(shown[-1]) + 1:][:10]
+    assert [c.ref for c in second.object_list] == after
+    assert want[0] == moved and moved not in after and not set(shown) & set(after)
+    # by number, the second page would now repeat the first page's last case
+    assert [c.ref for c in again[10:20]][0] == shown[-1]
+
+
+def test_the_links_of_the_view_walk_every_page_and_back(cases, client):
+    import re
+
+    client.force_login(coordinator())
+    url = reverse("portal:coordinator")
+
+    def link(html, name):
+        found = re.search(rf'href="\?([^"]*)" id="work-{name}"', html)
+        return url + "?" + found.group(1).replace("&amp;", "&") if found else None
+
+    refs, numbers, html, page_url = [], [], "", url + "?q=LOAD-"
+    while page_url:
+        response = client.get(page_url)
+        assert response.status_code == 200
+        html = response.content.decode()
+        refs += [line["case"].ref for line in response.context["lines"]]
+        numbers.append(response.context["page"].number)
+        assert "q=LOAD-" in (link(html, "next") or link(html, "previous"))  # the filters stay
+        page_url = link(html, "next")
+    assert refs == [ref for ref, _late in expected(timezone.now()) if ref.startswith("LOAD-")]
+    assert numbers == list(range(1, len(numbers) + 1)) and len(numbers) == -(-80 // PER_PAGE) >= 2
+    back, page_url = [], link(html, "previous")
+    while page_url:
+        response = client.get(page_url)
+        back = [line["case"].ref for line in response.context["lines"]] + back
+        page_url = link(response.content.decode(), "previous")
+    assert back == refs[:len(back)] and len(back) == PER_PAGE
+
+
+def _b64(text: str) -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize("cursor", [
+    "", "abc", "!!!", "x" * 401, _b64("not json"), _b64("{}"), _b64('["n"]'), _b64('["x",2,null,"R","A1",1]'),
+    _b64('["n",0,null,"R","A1",1]'), _b64('["n",true,null,"R","A1",1]'), _b64('["n",2,null,"R","A1",-1]'),
+    _b64('["n",2,null,"R","A1",1.5]'), _b64('["n",2,null,"R","A1",99999999999999999999]'),
+    _b64('["n",2,"2026-01-01T10:00:00","R","A1",1]'), _b64('["n",2,"yesterday","R","A1",1]'),
+    _b64('["n",2,null,"","A1",1]'), _b64('["n",2,null,"R","A\\u0000",1]'), _b64('["n",2,null,"R",7,1]'),
+    _b64('["l",2,null]'), _b64('["n",2,null,"R","A1",1,9]'), "%ff%fe", _b64('["n",2,null,"R","' + "9" * 30 + '",1]'),
+])
+def test_a_bad_cursor_is_400_with_the_first_page(cases, client, cursor):
+    client.force_login(coordinator())
+    before = (Case.objects.count(), Deadline.objects.count())
+    response = client.get(reverse("portal:coordinator"), {"cursor": cursor})
+    assert response.status_code == 400
+    assert "link to this page is damaged" in response.content.decode()
+    first = [ref for ref, _late in expected(timezone.now())][:PER_PAGE]
+    assert [line["case"].ref for line in response.context["lines"]] == first
+    assert (Case.objects.count(), Deadline.objects.count()) == before
+
+
+def test_a_cursor_past_the_end_or_of_a_gone_case_is_an_ordinary_page(cases, client):
+    """A well-formed cursor always names a place in the order, even if its case is gone: the
+    page after the last case is empty (200), one of an unknown case continues from its key."""
+    from processes.portal.roles.coordinator import Cursor, CursorKey
+
+    client.force_login(coordinator())
+    url = reverse("portal:coordinator")
+    end = Cursor(Cursor.NEXT, 99, CursorKey(None, "ZZZZ", "A999", 2**62)).encode()
+    response = client.get(url, {"cursor": end})
+    assert response.status_code == 200 and response.context["lines"] == []
+    assert 'id="work-next"' not in response.content.decode()
+    want = [ref for ref, _late in expected(timezone.now())]
+    between = Cursor(Cursor.NEXT, 2, CursorKey(None, "LOAD-A", "A15x", 2**62)).encode()  # no such case
+    response = client.get(url, {"cursor": between})
+    assert response.status_code == 200
+    refs = [line["case"].ref for line in response.context["lines"]]
+    open_chains = set(Deadline.objects.filter(closed_at__isnull=True).values_list("chain", flat=True))
+    assert refs == [ref for ref in want if ref not in open_chains
+                    and tuple(ref.split("/")) > ("LOAD-A", "A15x")][:PER_PAGE] != []

@@ -23,11 +23,18 @@ one query each for the deadlines' annotations, the support measures and the open
 
 from __future__ import annotations
 
+import base64
+import datetime
+import json
+from dataclasses import dataclass
+
 from django import forms
 from django.contrib.auth.decorators import login_required
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 from django.core.paginator import Paginator
+from django.contrib.postgres.expressions import ArraySubquery
+from django.db import connection
 from django.db.models import Count, Exists, F, OuterRef, Q, Subquery
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
@@ -97,6 +104,114 @@ def stage_detail(case: Case) -> str:
         return ""
     # labels.state_label: one cached look-up (get_state_display translates every choice)
     return f"{model_label(obj)}: {state_label(obj.state, obj._meta.label_lower)}"
+
+
+class BadCursor(ValueError):
+    """A ``cursor`` of the work page that is not one the page wrote (answered 400)."""
+
+
+@dataclass(frozen=True)
+class CursorKey:
+    """A row's place in the work page's order: its nearest open due date (an aware datetime,
+    None for a case without an open deadline), its round's code, its number and its id."""
+
+    due: datetime.datetime | None
+    round_code: str
+    number: str
+    pk: int
+
+    @classmethod
+    def of(cls, case: Case) -> CursorKey:
+        """The key of a listed case (one of :class:`WorkList`'s rows: ``next_due`` is set)."""
+        return cls(case.next_due, case.round.code, case.number, case.pk)
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where a page of the work list starts: the rows after a key (``NEXT``), the rows before
+    it (``PREVIOUS``) or the last page (``LAST``, no key); ``number`` is the page number shown
+    ("page n of m"), counted from the first page as the reader went (not used to find rows).
+
+    In the query string (``?cursor=``) it is opaque text: URL-safe base64 of a short JSON list
+    ``[direction, number, due (ISO 8601 or null), round code, case number, case id]``;
+    :meth:`decode` raises :class:`BadCursor` for anything else.
+    """
+
+    NEXT, PREVIOUS, LAST = "n", "p", "l"
+
+    direction: str
+    number: int
+    key: CursorKey | None = None
+
+    def encode(self) -> str:
+        """The cursor as query-string text."""
+        key = self.key
+        data = [self.direction, self.number] + (
+            [key.due.isoformat() if key.due is not None else None, key.round_code, key.number, key.pk]
+            if key is not None else [])
+        return base64.urlsafe_b64encode(json.dumps(data, separators=(",", ":")).encode()).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, text: str) -> Cursor:
+        """The cursor written by :meth:`encode`; :class:`BadCursor` for any other text."""
+        if not isinstance(text, str) or not 0 < len(text) <= 400:
+            raise BadCursor("length")
+        try:
+            data = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode())
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise BadCursor("encoding") from exc
+        if not isinstance(data, list) or len(data) < 2 or data[0] not in (cls.NEXT, cls.PREVIOUS, cls.LAST):
+            raise BadCursor("shape")
+        direction, number = data[0], data[1]
+        if type(number) is not int or not 1 <= number <= 10**9:
+            raise BadCursor("number")
+        if direction == cls.LAST:
+            if len(data) != 2:
+                raise BadCursor("shape")
+            return cls(direction, number)
+        if len(data) != 6:
+            raise BadCursor("shape")
+        due, round_code, case_number, pk = data[2:]
+        if due is not None:
+            try:
+                due = datetime.datetime.fromisoformat(due) if isinstance(due, str) and len(due) <= 40 else None
+            except ValueError:
+                due = None
+            if due is None or due.tzinfo is None:
+                raise BadCursor("due date")
+        if not (isinstance(round_code, str) and 0 < len(round_code) <= 100 and isinstance(case_number, str)
+                and 0 < len(case_number) <= 20 and "\x00" not in round_code + case_number):
+            raise BadCursor("case")
+        if type(pk) is not int or not 0 < pk < 2**63:
+            raise BadCursor("id")
+        return cls(direction, number, CursorKey(due, round_code, case_number, pk))
+
+
+class SeekPage:
+    """One page of the work list and the cursors of the pages around it (for the template):
+    ``object_list`` (cases), ``number``, ``num_pages`` (from the list's count), ``has_next``,
+    ``has_previous``, ``has_other_pages``, and ``next_cursor``, ``previous_cursor``,
+    ``last_cursor`` (query-string text, or "" when there is no such page)."""
+
+    def __init__(self, work, object_list: list, *, number: int, has_next: bool, has_previous: bool,
+                 per_page: int):
+        self.object_list = object_list
+        self.num_pages = max(1, -(-work.count() // per_page))
+        self.number = number
+        self.has_next = has_next and bool(object_list)
+        self.has_previous = has_previous
+        self.has_other_pages = self.has_next or self.has_previous
+        first, last = (object_list[0], object_list[-1]) if object_list else (None, None)
+        self.next_cursor = Cursor(Cursor.NEXT, number + 1, CursorKey.of(last)).encode() if self.has_next else ""
+        self.previous_cursor = (Cursor(Cursor.PREVIOUS, max(1, number - 1), CursorKey.of(first)).encode()
+                                if self.has_previous and first is not None else "")
+        self.last_cursor = Cursor(Cursor.LAST, self.num_pages).encode() if self.has_next else ""
+
+    @classmethod
+    def of_numbered(cls, work, page) -> SeekPage:
+        """The cursors around a page read by number (``?page=N``, Django's ``Page``)."""
+        return cls(work, list(page.object_list), number=page.number, has_next=page.has_next(),
+                   has_previous=page.has_previous(), per_page=page.paginator.per_page)
 
 
 class WorkList:
@@ -213,16 +328,7 @@ class WorkList:
             pairs = list(self._annotated()[start:stop])
         else:
             pairs = self._walk(start, stop)
-        loaded = self.cases.order_by().in_bulk([pk for pk, _due in pairs])
-        page = []
-        for pk, due in pairs:
-            case = loaded.get(pk)
-            if case is None:  # gone between the two queries
-                continue
-            case.next_due = due
-            case.overdue = due is not None and due < self.now
-            page.append(case)
-        return page
+        return self._load(pairs)
 
     #: From this offset on, the walk first counts the cases with deadlines (so that a page past
     #: them does not walk every deadline to find that out).
@@ -241,6 +347,166 @@ class WorkList:
             skip = max(0, start - with_deadline)
             pairs += [(pk, None) for pk in self._without_deadline()[skip:skip + missing]]
         return pairs
+
+
+    # -- keyset ("seek") reading: pages before or after a row, whatever its depth ----------------
+
+    def _after(self, fields: tuple[str, ...], key: tuple, *, forward: bool, nullable_first: bool = False) -> Q:
+        """The rows strictly after (``forward``) or before ``key`` in the ascending order of
+        ``fields`` (``key`` gives one value per field). With ``nullable_first`` the first field
+        may be NULL (None in ``key``) and NULLs sort last, as in the page order."""
+        nothing = Q(pk__in=[])
+        strict, equal = [], []
+        for index, (field, value) in enumerate(zip(fields, key, strict=True)):
+            if index == 0 and nullable_first:
+                if value is None:
+                    strict.append(nothing if forward else Q(**{f"{field}__isnull": False}))
+                    equal.append(Q(**{f"{field}__isnull": True}))
+                else:
+                    strict.append(Q(**{f"{field}__gt": value}) | Q(**{f"{field}__isnull": True}) if forward
+                                  else Q(**{f"{field}__lt": value}))
+                    equal.append(Q(**{field: value}))
+            else:
+                strict.append(Q(**{f"{field}__{'gt' if forward else 'lt'}": value}))
+                equal.append(Q(**{field: value}))
+        condition = nothing
+        for index, step in enumerate(strict):
+            prefix = Q()
+            for same in equal[:index]:
+                prefix &= same
+            condition |= prefix & step
+        return condition
+
+    def _firsts_beyond(self, key: CursorKey | None, *, forward: bool):
+        """:meth:`_firsts` from ``key`` on (None: from the start or the end), in reading order."""
+        firsts = self._firsts()
+        if key is not None:
+            # the plain bound lets the walk start in the index at the key's due date
+            firsts = firsts.filter(**{"due_at__gte" if forward else "due_at__lte": key.due}).filter(
+                self._after(("due_at", "round_code", "case_number", "case_id"),
+                            (key.due, key.round_code, key.number, key.pk), forward=forward))
+        if not forward:
+            firsts = firsts.order_by("-closed_at", "-due_at", "-round_code", "-case_number", "-case_id")
+        return firsts
+
+    def _without_deadline_seek(self, key: CursorKey | None, limit: int, *, forward: bool) -> list[int]:
+        """Up to ``limit`` ids of the filtered cases without an open deadline after (``forward``)
+        or before ``key`` in their order (round code, number; None: from the start or the end).
+
+        A round's cases are in the order of the unique index on ``(round, number)``, so the
+        key's own round is read from the key on in that index; on PostgreSQL the rounds after
+        it are read in one query, each round's first ``limit`` cases as an array
+        (``ArraySubquery``), rounds by code, so that no round is sorted whole. Elsewhere
+        (SQLite: the demo) one ordered query.
+        """
+        # (round, number) is unique: the number orders a round's cases, the id is never needed
+        order = ("round__code", "number") if forward else ("-round__code", "-number")
+        found: list[int] = []
+        if key is not None:
+            # the round's id as a value (an InitPlan), so that the index on (round, number) is
+            # read from the key on
+            same_round = self._without_deadline().filter(
+                round_id=Subquery(Round.objects.filter(code=key.round_code).values("pk")[:1]),
+                **{"number__gt" if forward else "number__lt": key.number})
+            found = list(same_round.order_by(*order[1:])[:limit])
+            if len(found) == limit:
+                return found
+        if connection.vendor != "postgresql":
+            rest = self._without_deadline()
+            if key is not None:
+                rest = rest.filter(**{"round__code__gt" if forward else "round__code__lt": key.round_code})
+            return found + list(rest.order_by(*order)[:limit - len(found)])
+        rounds = Round.objects.all()
+        if key is not None:
+            rounds = rounds.filter(**{"code__gt" if forward else "code__lt": key.round_code})
+        per_round = self._without_deadline().filter(round_id=OuterRef("pk")).order_by(*order[1:])
+        arrays = (rounds.order_by(order[0].replace("round__", ""))
+                  .annotate(ids=ArraySubquery(per_round.values("pk")[:limit - len(found)]))
+                  .values_list("ids", flat=True))
+        for ids in arrays:
+            found += ids[:limit - len(found)]
+            if len(found) == limit:
+                break
+        return found
+
+    def _annotated_beyond(self, key: CursorKey | None, *, forward: bool):
+        """:meth:`_annotated` from ``key`` on (None: from the start or the end)."""
+        cases = self._annotated()
+        if key is not None:
+            cases = cases.filter(self._after(("next_due", "round__code", "number", "pk"),
+                                             (key.due, key.round_code, key.number, key.pk),
+                                             forward=forward, nullable_first=True))
+        if not forward:
+            cases = cases.order_by(F("next_due").desc(nulls_first=True), "-round__code", "-number", "-pk")
+        return cases
+
+    def _seek(self, key: CursorKey | None, limit: int, *, forward: bool) -> list[tuple[int, object]]:
+        """Up to ``limit`` ``(case id, due)`` pairs after (``forward``) or before ``key``, in
+        reading order (``key`` None: from the start, or backwards from the end)."""
+        if self.strategy == "annotate":
+            return list(self._annotated_beyond(key, forward=forward)[:limit])
+        in_deadlines = key is None or key.due is not None
+        if forward:
+            pairs = list(self._firsts_beyond(key, forward=True)[:limit]) if in_deadlines else []
+            if len(pairs) < limit and not self.overdue_only:
+                rest = self._without_deadline_seek(None if in_deadlines else key, limit - len(pairs), forward=True)
+                pairs += [(pk, None) for pk in rest]
+            return pairs
+        pairs = []
+        if not (key is not None and key.due is not None) and not self.overdue_only:
+            pairs = [(pk, None) for pk in self._without_deadline_seek(key, limit, forward=False)]
+        if len(pairs) < limit:
+            pairs += list(self._firsts_beyond(key if in_deadlines else None, forward=False)[:limit - len(pairs)])
+        return pairs
+
+    def _load(self, pairs) -> list[Case]:
+        """The cases of ``pairs`` (``(case id, due)``) in that order, each with ``next_due`` and
+        ``overdue`` set (one query)."""
+        loaded = self.cases.order_by().in_bulk([pk for pk, _due in pairs])
+        page = []
+        for pk, due in pairs:
+            case = loaded.get(pk)
+            if case is None:  # gone between the two queries
+                continue
+            case.next_due = due
+            case.overdue = due is not None and due < self.now
+            page.append(case)
+        return page
+
+    def seek_page(self, cursor: Cursor | None, per_page: int) -> SeekPage:
+        """The page that ``cursor`` points to (None: the first page), read by keyset.
+
+        A ``next`` cursor gives the ``per_page`` cases after its key, a ``previous`` one those
+        before it (when fewer than ``per_page`` are left before it, the first page instead); a
+        ``last`` cursor the last page (as many cases as the pages before it leave, so that
+        the pages read backwards are those read forwards). Cost: the rows of the page (and one more to know whether
+        another page follows), wherever the page is (docs/scale.md). Queries: one or two reads
+        of ``(case, due)`` pairs (two when the page straddles the cases with and without an
+        open deadline), the cases, and the count (kept) for "page n of m".
+        """
+        if cursor is None or cursor.direction == Cursor.NEXT:
+            key = cursor.key if cursor is not None else None
+            pairs = self._seek(key, per_page + 1, forward=True)
+            number = cursor.number if cursor is not None else 1
+            more = len(pairs) > per_page
+            return SeekPage(self, self._load(pairs[:per_page]), number=number, has_next=more,
+                            has_previous=cursor is not None, per_page=per_page)
+        if cursor.direction == Cursor.LAST:
+            # the last page holds what the pages before it leave, as when read forwards
+            number = max(1, -(-self.count() // per_page))
+            size = self.count() - (number - 1) * per_page
+            pairs = self._seek(None, size + 1, forward=False) if size > 0 else []
+            more = len(pairs) > size
+            return SeekPage(self, self._load(pairs[:size][::-1]), number=number, has_next=False,
+                            has_previous=more, per_page=per_page)
+        pairs = self._seek(cursor.key, per_page + 1, forward=False)
+        if len(pairs) <= per_page:
+            # the start is reached: the first page, full (it may repeat rows of the next page
+            # when cases joined the list meanwhile)
+            return self.seek_page(None, per_page)
+        pairs = pairs[:per_page][::-1]
+        return SeekPage(self, self._load(pairs), number=max(2, cursor.number), has_next=True,
+                        has_previous=True, per_page=per_page)
 
 
 def work_list(*, user, filters: dict) -> WorkList:
@@ -310,9 +576,24 @@ def coordinator(request):
         if len(selected) != len(selected_ids):
             status, selected = 400, []
             problems.append(_("Some of the selected cases do not exist."))
-    cases = Case.objects.none() if form.errors else work_list(user=request.user, filters=filters)
-    page = Paginator(cases, PER_PAGE).get_page(request.GET.get("page"))
-    rows = list(page.object_list)
+    cursor = None
+    if "cursor" in request.GET:
+        try:
+            cursor = Cursor.decode(request.GET["cursor"])
+        except BadCursor:
+            status = 400
+            problems.append(_("The link to this page is damaged; the first page is shown."))
+    if form.errors:
+        page = SeekPage(WorkList(Case.objects.none()), [], number=1, has_next=False, has_previous=False,
+                        per_page=PER_PAGE)
+    else:
+        work = work_list(user=request.user, filters=filters)
+        if "page" in request.GET and "cursor" not in request.GET:
+            # a page by number (an old link): offset paging, its cost grows with the number
+            page = SeekPage.of_numbered(work, Paginator(work, PER_PAGE).get_page(request.GET.get("page")))
+        else:
+            page = work.seek_page(cursor, PER_PAGE)
+    rows = page.object_list
     tasks = _check_tasks(request.user, rows)
     chosen = {c.pk for c in selected}
     lines = []
@@ -330,6 +611,7 @@ def coordinator(request):
                       and case.state == Case.State.SELECTION and _related(application, "selection") is None})
     query = request.GET.copy()
     query.pop("page", None)
+    query.pop("cursor", None)
     return render(request, "portal/roles/coordinator.html", {
         "form": form,
         "page": page,
