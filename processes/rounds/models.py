@@ -281,7 +281,7 @@ class Case(StatefulModel):
         constraints = [
             models.UniqueConstraint(fields=["round", "number"], name="case_unique_number"),
         ]
-        # filters by state (work page, API ?state= and ?stage=, dashboard): docs/scale.md
+        # filters by state (work page, case list, API ?state= and ?stage=, cycle runner): docs/scale.md
         indexes = [models.Index(fields=["state"], name="case_state")]
 
     def __str__(self) -> str:

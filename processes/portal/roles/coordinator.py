@@ -5,8 +5,12 @@ The work page lists the cases a coordinator (operator or partner) sees, overdue 
 is overdue when its chain has an open :class:`workflow.models.Deadline` (not closed) whose
 ``due_at`` has passed; then by the nearest open due date, round and number. Filters (GET):
 ``round`` (a round code), ``state`` (a case state, i.e. the stage or an off-ramp),
-``overdue=1``, ``q`` (part of the reference or of the cluster's name in any language);
-``page``. Per case: the stage object's own state, the case transitions the user may take
+``overdue=1``, ``q`` (part of the reference or of the cluster's name in any language).
+Paging: the page's links carry a ``cursor`` (:class:`Cursor`: the first or last row's place in
+the order) and read the rows after or before it (keyset paging, :meth:`WorkList.seek_page`),
+so a deep page costs what the first one does; ``page=N`` (by number, an OFFSET: its cost grows
+with N) is still answered for old links. A damaged ``cursor`` is answered 400 with the first
+page. Per case: the stage object's own state, the case transitions the user may take
 (each a POST to ``portal:case-transition``), for an application waiting for its
 completeness check that task's outcomes (a POST to ``portal:task-complete``), and for an
 accepted application without experts yet a form assigning them (``portal:scoring-assign``).
@@ -233,8 +237,9 @@ class WorkList:
       ``deadline_open_due`` on ``(closed_at, due_at)``), keeping each chain's first one (an
       index probe on ``chain``) whose case passes the filters (a probe on ``Case.ref``), and
       stopping after the page; then the cases without an open deadline, by round code and
-      number. A first page costs a few milliseconds at 100,000 cases; a page deep among the
-      cases with deadlines walks the deadlines before it.
+      number. A first page costs a few milliseconds at 100,000 cases; a page by number deep
+      among the cases with deadlines walks the deadlines before it, a page by cursor
+      (:meth:`seek_page`) starts the walk at its key.
     * **annotate** (a filter leaving at most :attr:`FEW` cases): each of those cases gets its
       nearest open due date by an index probe and the database sorts them (time grows with
       the number of cases the filters leave, not with the installation).
