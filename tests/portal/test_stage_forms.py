@@ -532,3 +532,23 @@ def test_the_plan_form_speaks_the_readers_language(people, client, language, tit
     html = problems_of(client.post(url("plan", c), {"fingerprint": "", "do": "save",
                                                     **rows({**ROW, "deadline": "31.02.2018"})}))
     assert problem in html
+
+
+def test_the_plan_form_makes_no_query_per_action(people, client):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from processes.planning.forms import fingerprint
+
+    [c] = bare_cases(1, Case.State.PLANNING)
+    as_user(client, "coordinator")
+    counts = []
+    for n in (1, 100):
+        body = {"do": "save", "fingerprint": fingerprint(Plan.objects.filter(case=c).first()), **rows(*[ROW] * n)}
+        with CaptureQueriesContext(connection) as posted:
+            assert client.post(url("plan", c), body).status_code == 302
+        with CaptureQueriesContext(connection) as shown:
+            assert client.get(url("plan", c)).status_code == 200
+        counts.append((len(posted), len(shown)))
+    assert Plan.objects.get(case=c).actions.count() == 100
+    assert counts[1][1] == counts[0][1] and counts[1][0] <= counts[0][0], counts
