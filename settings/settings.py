@@ -6,6 +6,8 @@ With no variable set, Kelisim runs in *embedded mode*: SQLite under ``var/``, fi
 Variables (all optional in embedded mode):
 
 ``DATABASE_URL``        ``sqlite:///ABSOLUTE/PATH`` or ``postgres://USER:PASS@HOST:PORT/NAME``.
+``CONN_MAX_AGE``        seconds a database connection is kept for the next request (default 60
+                        on PostgreSQL, 0 on SQLite; 0 closes it after each request).
 ``KELISIM_VAR_DIR``     where embedded-mode data lives (default: ``<repo>/var``).
 ``SECRET_KEY``          required when ``DEBUG`` is off outside embedded mode.
 ``DEBUG``               ``1``/``0`` (default ``0``).
@@ -175,10 +177,18 @@ TEMPLATES = [
     },
 ]
 
+_DATABASE_URL = os.environ.get("DATABASE_URL", f"sqlite:///{VAR_DIR / 'kelisim.sqlite3'}")
+# Persistent connections (Django's "Persistent connections"): a new PostgreSQL connection per
+# request costs a server process (fork, authentication) and its cold catalogue caches; each web
+# thread and worker keeps its connection for CONN_MAX_AGE seconds (default 60 on PostgreSQL,
+# 0 on SQLite), checked before it is reused after an idle request (CONN_HEALTH_CHECKS), so a
+# restarted server costs one failed check, not a failed request. Budget: web processes x
+# threads x machines + worker concurrency <= the server's max_connections (deploy/README.md).
 DATABASES = {
     "default": dj_database_url.parse(
-        os.environ.get("DATABASE_URL", f"sqlite:///{VAR_DIR / 'kelisim.sqlite3'}"),
-        conn_max_age=int(os.environ.get("CONN_MAX_AGE", "0")),
+        _DATABASE_URL,
+        conn_max_age=int(os.environ.get("CONN_MAX_AGE") or (0 if _DATABASE_URL.startswith("sqlite") else 60)),
+        conn_health_checks=True,
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":

@@ -63,8 +63,11 @@ def test_the_process_start_hooks_warm_the_storage(hook, monkeypatch):
     called = []
     monkeypatch.setattr(s3, "warm", lambda: called.append(hook) or True)
     if hook == "gunicorn":
+        import gc
+
         from settings import gunicorn
 
+        monkeypatch.setattr(gc, "freeze", lambda: None)  # the test process keeps its collector as it is
         gunicorn.post_worker_init(worker=None)
     else:
         from celery import signals
