@@ -34,15 +34,17 @@ def deadline(case: Case, days: float, *, closed: bool = False) -> Deadline:
                                    role="coordinator", closed_at=NOW if closed else None)
 
 
-@pytest.fixture(params=["walk", "annotate"])
+@pytest.fixture(params=["walk", "annotate", "sparse"])
 def strategy(request, monkeypatch):
-    """Both ways of reading a page: walking the deadlines (``FEW`` = 0, ``DEEP`` = 3 so that the
-    deep-page count is used too) or sorting the filtered cases whole (``FEW`` above any size)."""
+    """Every way of reading a page: walking the deadlines (``FEW`` = 0, ``DEEP`` = 3 so that the
+    deep-page count is used too), sorting the filtered cases whole (``FEW`` above any size), or
+    (filtered lists) sorting whole only the filtered cases with a deadline (``SPARSE``)."""
     from processes.portal.roles.coordinator import WorkList
 
-    if request.param == "walk":
+    if request.param in ("walk", "sparse"):
         monkeypatch.setattr(WorkList, "FEW", 0)
         monkeypatch.setattr(WorkList, "DEEP", 3)
+        monkeypatch.setattr(WorkList, "SPARSE", 10**9 if request.param == "sparse" else -1)
     else:
         monkeypatch.setattr(WorkList, "FEW", 10**9)
     return request.param
@@ -214,13 +216,17 @@ def test_pages_by_cursor_follow_the_definition_both_ways(cases, per_page):
 
 
 @pytest.mark.parametrize("filters", [{"overdue": True}, {"round": "LOAD-A"}, {"round": "LOAD-Z", "overdue": True},
-                                     {"q": "LOAD-Z/A1"}])
+                                     {"q": "LOAD-Z/A1"}, {"state": "selection"}, {"state": "not_selected"}])
 def test_filtered_pages_by_cursor_follow_the_definition(cases, strategy, filters):
     work = work_list(user=coordinator(), filters=filters)
+    states = dict(Case.objects.values_list("ref", "state"))
     want = [row for row in expected(work.now, overdue_only=bool(filters.get("overdue")),
                                     round_code=filters.get("round"))
-            if "q" not in filters or filters["q"] in row[0]]
+            if filters.get("q", "") in row[0] and filters.get("state", states[row[0]]) == states[row[0]]]
     assert want and work.count() == len(want)
+    if set(filters) - {"overdue"}:
+        assert work.strategy == strategy
+    assert listed(work, 4) == want
     assert by_cursor(work, 4) == want
     assert by_cursor_backwards(work, 4) == want
 

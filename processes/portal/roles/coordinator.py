@@ -39,7 +39,7 @@ from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 from django.core.paginator import Paginator
 from django.contrib.postgres.expressions import ArraySubquery
 from django.db import connection
-from django.db.models import Count, Exists, F, OuterRef, Q, Subquery
+from django.db.models import Count, DateTimeField, Exists, F, OuterRef, Q, Subquery, Value
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -243,15 +243,23 @@ class WorkList:
     * **annotate** (a filter leaving at most :attr:`FEW` cases): each of those cases gets its
       nearest open due date by an index probe and the database sorts them (time grows with
       the number of cases the filters leave, not with the installation).
+    * **sparse** (a filter leaving more than :attr:`FEW` cases of which at most :attr:`SPARSE`
+      have an open deadline, e.g. a state like ``refused``): as the walk, but the cases with
+      an open deadline are found from the filtered cases (counted first, one query) and
+      sorted whole instead of walking every open deadline of the installation to find them.
 
     Queries: the count (kept), then two to four per page: the page's ``(case, due date)``
     pairs, the number of cases with open deadlines when the page starts after them (walk),
     the cases without one when the page reaches them (walk), and the page's cases with
-    their relations.
+    their relations; a filtered list of more than :attr:`FEW` cases also counts those with an
+    open deadline (kept) to choose between walk and sparse.
     """
 
     #: Filtered lists up to this many cases are sorted whole (``annotate``), larger ones walked.
     FEW = 5_000
+    #: A larger filtered list with at most this many cases with an open deadline sorts those
+    #: whole instead of walking every open deadline to find them (``sparse``).
+    SPARSE = 5_000
 
     def __init__(self, cases, *, overdue_only: bool = False, narrowed: bool = False, now=None):
         self.cases = cases
@@ -260,12 +268,15 @@ class WorkList:
         self.now = now or timezone.now()
         self._count = None
         self._with_deadline = None
+        self._sparse_count = None
 
     def _of_case(self):
         return self.cases.order_by().filter(ref=OuterRef("chain"))
 
     def _firsts(self):
         """Each filtered case's nearest open deadline, as ``(case id, due_at)`` in page order."""
+        if self.strategy == "sparse":
+            return self._sparse_firsts()
         open_deadlines = Deadline.objects.filter(closed_at__isnull=True)
         earlier = open_deadlines.filter(chain=OuterRef("chain")).filter(
             Q(due_at__lt=OuterRef("due_at")) | Q(due_at=OuterRef("due_at"), pk__lt=OuterRef("pk")))
@@ -280,6 +291,30 @@ class WorkList:
                                 case_number=Subquery(of_case.values("number")[:1]))
                 .order_by("closed_at", "due_at", "round_code", "case_number", "case_id")
                 .values_list("case_id", "due_at"))
+
+    def _open_deadline_of_case(self):
+        return Deadline.objects.filter(chain=OuterRef("ref"), closed_at__isnull=True)
+
+    def _sparse_firsts(self):
+        """:meth:`_firsts` for a filtered list whose cases with an open deadline are few: those
+        cases with their nearest due date, sorted whole (the same columns and order)."""
+        nearest = self._open_deadline_of_case().order_by("due_at").values("due_at")[:1]
+        firsts = (self.cases.order_by().filter(Exists(self._open_deadline_of_case()))
+                  .annotate(due_at=Subquery(nearest), closed_at=Value(None, output_field=DateTimeField()),
+                            round_code=F("round__code"), case_number=F("number"), case_id=F("pk")))
+        if self.overdue_only:
+            firsts = firsts.filter(due_at__lt=self.now)
+        firsts = (firsts.order_by("closed_at", "due_at", "round_code", "case_number", "case_id")
+                  .values_list("case_id", "due_at"))
+        return firsts.none() if self._filtered_with_deadline() == 0 else firsts
+
+    def _filtered_with_deadline(self) -> int:
+        """How many filtered cases have an open deadline, counted up to :attr:`SPARSE` + 1 (one
+        query, kept: it stops early when they are many)."""
+        if self._sparse_count is None:
+            self._sparse_count = (self.cases.order_by().filter(Exists(self._open_deadline_of_case()))
+                                  .values("pk")[:self.SPARSE + 1].count())
+        return self._sparse_count
 
     def _without_deadline(self):
         """The filtered cases without an open deadline, as case ids in page order."""
@@ -315,8 +350,12 @@ class WorkList:
 
     @property
     def strategy(self) -> str:
-        """``"walk"`` or ``"annotate"`` (see the class docstring)."""
-        return "annotate" if self.narrowed and self.count() <= self.FEW else "walk"
+        """``"walk"``, ``"annotate"`` or ``"sparse"`` (see the class docstring)."""
+        if not self.narrowed:
+            return "walk"
+        if self.count() <= self.FEW:
+            return "annotate"
+        return "sparse" if self._filtered_with_deadline() <= self.SPARSE else "walk"
 
     def __len__(self) -> int:
         return self.count()
