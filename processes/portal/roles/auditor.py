@@ -127,8 +127,10 @@ def audit(request):
         row.case = cases.get(row.chain)
     query = request.GET.copy()
     query.pop("page", None)
+    from ..rows import audit_rows
+
     return render(request, "portal/roles/audit.html", {
-        "form": form, "page": page, "rows": rows, "query": query.urlencode(), "tz": SEARCH_TIMEZONE,
+        "form": form, "page": page, "rows": audit_rows(rows, tz=SEARCH_TIMEZONE), "query": query.urlencode(), "tz": SEARCH_TIMEZONE,
         "is_staff_viewer": True,
     }, status=status)
 
