@@ -97,8 +97,10 @@ def save_draft_scores(*, sheet: ScoreSheet, scores: dict[str, tuple[int | None, 
     if closed:
         raise TransitionNotAllowed(closed, obj=locked, transition="save_scores", state=locked.state)
     criteria = {c.code: c for c in locked.application.round.criteria.all()}
+    # The sheet's row lock (above) serialises savers of this sheet: the scores read here stay
+    # current, and the changes are written in at most three statements, not three per criterion.
     existing = {s.criterion_id: s for s in locked.scores.all()}
-    changed = []
+    changed, created, updated, removed = [], [], [], []
     for code, (value, comment) in sorted(scores.items()):
         if code not in criteria:
             raise ValueError(_("unknown criterion %(code)s; the round has %(criteria)s") % {
@@ -109,12 +111,21 @@ def save_draft_scores(*, sheet: ScoreSheet, scores: dict[str, tuple[int | None, 
         criterion, current = criteria[code], existing.get(criteria[code].pk)
         if value is None:
             if current is not None:
-                current.delete()
+                removed.append(current.pk)
                 changed.append(code)
-        elif current is None or (current.value, current.comment) != (value, comment):
-            Score.objects.update_or_create(sheet=locked, criterion=criterion,
-                                           defaults={"value": value, "comment": comment})
+        elif current is None:
+            created.append(Score(sheet=locked, criterion=criterion, value=value, comment=comment))
             changed.append(code)
+        elif (current.value, current.comment) != (value, comment):
+            current.value, current.comment = value, comment
+            updated.append(current)
+            changed.append(code)
+    if removed:
+        Score.objects.filter(pk__in=removed).delete()
+    if created:
+        Score.objects.bulk_create(created)
+    if updated:
+        Score.objects.bulk_update(updated, ["value", "comment"])
     if changed:
         audit.append_entry(chain=locked.audit_chain, actor=actor, object_type="selection.scoresheet",
                            object_id=str(locked.pk), object_repr=str(locked), transition="scores_saved",
