@@ -3,8 +3,13 @@
 History is append-only: nobody, not even a superuser, may add, change or delete an
 :class:`AuditEntry` or :class:`AuditChain` through the admin. Every django-fsm state field is
 read-only everywhere in the admin: a state changes only through
-``workflow.transitions.perform``.
+``workflow.transitions.perform``, and an admin action takes a transition the way the inbox and
+the API do (:func:`transition_action`: ``workflow.tasks.take``, so routed transitions reach
+their stage service).
 """
+
+import contextlib
+import contextvars
 
 from django.contrib import admin
 from django.utils.translation import gettext as _
@@ -73,27 +78,86 @@ class AuditChainAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     readonly_fields = ("key", "length", "head_hash")
 
 
-def transition_action(name: str, description: str):
-    """An admin action taking transition ``name`` on the selected objects as the current user.
+#: Storage keys of the document versions created in this context (see _documents_written).
+_WRITTEN: contextvars.ContextVar[list | None] = contextvars.ContextVar("kelisim_admin_written", default=None)
 
-    All or nothing: the first refusal (not permitted, wrong state, unmet condition, stale)
-    rolls every object back and is reported; it goes through ``perform`` like every path.
+
+def _note_written(sender, instance, created, **kwargs) -> None:
+    written = _WRITTEN.get()
+    if created and written is not None:
+        written.append(instance.storage_key)
+
+
+@contextlib.contextmanager
+def _documents_written(written: list[str]):
+    """Append to ``written`` the storage keys of the :class:`documents.models.DocumentVersion`
+    rows created inside the ``with`` block (in this thread or task only)."""
+    from django.db.models.signals import post_save
+
+    from documents.models import DocumentVersion
+
+    post_save.connect(_note_written, sender=DocumentVersion, dispatch_uid="kelisim-admin-documents-written")
+    token = _WRITTEN.set(written)
+    try:
+        yield written
+    finally:
+        _WRITTEN.reset(token)
+
+
+def transition_action(name: str, description: str):
+    """An admin action taking transition ``name`` on the selected objects as the current user,
+    the way the inbox and the API take it.
+
+    Each object goes through :func:`workflow.tasks.take`: an open task of the object that the
+    user holds or may claim is completed (done, with who completed it), and a routed transition
+    (``routed_transitions``, e.g. the plan's ``approve`` / ``reject``) goes to the model's stage
+    service (the plan's signed version and approval sheet), so the admin has the consequences
+    of ``POST <object>/transitions/<name>/`` (docs/cycle.md, "Tasks and the stage services");
+    any other transition is taken with ``perform``. The audit comment is "via the admin".
+
+    All or nothing: first every selected object is checked as ``perform`` checks it (state 409,
+    permission 403, conditions 400: :func:`workflow.tasks.ensure_allowed`), and when any is
+    refused nothing is taken and each refusal's message is shown; then the transitions are taken
+    in one transaction, and a refusal there (a service's own check, a concurrent change) rolls
+    every object back and is shown the same way; the stored files of the document versions
+    rendered for the objects taken before it are deleted with their rolled-back rows
+    (:func:`_documents_written`). Returns nothing (messages go to the admin page).
     """
     from django.contrib import messages
+    from django.core.files.storage import default_storage
     from django.db import transaction
 
     from .exceptions import WorkflowError
-    from .transitions import perform
+    from .tasks import ensure_allowed, take
+
+    def refused(modeladmin, request, reasons: list[str]) -> None:
+        modeladmin.message_user(request, _("Nothing was changed: %(reason)s") % {"reason": "; ".join(reasons)},
+                                level=messages.ERROR)
 
     def action(modeladmin, request, queryset):
         objects = list(queryset)
+        reasons = []
+        for obj in objects:  # nothing is rendered or written for a selection with a refused object
+            try:
+                ensure_allowed(obj, name, actor=request.user)
+            except WorkflowError as exc:
+                reasons.append(exc.message)
+        if reasons:
+            refused(modeladmin, request, reasons)
+            return
+        written: list[str] = []
         try:
-            with transaction.atomic():
+            with _documents_written(written), transaction.atomic():
                 for obj in objects:
-                    perform(obj, name, actor=request.user, comment="via the admin")
-        except WorkflowError as exc:
-            modeladmin.message_user(request, _("Nothing was changed: %(reason)s") % {"reason": exc.message},
-                                    level=messages.ERROR)
+                    take(obj, name, actor=request.user, comment="via the admin")
+        except BaseException as exc:
+            for key in written:  # their rows were rolled back: leave no orphan object
+                default_storage.delete(key)
+            if not isinstance(exc, WorkflowError):
+                raise
+            for obj in objects:
+                obj.refresh_from_db()
+            refused(modeladmin, request, [exc.message])
             return
         modeladmin.message_user(request, ngettext("%(transition)s: %(count)s object done.", "%(transition)s: %(count)s objects done.",
                                   len(objects)) % {"transition": name, "count": len(objects)}, level=messages.SUCCESS)

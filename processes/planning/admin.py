@@ -1,4 +1,9 @@
-"""Admin for development plans with their actions: browse only (approvals live in workflow.approvals)."""
+"""Admin for development plans with their actions: browse only (approvals live in workflow.approvals).
+
+The "approve" / "reject" actions take the transition the way the API does
+(``workflow.admin.transition_action`` -> ``workflow.tasks.take``): the planning service marks the
+signed version and renders the approval sheet; a refusal changes nothing and is shown.
+"""
 
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
