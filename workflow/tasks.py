@@ -418,9 +418,13 @@ def follow_up(obj) -> list[Task]:
 
     ``task_plan`` maps a state to ``[(transition, role, title, alternatives, limit)]``; the
     task waits in ``role``'s queue for ``transition`` (or one of ``alternatives``); with a
-    ``limit`` key the object's ``due_at_for(limit)`` gives the task's due date. Idempotent
-    (:func:`open_task` reuses an open task). Called by ``perform`` after each transition and
-    by services when they create a stage object. Returns the open tasks of the new state.
+    ``limit`` key the object's ``due_at_for(limit)`` gives the task's due date. A model may
+    also define ``task_ready(transition) -> bool``: an entry it answers ``False`` for is not
+    opened yet (e.g. the support measure's concluding task waits until every government body
+    has answered; ``BodyPosition.after_transition`` calls ``follow_up`` on the measure again).
+    Idempotent (:func:`open_task` reuses an open task). Called by ``perform`` after each
+    transition and by services when they create a stage object. Returns the open tasks of the
+    new state.
     """
     plan = getattr(type(obj), "task_plan", None)
     if not plan or not getattr(type(obj), "human_tasks", False):
@@ -431,7 +435,10 @@ def follow_up(obj) -> list[Task]:
             state = field.get_state(obj)
             break
     opened = []
+    ready = getattr(obj, "task_ready", None)
     for transition, role, title, *rest in plan.get(state, ()):
+        if ready is not None and not ready(transition):
+            continue
         alternatives = tuple(rest[0]) if rest else ()
         limit = rest[1] if len(rest) > 1 else None
         due = obj.due_at_for(limit) if limit and hasattr(obj, "due_at_for") else None

@@ -26,8 +26,20 @@ class SupportMeasure(StatefulModel):
     #: Taken through :func:`processes.support.services.take_routed` on every path (inbox task,
     #: API, page): the coordination sheet, then in force (``workflow.tasks``, "Routing").
     routed_transitions = frozenset({"agree", "decline"})
+    #: The coordination's limit (a ``Round.review_working_days`` key): each body's position and
+    #: the concluding task are due ``support_coordination`` working days after the measure was
+    #: sent to the bodies (30 in the 2017 sample, labelled illustrative there).
+    COORDINATION_LIMIT = "support_coordination"
     task_plan = {
         "proposed": [("start_coordination", COORDINATOR, gettext_noop("Send the measure to the government bodies"))],
+        # the concluding task: opened only once every body has answered (``task_ready``), for
+        # the one outcome the positions allow
+        "coordination": [
+            ("agree", COORDINATOR, gettext_noop("Conclude the coordination: every government body agreed"), (),
+             COORDINATION_LIMIT),
+            ("decline", COORDINATOR, gettext_noop("Conclude the coordination: a government body objected"), (),
+             COORDINATION_LIMIT),
+        ],
         "agreed": [("put_in_force", COORDINATOR, gettext_noop("Put the agreed measure in force"))],
     }
 
@@ -63,6 +75,43 @@ class SupportMeasure(StatefulModel):
     @property
     def audit_chain(self) -> str:
         return self.case.ref
+
+    def task_ready(self, transition: str) -> bool:
+        """Whether the ``task_plan`` entry for ``transition`` may open now
+        (:func:`workflow.tasks.follow_up`).
+
+        The concluding tasks wait for every body: ``agree`` is ready when every position is
+        ``agreed``, ``decline`` when none is ``pending`` any more and at least one is
+        ``objected`` (so exactly one of them opens, once the last body answers). Every other
+        entry is always ready. One query.
+        """
+        if transition not in ("agree", "decline"):
+            return True
+        states = set(self.positions.values_list("state", flat=True))
+        if not states or BodyPosition.State.PENDING in states:
+            return False
+        return (BodyPosition.State.OBJECTED in states) == (transition == "decline")
+
+    def coordination_started_at(self):
+        """When the measure was sent to the government bodies: the time of its latest
+        ``start_coordination`` audit entry (aware), or ``None`` before that."""
+        from workflow.models import AuditEntry
+        from workflow.transitions import object_type
+
+        entry = (AuditEntry.objects.filter(chain=self.audit_chain, object_type=object_type(self),
+                                           object_id=str(self.pk), transition="start_coordination")
+                 .order_by("-seq").only("created_at").first())
+        return entry.created_at if entry is not None else None
+
+    def due_at_for(self, limit: str):
+        """Due date of the concluding task: ``review_working_days[limit]`` working days (the
+        round's ``support_coordination``) after the measure was sent to the bodies
+        (:meth:`coordination_started_at`; now when there is no such entry), i.e. the same day
+        as the bodies' positions opened with it: the whole coordination, answers and conclusion,
+        has one limit. Counted on Kazakhstan's calendar (``Round.due_at``); ``None`` when the
+        round sets no such limit. A body answering late makes the conclusion due at once (the
+        deadline escalates from the next working day, docs/deadlines.md)."""
+        return self.case.round.due_at(limit, start=self.coordination_started_at())
 
     def take_task_transition(self, transition: str, *, actor, comment: str = "", data=None):
         """Take ``transition`` through the support services (``agree`` / ``decline``: the
@@ -130,6 +179,15 @@ class BodyPosition(StatefulModel):
     def due_at_for(self, limit: str):
         """Due date of the body's position under the round's ``review_working_days[limit]``."""
         return self.measure.case.round.due_at(limit)
+
+    def after_transition(self, transition: str, *, actor, comment: str = "") -> None:
+        """Once the last body has answered, the measure's concluding task opens in the
+        coordinators' queue (``SupportMeasure.task_plan["coordination"]``, ``task_ready``);
+        completing it routes through ``conclude_coordination``. Same transaction as the answer."""
+        from workflow.tasks import follow_up
+
+        if transition in ("agree", "lodge_objection"):
+            follow_up(SupportMeasure.objects.select_related("case__round").get(pk=self.measure_id))
 
     @transition(field=state, source=State.PENDING, target=State.AGREED, permission=coordinators)
     def agree(self, comment=""):

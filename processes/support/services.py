@@ -36,8 +36,9 @@ def record_position(*, position: BodyPosition, agrees: bool, comment: str, actor
 def conclude_coordination(*, measure: SupportMeasure, actor, comment: str = "") -> SupportMeasure:
     """Agree (and put in force) or decline the measure from the positions; generate the sheet.
 
-    ``agree`` / ``decline`` is taken with ``comment``; ``put_in_force`` follows an agreement
-    (completing its task when ``actor`` may take it)."""
+    ``agree`` / ``decline`` is taken with ``comment`` (completing the measure's concluding task,
+    opened once every body answered, when ``actor`` may take it: ``workflow.tasks.take``);
+    ``put_in_force`` follows an agreement (completing its task likewise)."""
     objected = measure.positions.filter(state="objected").exists()
     take(measure, "decline" if objected else "agree", actor=actor, comment=comment, route=False)
     case = measure.case

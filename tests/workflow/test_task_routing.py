@@ -412,11 +412,14 @@ ROUTED = {
     ("selection.scoresheet", "submit"): "processes.selection.services.submit_score_sheet",
     ("approvals.decision", "approve"): "workflow.approvals.services.decide",
     ("approvals.decision", "reject"): "workflow.approvals.services.decide",
+    # the concluding task, opened once every body has answered (SupportMeasure.task_ready)
+    ("support.supportmeasure", "agree"): "processes.support.services.conclude_coordination",
+    ("support.supportmeasure", "decline"): "processes.support.services.conclude_coordination",
 }
-#: Routed transitions that no task waits for today (the API and ``take`` still route them).
+#: Routed transitions that no task waits for today (the API, ``take`` and the admin's actions
+#: still route them).
 ROUTED_WITHOUT_TASK = {
     ("planning.plan", "approve"), ("planning.plan", "reject"),
-    ("support.supportmeasure", "agree"), ("support.supportmeasure", "decline"),
 }
 #: Task transitions taken with ``perform`` alone, and why no side effect is lost.
 PLAIN = {
