@@ -190,6 +190,19 @@ def test_the_inbox_makes_the_same_queries_for_5_and_500_tasks_and_is_paginated(c
     assert 'id="inbox-newer"' in html
 
 
+def test_the_work_page_makes_the_same_queries_for_2_and_40_cases_in_support(client):
+    """(Each generated round also holds the sample's 9 applications.)"""
+    support = [m for m in loadgen.MIX if m[0] == "support"]
+    loadgen.generate(cases=11, audit_entries=22, round_code="LOAD-S1", mix=support)
+    loadgen.generate(cases=49, audit_entries=98, round_code="LOAD-S2", mix=support)
+    client = coordinator_client(client)
+    small, html = queries(client, reverse("portal:coordinator") + "?round=LOAD-S1")
+    assert html.count('data-testid="work-case"') == 11
+    large, html = queries(client, reverse("portal:coordinator") + "?round=LOAD-S2")
+    assert html.count('data-testid="work-case"') == 49
+    assert large == small  # the transitions' stage checks read the prefetched support measures
+
+
 def test_the_work_page_makes_the_same_queries_for_more_tasks_and_longer_histories(client):
     loadgen.generate(cases=14, audit_entries=28, round_code="LOAD-W1", mix=FILED)
     client = coordinator_client(client)
