@@ -7,6 +7,7 @@ inbox (``tasks.complete``, the portal's POST, ``POST /api/tasks/<id>/complete/``
 ``conclude_coordination`` and gives what ``POST /api/support-measures/<id>/transitions/<name>/``
 gives: the coordination sheet, the state, the audit entries, an intact chain. Its due date is the
 coordination's: ``support_coordination`` working days after the measure was sent to the bodies.
+The last test races the last answers on PostgreSQL (skipped on other databases).
 """
 
 from __future__ import annotations
@@ -209,3 +210,47 @@ def test_a_suspended_case_cancels_the_concluding_task_and_resuming_reopens_it_on
     assert complete_via("api", reopened, coordinator) == (200, "")
     measure.refresh_from_db()
     assert measure.state == "in_force"
+
+
+# -- the last answers at the same moment (PostgreSQL) ------------------------------------------
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_bodies_answering_at_the_same_moment_open_the_concluding_task_exactly_once(tmp_path):
+    """Under READ COMMITTED each answer's transaction could miss the other's uncommitted answer
+    and open no task; the case's audit chain head lock (taken by ``perform`` before
+    ``after_transition``) orders them, so the last to commit sees every answer and opens it."""
+    from django.db import connection
+
+    from tests.concurrency.test_races import CI_REQUIRES_POSTGRES, Racer, _import_round
+    from workflow import permissions as roles
+
+    if connection.vendor != "postgresql" and not CI_REQUIRES_POSTGRES:
+        pytest.skip(f"real concurrent answers need PostgreSQL; the database here is {connection.vendor}")
+    rnd = _import_round(tmp_path, "RACE-SUP")
+    coordinator = ensure_user("race-coordinator", roles.COORDINATOR)
+    case = rnd.cases.get(number="A1")
+    Case.objects.filter(pk=case.pk).update(state=Case.State.SUPPORT)
+    racer = Racer(workers=4)
+    try:
+        for n, k in enumerate([2, 3, 4] * 4):
+            measure = propose_measure(case=Case.objects.get(pk=case.pk), title=f"Race {n}", amount_kzt=Decimal(1),
+                                      reimbursement_pct=Decimal(50), legal_basis="",
+                                      bodies=[f"Body {i}" for i in range(k)], actor=coordinator)
+            positions = list(measure.positions.order_by("pk").values_list("pk", flat=True))
+
+            def load(i, positions=positions):
+                from processes.support.models import BodyPosition
+
+                return BodyPosition.objects.get(pk=positions[i])
+
+            def act(i, position):
+                return record_position(position=position, agrees=i != 0 or n % 2 == 0, comment="", actor=coordinator)
+
+            outcomes = racer.race(k, act, load)
+            assert all(o.won for o in outcomes), "\n".join(o.trace for o in outcomes)
+            found = [tasks.task_data(t)["transition"] for t in _concluding(measure)]
+            assert found == ["agree" if n % 2 == 0 else "decline"], f"race {n} ({k} bodies): {found}"
+        assert verify_chains([case.ref]).ok
+    finally:
+        racer.close()
