@@ -64,7 +64,7 @@ def test_apply_accept_assign_score_and_find_it_in_the_history(people, client):
 
     auditor = as_user(client, "auditor")
     found = auditor.get(reverse("portal:audit"), {"case": c.ref, "transition": "accept"})
-    rows = list(found.context["rows"])
+    rows = [row["entry"] for row in found.context["rows"]]  # processes.portal.rows.audit_rows
     assert [(e.transition, e.actor_username, e.comment) for e in rows] == [("accept", "coordinator", "complete")]
     assert reverse("portal:case-detail", args=[c.pk]) in found.content.decode()
     attachment = DocumentVersion.objects.get(document__owner_ref=c.ref, document__kind="attachment")
