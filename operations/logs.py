@@ -45,6 +45,22 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
+class ClientLimitFilter(logging.Filter):
+    """Logs a request refused for its size as what it is, a client's mistake: Django logs
+    ``TooManyFieldsSent``, ``TooManyFilesSent`` and ``RequestDataTooBig`` (answered 400 or 413)
+    at ERROR with a traceback on ``django.security.*``; this filter makes them one WARNING line
+    without the traceback. Every other record passes unchanged; none is dropped."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name.startswith("django.security.") and record.levelno >= logging.ERROR and record.exc_info:
+            from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
+
+            if isinstance(record.exc_info[1], (RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent)):
+                record.levelno, record.levelname = logging.WARNING, logging.getLevelName(logging.WARNING)
+                record.exc_info, record.exc_text = None, None
+        return True
+
+
 def json_formatter() -> logging.Formatter:
     """python-json-logger's formatter: one JSON object per line with ``time`` (ISO 8601),
     ``level``, ``logger``, ``message``, ``request_id``, any ``extra`` fields, and ``exc_info``."""

@@ -335,13 +335,15 @@ LOG_LEVEL = os.environ.get("LOG_LEVEL", "").strip().upper() or ("INFO" if PRODUC
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "operations.logs.RequestIdFilter"}},
+    "filters": {"request_id": {"()": "operations.logs.RequestIdFilter"},
+                # a form with too many fields or a body too big is a client's mistake: one WARNING line
+                "client_limits": {"()": "operations.logs.ClientLimitFilter"}},
     "formatters": {
         "json": {"()": "operations.logs.json_formatter"},
         "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
     },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT,
-                             "filters": ["request_id"]}},
+                             "filters": ["request_id", "client_limits"]}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "kelisim.security": {"level": "WARNING"},

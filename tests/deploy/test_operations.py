@@ -267,3 +267,37 @@ def test_the_container_healthcheck_sends_the_allowed_host():
     assert host_header("kelisim.example.org,www.example.org") == "kelisim.example.org"
     assert host_header(".example.org") == "example.org"
     assert host_header("*") == host_header("") == "localhost"
+
+
+@pytest.mark.django_db
+def test_a_form_with_too_many_fields_is_one_warning_line_without_a_traceback(client, settings):
+    import io
+
+    from operations.logs import ClientLimitFilter
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(ClientLimitFilter())
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s %(message)s"))
+    logger = logging.getLogger("django.security")
+    logger.addHandler(handler)
+    try:
+        settings.DATA_UPLOAD_MAX_NUMBER_FIELDS = 5
+        response = client.post(reverse("login"), {f"f{i}": "x" for i in range(20)})
+    finally:
+        logger.removeHandler(handler)
+    assert response.status_code == 400
+    text = stream.getvalue()
+    assert text.startswith("WARNING django.security.TooManyFieldsSent") and "Traceback" not in text
+    # any other error of django.security keeps its level and its traceback
+    other = logging.LogRecord("django.security.csrf", logging.ERROR, __file__, 1, "m", (), None)
+    try:
+        raise ValueError("x")
+    except ValueError:
+        import sys
+
+        other.exc_info = sys.exc_info()
+    assert ClientLimitFilter().filter(other) and other.levelno == logging.ERROR and other.exc_info
+    from django.conf import settings as configured
+
+    assert "client_limits" in configured.LOGGING["handlers"]["console"]["filters"]  # what every process logs through

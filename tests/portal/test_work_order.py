@@ -295,6 +295,9 @@ def _b64(text: str) -> str:
     _b64('["n",2,"2026-01-01T10:00:00","R","A1",1]'), _b64('["n",2,"yesterday","R","A1",1]'),
     _b64('["n",2,null,"","A1",1]'), _b64('["n",2,null,"R","A\\u0000",1]'), _b64('["n",2,null,"R",7,1]'),
     _b64('["l",2,null]'), _b64('["n",2,null,"R","A1",1,9]'), "%ff%fe", _b64('["n",2,null,"R","' + "9" * 30 + '",1]'),
+    # dates at the ends of the calendar (a 500 "date value out of range" in the database before)
+    _b64('["n",2,"9999-12-31T23:59:59-14:00","TC-2017","A1",1]'), _b64('["p",2,"0001-01-01T00:00:00+14:00","R","A1",1]'),
+    _b64('["n",2,"1899-12-31T23:00:00+00:00","R","A1",1]'),
 ])
 def test_a_bad_cursor_is_400_with_the_first_page(cases, client, cursor):
     client.force_login(coordinator())
@@ -318,6 +321,8 @@ def test_a_cursor_past_the_end_or_of_a_gone_case_is_an_ordinary_page(cases, clie
     response = client.get(url, {"cursor": end})
     assert response.status_code == 200 and response.context["lines"] == []
     assert 'id="work-next"' not in response.content.decode()
+    page = response.context["page"]
+    assert page.number == page.num_pages  # "page 99 of 3" is not shown: the number is the last page's at most
     want = [ref for ref, _late in expected(timezone.now())]
     between = Cursor(Cursor.NEXT, 2, CursorKey(None, "LOAD-A", "A15x", 2**62)).encode()  # no such case
     response = client.get(url, {"cursor": between})

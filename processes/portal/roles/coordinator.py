@@ -110,6 +110,10 @@ def stage_detail(case: Case) -> str:
     return f"{model_label(obj)}: {state_label(obj.state, obj._meta.label_lower)}"
 
 
+#: The years a cursor's due date may have (a due date outside them was never written by the page).
+_CURSOR_YEARS = (1900, 9998)
+
+
 class BadCursor(ValueError):
     """A ``cursor`` of the work page that is not one the page wrote (answered 400)."""
 
@@ -183,6 +187,12 @@ class Cursor:
                 due = None
             if due is None or due.tzinfo is None:
                 raise BadCursor("due date")
+            try:  # the page wrote it from a stored date: within the years the database can compare
+                in_range = _CURSOR_YEARS[0] <= due.astimezone(datetime.timezone.utc).year <= _CURSOR_YEARS[1]
+            except OverflowError:
+                in_range = False
+            if not in_range:
+                raise BadCursor("due date out of range")
         if not (isinstance(round_code, str) and 0 < len(round_code) <= 100 and isinstance(case_number, str)
                 and 0 < len(case_number) <= 20 and "\x00" not in round_code + case_number):
             raise BadCursor("case")
@@ -201,13 +211,13 @@ class SeekPage:
                  per_page: int):
         self.object_list = object_list
         self.num_pages = max(1, -(-work.count() // per_page))
-        self.number = number
+        self.number = min(number, self.num_pages)  # a cursor's number is shown, never past the last page
         self.has_next = has_next and bool(object_list)
         self.has_previous = has_previous
         self.has_other_pages = self.has_next or self.has_previous
         first, last = (object_list[0], object_list[-1]) if object_list else (None, None)
-        self.next_cursor = Cursor(Cursor.NEXT, number + 1, CursorKey.of(last)).encode() if self.has_next else ""
-        self.previous_cursor = (Cursor(Cursor.PREVIOUS, max(1, number - 1), CursorKey.of(first)).encode()
+        self.next_cursor = Cursor(Cursor.NEXT, self.number + 1, CursorKey.of(last)).encode() if self.has_next else ""
+        self.previous_cursor = (Cursor(Cursor.PREVIOUS, max(1, self.number - 1), CursorKey.of(first)).encode()
                                 if self.has_previous and first is not None else "")
         self.last_cursor = Cursor(Cursor.LAST, self.num_pages).encode() if self.has_next else ""
 
