@@ -27,6 +27,7 @@ Creating an object and changing a draft plan's content are audited (``created``,
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 from django.db import transaction
 from django.utils.translation import gettext as _
@@ -42,6 +43,7 @@ from processes.planning.forms import EDITABLE, MAX_KZT, MAX_TARGET, create_plan,
 from processes.planning.models import Plan, PlanAction
 from processes.portal import selectors
 from processes.rounds.models import Case
+from processes.stages import date_problem
 from processes.support.forms import body_problem
 from processes.support.models import SupportMeasure
 from workflow import audit, permissions
@@ -59,6 +61,35 @@ from .views import COMMON_ERRORS, ID_REGEX, LIST_ERRORS, READ_ERRORS, WRITE_ERRO
 
 
 # -- serializers -------------------------------------------------------------------------------
+
+_API_NUMBER = re.compile(r"[0-9]{1,20}(\.[0-9]{1,20})?", re.ASCII)
+_API_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
+
+
+class AsciiDecimalField(serializers.DecimalField):
+    """A decimal given as a JSON number or as a string of ASCII digits with at most one decimal
+    point (``"15000000.50"``): no grouping, comma, sign, exponent or other script's digits
+    (Python's ``Decimal("١٢")`` is 12; the forms refuse those digits too, processes/stages.py).
+    Then DRF's checks (``max_digits``, ``decimal_places``, ``min_value``, ``max_value``)."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, str) and not _API_NUMBER.fullmatch(data.strip()):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class PlanDateField(serializers.DateField):
+    """A calendar date ``YYYY-MM-DD`` in ASCII digits, in the years
+    :data:`processes.stages.FIRST_YEAR` to :data:`~processes.stages.LAST_YEAR` (the forms' rule)."""
+
+    def to_internal_value(self, value):
+        if not isinstance(value, str) or not _API_DATE.fullmatch(value.strip()):
+            self.fail("invalid", format="YYYY-MM-DD")
+        date = super().to_internal_value(value)
+        if problem := date_problem(date):
+            raise serializers.ValidationError(problem)
+        return date
+
 
 class _StageSerializer(serializers.ModelSerializer):
     case_ref = serializers.CharField(source="case.ref", read_only=True)
@@ -158,7 +189,7 @@ class DiagnosisInput(CaseInput):
 
 class AreaInput(_Strict):
     area = serializers.CharField(max_length=200, help_text="one of the round's diagnosis areas")
-    score_pct = serializers.DecimalField(max_digits=5, decimal_places=2, min_value=0, max_value=100)
+    score_pct = AsciiDecimalField(max_digits=5, decimal_places=2, min_value=0, max_value=100)
     finding = serializers.CharField(required=False, allow_blank=True, default="", max_length=4000)
 
 
@@ -172,11 +203,11 @@ class AssessmentInput(_Strict):
 class ActionInput(_Strict):
     measure = serializers.CharField(max_length=4000)
     responsible = serializers.CharField(max_length=300)
-    deadline = serializers.DateField(help_text="calendar date, YYYY-MM-DD")
-    budget_kzt = serializers.DecimalField(max_digits=16, decimal_places=2, min_value=0, max_value=MAX_KZT,
-                                          help_text="KZT, 0 or more")
+    deadline = PlanDateField(help_text="calendar date, YYYY-MM-DD, years 2000 to 2100")
+    budget_kzt = AsciiDecimalField(max_digits=16, decimal_places=2, min_value=0, max_value=MAX_KZT,
+                                   help_text="KZT, 0 to 9999999999999.99")
     kpi = serializers.CharField(max_length=300)
-    kpi_target = serializers.DecimalField(max_digits=14, decimal_places=2, min_value=0, max_value=MAX_TARGET)
+    kpi_target = AsciiDecimalField(max_digits=14, decimal_places=2, min_value=0, max_value=MAX_TARGET)
     kpi_unit = serializers.CharField(required=False, allow_blank=True, default="", max_length=50)
 
 
@@ -197,9 +228,9 @@ class MeasureInput(CaseInput):
     """The body of ``POST /api/support-measures/``."""
 
     title = serializers.CharField(max_length=300)
-    amount_kzt = serializers.DecimalField(max_digits=16, decimal_places=2, min_value=0, max_value=MAX_KZT,
-                                          help_text="KZT per year, 0 or more")
-    reimbursement_pct = serializers.DecimalField(max_digits=5, decimal_places=2, min_value=0, max_value=100)
+    amount_kzt = AsciiDecimalField(max_digits=16, decimal_places=2, min_value=0, max_value=MAX_KZT,
+                                   help_text="KZT per year, 0 to 9999999999999.99")
+    reimbursement_pct = AsciiDecimalField(max_digits=5, decimal_places=2, min_value=0, max_value=100)
     legal_basis = serializers.CharField(required=False, allow_blank=True, default="", max_length=4000)
     bodies = serializers.ListField(child=serializers.CharField(max_length=300), allow_empty=False, max_length=20,
                                    help_text="the government bodies whose positions are collected")

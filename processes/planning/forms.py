@@ -28,9 +28,15 @@ from processes.stages import StageInvalid, audit_content, parse_date, parse_deci
 
 from .models import Plan, PlanAction
 
-#: Largest KZT amount accepted (the columns hold 16 digits, 2 after the point).
-MAX_KZT = Decimal("99999999999999.99")
-#: Largest KPI target (14 digits, 2 after the point).
+#: Largest KZT amount accepted: 15 significant digits, 2 after the point. The columns are
+#: declared with 16 digits, but SQLite (the embedded default) keeps a decimal as a REAL that
+#: holds 15 significant digits exactly: 12 345 678 901 234,56 was read back ...234,60 and
+#: 99 999 999 999 999,99 became 1e14, which Django's reader refuses (a 500 on every read).
+#: Every amount up to this one is stored and read back exactly on SQLite and PostgreSQL
+#: (tests/processes/test_exact_amounts.py); ten trillion tenge is far above any plan action or
+#: support measure. (Storing integer tiyn would lift it, but change the columns and every reader.)
+MAX_KZT = Decimal("9999999999999.99")
+#: Largest KPI target (14 digits, 2 after the point; within SQLite's 15 exact digits).
 MAX_TARGET = Decimal("999999999999.99")
 #: The most actions a plan may have.
 MAX_ACTIONS = 100

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -13,12 +15,29 @@ from workflow.exceptions import ConditionUnmet
 from workflow.tasks import ensure_allowed, take
 from workflow.transitions import describe, perform, transition_name
 
-from processes.rounds.paperwork import format_amount, format_date, format_number, generate, outcome
+from processes.rounds.paperwork import format_amount, format_date, generate, outcome
 
 from .models import Plan
 
 #: The policy used when the round's data sets none for the development plan.
 DEFAULT_POLICY = {"policy": "all_of", "veto": True}
+
+
+def document_target(value, language: str) -> str:
+    """A KPI target as the plan document prints it: grouped like the budgets
+    (``format_amount``: ``999 999 999 999,99`` in ru/kk, ``999,999,999,999.99`` in en), without
+    the decimals when it is whole (``1 500``)."""
+    text = format_amount(value, language)
+    return text[:-3] if Decimal(value) == Decimal(value).to_integral() else text
+
+
+def document_date(value, language: str) -> str:
+    """A deadline as the plan document prints it: ``format_date`` (``dd.mm.yyyy`` in ru/kk, ISO
+    in en), the year always with four digits (``01.01.0001``, not ``01.01.1``: strftime's ``%Y``
+    does not pad)."""
+    if language in ("ru", "kk"):
+        return f"{value.day:02d}.{value.month:02d}.{value.year:04d}"
+    return format_date(value, language)
 
 
 def plan_document(*, plan: Plan, actor) -> DocumentVersion:
@@ -28,8 +47,8 @@ def plan_document(*, plan: Plan, actor) -> DocumentVersion:
     return generate(rnd=case.round, case=case, kind="development_plan", stage="planning", actor=actor, context={
         "vision": plan.vision, "governance": plan.governance,
         "actions": [{"number": a.position, "measure": a.measure, "responsible": a.responsible,
-                     "deadline": format_date(a.deadline, lang), "budget_kzt": format_amount(a.budget_kzt, lang),
-                     "kpi": a.kpi, "target": f"{format_number(a.kpi_target, lang)} {a.kpi_unit}".strip()}
+                     "deadline": document_date(a.deadline, lang), "budget_kzt": format_amount(a.budget_kzt, lang),
+                     "kpi": a.kpi, "target": f"{document_target(a.kpi_target, lang)} {a.kpi_unit}".strip()}
                     for a in plan.actions.all()],
         "total_budget_kzt": format_amount(plan.total_budget_kzt, lang)})
 

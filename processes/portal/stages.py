@@ -29,6 +29,8 @@ Control characters are refused before the view (``controlchars``, 400).
 
 from __future__ import annotations
 
+import re
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db import transaction
@@ -85,6 +87,40 @@ def _labels(model, *fields) -> dict:
     return {f: model._meta.get_field(f).verbose_name for f in fields}
 
 
+_ROW_PROBLEM = re.compile(r"row-(\d{1,3})-([a-z_]{1,20})", re.ASCII)
+_AREA_PROBLEM = re.compile(r"(score|finding|area)-(\d{1,3})", re.ASCII)
+
+
+def problem_list(problems: dict, labels: dict, *, rows: dict | None = None, areas: list | None = None) -> list:
+    """``problems`` (``{key: message}`` of :class:`~processes.stages.StageInvalid`) as the page
+    lists them: ``[{"key": key, "label": label, "message": message}]`` where the label names the
+    field as the form shows it: ``labels[key]`` (the column's verbose name), "Action 2, budget,
+    KZT" for ``row-<n>-budget_kzt`` with the row's number as displayed (``rows``: the row's
+    ``n`` -> its displayed number), "Area 3 (<name>), score percent" for ``score-3``
+    (``areas``: the round's names). A key the form does not have (an unknown field) keeps
+    its name."""
+    listed = []
+    for key, message in problems.items():
+        label = labels.get(key)
+        if label is None and (match := _ROW_PROBLEM.fullmatch(key)) and match.group(2) in labels:
+            number = (rows or {}).get(int(match.group(1)), int(match.group(1)))
+            label = _("Action %(number)s, %(field)s") % {"number": number, "field": labels[match.group(2)]}
+        elif label is None and (match := _AREA_PROBLEM.fullmatch(key)):
+            kind, n = match.group(1), int(match.group(2))
+            field = {"score": labels.get("score_pct"), "finding": labels.get("finding"), "area": labels.get("area")}[kind]
+            name = areas[n - 1] if areas and n <= len(areas) else ""
+            label = (_("Area %(number)s (%(name)s), %(field)s") if name else _("Area %(number)s, %(field)s")) % {
+                "number": n, "name": name, "field": field}
+        listed.append({"key": key, "label": str(label if label is not None else key), "message": message})
+    return listed
+
+
+def _form_labels() -> dict:
+    """The labels of the problems that are not a column of the form (translated when called)."""
+    return {"do": _("the buttons “Save” / “Save and submit”"), "areas": _("diagnosis areas"),
+            "actions": _("plan actions"), "bodies": _("government bodies")}
+
+
 # -- diagnosis ---------------------------------------------------------------------------------
 
 @require_http_methods(["GET", "HEAD", "POST"])
@@ -135,11 +171,12 @@ def diagnosis_form(request, pk: int):
              "name": values.get(f"area-{n}", ""), "name_error": problems.get(f"area-{n}", ""),
              "score_error": problems.get(f"score-{n}", ""), "finding_error": problems.get(f"finding-{n}", "")}
             for n, name in enumerate(expected or [""] * 6, 1)]
+    labels = _labels(DiagnosisArea, "area", "score_pct", "finding") | _labels(Diagnosis, "assessors")
     return render(request, "portal/stage_diagnosis.html", {
         "case": case, "diagnosis": diagnosis, "rows": rows, "problems": problems, "values": values,
+        "problem_list": problem_list(problems, labels | _form_labels(), areas=expected),
         "free_areas": not expected, "assessors_max": diagnosis_forms.MAX_ASSESSORS,
-        "finding_max": diagnosis_forms.MAX_FINDING,
-        "labels": _labels(DiagnosisArea, "area", "score_pct", "finding") | _labels(Diagnosis, "assessors"),
+        "finding_max": diagnosis_forms.MAX_FINDING, "labels": labels,
     }, status=400 if problems else 200)
 
 
@@ -207,6 +244,8 @@ def plan_form(request, pk: int):
         for f in plan_forms.ACTION_FIELDS]} for row in rows]
     return render(request, "portal/stage_plan.html", {
         "case": case, "plan": plan, "table": table, "values": values, "problems": problems, "general": general,
+        "problem_list": problem_list(problems, labels | _form_labels(),
+                                     rows={row["n"]: number for number, row in enumerate(table, 1)}),
         "fingerprint": plan_forms.fingerprint(plan),
         "text_max": plan_forms.MAX_PLAN_TEXT,
         "labels": labels, "headers": [labels[f] for f in plan_forms.ACTION_FIELDS],
@@ -246,9 +285,11 @@ def support_form(request, pk: int):
         else:
             _done(request, case, "start_coordination", measure)
             return redirect("portal:case-detail", pk=case.pk)
+    labels = _labels(SupportMeasure, "title", "amount_kzt", "reimbursement_pct", "legal_basis")
     return render(request, "portal/stage_support.html", {
         "case": case, "measures": measures, "values": values, "problems": problems,
+        "problem_list": problem_list(problems, labels | _form_labels()),
         "limits": {"title": support_forms.MAX_TITLE, "legal_basis": support_forms.MAX_LEGAL_BASIS},
         "max_bodies": support_forms.MAX_BODIES,
-        "labels": _labels(SupportMeasure, "title", "amount_kzt", "reimbursement_pct", "legal_basis"),
+        "labels": labels,
     }, status=400 if problems else 200)

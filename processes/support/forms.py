@@ -12,11 +12,12 @@ once: a body gives one position per measure).
 
 from __future__ import annotations
 
+import unicodedata
 from decimal import Decimal
 
 from django.utils.translation import gettext as _
 
-from processes.planning.forms import MAX_KZT  # the same columns: 16 digits, 2 after the point
+from processes.planning.forms import MAX_KZT  # the same columns and limit: 15 exact digits, 2 after the point
 from processes.stages import StageInvalid, parse_decimal, parse_text
 
 #: The highest reimbursed share (percent).
@@ -29,14 +30,34 @@ MAX_TITLE = 300
 MAX_LEGAL_BASIS = 4000
 
 
+#: Cyrillic and Greek letters that look like Latin ones (after NFKC and casefolding), from
+#: Unicode's confusables list (https://www.unicode.org/Public/security/latest/confusables.txt):
+#: a body's name written with them is the same body as the Latin spelling.
+_CONFUSABLES = str.maketrans({
+    "а": "a", "в": "b", "е": "e", "ё": "e", "і": "i", "ї": "i", "ј": "j", "к": "k", "м": "m",
+    "н": "h", "о": "o", "р": "p", "с": "c", "т": "t", "у": "y", "ү": "y", "х": "x", "ѕ": "s",
+    "ԁ": "d", "һ": "h", "ԛ": "q", "ԝ": "w", "α": "a", "β": "b", "ε": "e", "ι": "i", "κ": "k", "ν": "v",
+    "ο": "o", "ρ": "p", "τ": "t", "υ": "u", "χ": "x",
+})
+
+
+def body_key(name: str) -> str:
+    """What two names of one government body share: ``name`` in Unicode NFKC, casefolded,
+    spaces collapsed, with Cyrillic/Greek letters that look like Latin ones mapped to those
+    (:data:`_CONFUSABLES`): "Ministry А" (Cyrillic А) and "ministry  a" give one key."""
+    folded = unicodedata.normalize("NFKC", name).casefold()
+    return " ".join(folded.split()).translate(_CONFUSABLES)
+
+
 def body_problem(bodies: list[str]) -> str | None:
     """The problem of the list of government bodies, or ``None``: empty, too many, or one named
-    twice (case and surrounding spaces ignored)."""
+    twice (compared by :func:`body_key`: case, width forms, spaces and look-alike letters of
+    another script ignored)."""
     if not bodies:
         return _("name at least one government body")
     if len(bodies) > MAX_BODIES:
         return _("at most %(limit)s government bodies") % {"limit": MAX_BODIES}
-    seen = [b.strip().casefold() for b in bodies]
+    seen = [body_key(b) for b in bodies]
     if len(set(seen)) != len(seen):
         return _("a government body is named twice")
     return None

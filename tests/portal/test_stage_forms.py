@@ -394,7 +394,7 @@ def test_bad_area_scores_are_400_and_change_nothing(people, client, bad):
 
 @pytest.mark.parametrize("bad,field", [
     ({"budget_kzt": "-1"}, "row-1-budget_kzt"),
-    ({"budget_kzt": "100000000000000"}, "row-1-budget_kzt"),  # above 99 999 999 999 999.99
+    ({"budget_kzt": "10000000000000"}, "row-1-budget_kzt"),  # above 9 999 999 999 999.99
     ({"budget_kzt": "1" * 200}, "row-1-budget_kzt"),
     ({"budget_kzt": "12.345"}, "row-1-budget_kzt"),
     ({"budget_kzt": "NaN"}, "row-1-budget_kzt"),
@@ -412,7 +412,7 @@ def test_bad_plan_rows_are_400_and_change_nothing(people, client, bad, field):
     as_user(client, "coordinator")
     before = snapshot(c)
     html = problems_of(client.post(url("plan", c), {"fingerprint": "", "do": "save", **rows({**ROW, **bad})}))
-    assert f"<code>{field}</code>" in html
+    assert f'data-field="{field}"' in html
     assert 'id="plan-form"' in html and snapshot(c) == before and not Plan.objects.filter(case=c).exists()
 
 
@@ -420,8 +420,8 @@ def test_the_plan_form_keeps_what_was_typed_and_refuses_an_empty_submission(peop
     [c] = bare_cases(1, Case.State.PLANNING)
     as_user(client, "coordinator")
     before = snapshot(c)
-    assert "<code>do</code>" in problems_of(client.post(url("plan", c), {}))  # neither button: nothing created
-    assert "<code>do</code>" in problems_of(client.post(url("plan", c), {"fingerprint": "", "do": "fly", **rows(ROW)}))
+    assert 'data-field="do"' in problems_of(client.post(url("plan", c), {}))  # neither button: nothing created
+    assert 'data-field="do"' in problems_of(client.post(url("plan", c), {"fingerprint": "", "do": "fly", **rows(ROW)}))
     response = client.post(url("plan", c), {"fingerprint": "", "do": "save", "vision": "kept",
                                             **rows({**ROW, "deadline": "32.01.2018"})})
     html = problems_of(response)
@@ -446,7 +446,7 @@ def test_bad_measures_are_400_and_change_nothing(people, client, bad, field):
     before = snapshot(c)
     good = {"measures": "0", "title": "T", "amount_kzt": "1", "reimbursement_pct": "50", "bodies": "Ministry"}
     html = problems_of(client.post(url("support", c), {**good, **bad}))
-    assert f"<code>{field}</code>" in html and snapshot(c) == before
+    assert f'data-field="{field}"' in html and snapshot(c) == before
 
 
 @pytest.mark.parametrize("name,state,body", [
@@ -476,7 +476,7 @@ def test_the_api_refuses_a_government_body_named_twice(people):
 # -- the shared parsers ----------------------------------------------------------------------------
 
 @pytest.mark.parametrize("text,value", [("15 000 000", "15000000"), ("15\u00a0000\u00a0000,50", "15000000.50"),
-                                        ("0", "0.00"), ("0.5", "0.50"), ("99999999999999.99", "99999999999999.99")])
+                                        ("0", "0.00"), ("0.5", "0.50"), ("9999999999999.99", "9999999999999.99")])
 def test_amounts_accept_grouping_and_a_decimal_comma(text, value):
     from processes.planning.forms import MAX_KZT
     from processes.stages import parse_decimal
@@ -507,7 +507,7 @@ def test_a_round_without_named_areas_takes_six_named_by_the_assessors(people, cl
     before = snapshot(c)
     repeated = {**names, "area-6": "Area 1", **{f"score-{n}": "50" for n in range(1, 7)}}
     html = problems_of(client.post(url("diagnosis", c), {"state": "fieldwork", **repeated}))
-    assert "<code>areas</code>" in html and 'name="area-6"' in html
+    assert 'data-field="areas"' in html and 'name="area-6"' in html
     assert problems_of(client.post(url("diagnosis", c), {"state": "fieldwork", **names, "area-2": "",
                                                          **{f"score-{n}": "50" for n in range(1, 7)}}))
     assert snapshot(c) == before
