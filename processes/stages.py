@@ -182,5 +182,5 @@ def parse_text(problems: dict, name: str, text, *, limit: int, required: bool) -
     if required and not text:
         problems[name] = _("required")
     elif len(text) > limit:
-        problems[name] = _("at most %(limit)s characters") % {"limit": limit}
+        problems[name] = _("at most %(limit)s characters") % {"limit": show_number(limit, 0)}  # 20 000, 20,000
     return text

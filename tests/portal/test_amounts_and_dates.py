@@ -217,6 +217,15 @@ def test_problems_name_the_field_and_the_row_number_shown(people, client):
     assert "<code>" not in problems and "row-2" not in problems.replace('data-field="row-2-budget_kzt"', "")
 
 
+def test_numbers_in_problems_use_the_page_languages_separators(people, client):
+    [c] = bare_cases(1, Case.State.PLANNING)
+    as_user(client, "coordinator")
+    for language, limit in (("en", "20,000"), ("ru", f"20{NBSP}000")):
+        client.cookies["django_language"] = language
+        html = refused(client.post(url("plan", c), {"fingerprint": "", "do": "save", "vision": "v" * 20001}))
+        assert limit.replace(NBSP, "&nbsp;") in html or limit in html
+
+
 def test_support_and_diagnosis_problems_are_named_by_their_labels(people, client):
     [c] = bare_cases(1, Case.State.SUPPORT)
     as_user(client, "coordinator")
@@ -275,3 +284,15 @@ def test_the_plan_document_groups_kpi_targets_like_budgets(people, client, langu
         text = _docx_text(handle.read())
     assert target in text and budget in text and deadline in text
     assert document_target(Decimal("1500"), "ru") == f"1{NBSP}500"
+
+
+def test_diagnosis_problems_name_the_area_as_shown(people, client):
+    [c] = bare_cases(1, Case.State.DIAGNOSIS)
+    as_user(client, "coordinator")
+    client.cookies["django_language"] = "en"
+    client.post(url("diagnosis", c), {"state": ""})
+    client.post(url("diagnosis", c), {"state": "planned"})
+    areas = c.round.diagnosis_areas
+    body = {"state": "fieldwork", **{f"score-{n}": "50" for n in range(1, len(areas) + 1)}, "score-2": "101"}
+    html = refused(client.post(url("diagnosis", c), body))
+    assert f'data-field="score-2">Area 2 ({areas[1]}), score percent: must be a number' in html
