@@ -654,6 +654,10 @@ class TaskViewSet(ApiLanguageMixin, viewsets.ViewSet):
                    responses={200: s.TaskSerializer, **WRITE_ERRORS})
     @action(detail=True, methods=["post"])
     def complete(self, request, pk=None):
+        if str(pk).isdigit() and selectors.visible_task(user=request.user, pk=int(pk)) is None:
+            closed = human_tasks.seen_closed_task(request.user, int(pk))
+            if closed is not None:  # the loser of a concurrent completion: 409, by whom and when
+                raise ApiError(409, "stale_object", human_tasks.closed_message(closed), {"state": str(closed.status)})
         task = self._task(request, pk)
         body = _payload(s.TaskCompleteInput, request)
         human_tasks.complete(task, user=request.user, transition=body.get("transition"),

@@ -46,7 +46,7 @@ from . import permissions
 from .exceptions import StaleObject, TransitionPermissionDenied, UnknownTransition, WorkflowError
 from .deadlines import close_deadlines
 from .flows import HumanTaskFlow
-from .transitions import _check, _fsm_meta, describe, perform
+from .transitions import _check, _fsm_meta, describe, perform, transition_name
 
 #: Statuses of a task that still waits for someone.
 OPEN = (STATUS.NEW, STATUS.ASSIGNED)
@@ -148,14 +148,63 @@ def _refresh(task: Task) -> None:
     task.process.refresh_from_db()
 
 
+def _when(task: Task) -> str:
+    moment = task.finished or task.process.finished
+    return timezone.localtime(moment).strftime("%d.%m.%Y %H:%M") if moment is not None else "?"
+
+
+def closed_message(task: Task) -> str:
+    """Why the task that is no longer open cannot be completed, for a person, in the active
+    language: "task #282 (title) was already completed by coordinator at 29.11.2026 19:52
+    (“send for signing”)" for a done task, "... was cancelled at T: its case was suspended" or
+    "... was closed at T: “approve” was taken by another way" for a cancelled one (times in the
+    local time zone, Asia/Almaty)."""
+    from django.contrib.auth import get_user_model
+
+    title = task_data(task).get("title", "")
+    info = task.data or {}
+    names = {"task": task.pk, "title": _(title) if title else "", "time": _when(task)}
+    if task.status == STATUS.DONE:
+        who = get_user_model().objects.filter(pk=info.get("completed_by") or task.owner_id).first()
+        return _("task #%(task)s (%(title)s) was already completed by %(user)s at %(time)s (%(outcome)s); "
+                 "reload your inbox") % {**names, "user": _username(who),
+                                         "outcome": transition_name(info.get("outcome", ""))}
+    closed = info.get("closed") or {}
+    if closed.get("by") == "cancelled":
+        reason = str(closed.get("reason", ""))
+        why = _("its case was suspended") if reason.startswith("case suspended") else reason
+        return _("task #%(task)s (%(title)s) was cancelled at %(time)s: %(reason)s") % {**names, "reason": why}
+    if closed.get("by"):
+        return _("task #%(task)s (%(title)s) was closed at %(time)s: %(transition)s was taken another way") % {
+            **names, "transition": transition_name(closed["by"])}
+    return _("task #%(task)s (%(title)s) is no longer open: it is %(status)s; reload your inbox") % {
+        **names, "status": task.status.lower()}
+
+
 def _require_open(task: Task) -> None:
     if not is_open(task):
-        title = task_data(task).get("title", "")
-        raise StaleObject(
-            _("task #%(task)s (%(title)s) is no longer open: it is %(status)s; reload your inbox") % {
-                "task": task.pk, "title": _(title) if title else "", "status": task.status.lower()},
-            transition=task_data(task).get("transition", ""), state=str(task.status),
-        )
+        raise StaleObject(closed_message(task), transition=task_data(task).get("transition", ""),
+                          state=str(task.status))
+
+
+def seen_closed_task(user, pk: int) -> Task | None:
+    """The task ``pk`` when it is no longer open (done or cancelled) and ``user`` could have
+    acted on it while it was (a coordinator; its holder; a holder of its queue's role; the
+    person it was assigned to), else ``None``: the loser of a concurrent completion gets a 409
+    with :func:`closed_message` instead of a 404, and a task the user could never see stays a
+    404 (the portal's ``task_complete``, ``POST /api/tasks/<id>/complete/``)."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        return None
+    task = (_act_tasks().exclude(status__in=OPEN).filter(pk=pk)
+            .select_related("process", "owner").first())
+    if task is None:
+        return None
+    data = task_data(task)
+    role = data.get("role")
+    if (_is_manager(user) or task.owner_id == user.pk or data.get("assignee_id") == user.pk
+            or (role and permissions.has_role(user, role))):
+        return task
+    return None
 
 
 def _activation(task: Task):
@@ -363,8 +412,9 @@ def complete(task: Task, *, user, transition: str | None = None, comment: str = 
             chosen = allowed[0] if transition is None else transition  # "" is not an outcome: 400
             if chosen not in allowed:
                 raise UnknownTransition(
-                    _("task #%(task)s is completed by %(allowed)s, not %(chosen)s") % {
-                        "task": locked.pk, "allowed": ", ".join(allowed), "chosen": repr(chosen)},
+                    _("task #%(task)s is completed by %(allowed)s, not by %(chosen)s") % {
+                        "task": locked.pk, "allowed": ", ".join(transition_name(t) for t in allowed),
+                        "chosen": transition_name(chosen)},
                     obj=obj, transition=chosen)
             if locked.status == STATUS.NEW:
                 role = task_data(locked).get("role")

@@ -227,9 +227,14 @@ def task_unassign(request, pk: int):
 def task_complete(request, pk: int):
     """Complete a task by taking one of its transitions (``transition``, ``comment``, ``reason``).
 
-    Answers 400 (unmet condition), 403 (not allowed) or 409 (task or object changed) with the
-    reason; nothing changes then.
+    Answers 400 (unmet condition), 403 (not allowed) or 409 (task or object changed, also a task
+    the user could act on that is already done or cancelled: by whom and when) with the reason;
+    nothing changes then. 404 for a task the user may never see.
     """
+    if selectors.visible_task(user=request.user, pk=pk) is None:
+        closed = human_tasks.seen_closed_task(request.user, pk)
+        if closed is not None:  # done (or cancelled) meanwhile: the loser of a race learns by whom and when
+            return _problem(request, 409, _("The task has changed"), human_tasks.closed_message(closed))
     task = _task_or_404(request, pk)
     transition = request.POST.get("transition")  # absent: the default; "" is refused (400)
     comment = request.POST.get("comment", "").strip()

@@ -137,7 +137,8 @@ def test_complete_by_post_takes_the_chosen_transition(client, people, work):
     assert work["a2"].state == "returned_for_revision"
     assert Task.objects.get(pk=work["check_a2"].pk).status == STATUS.DONE
     again = client.post(url("task-complete", work["check_a2"]))
-    assert again.status_code == 404  # no longer open
+    # no longer open: a conflict saying by whom and when (h6; a task one never saw stays a 404)
+    assert again.status_code == 409 and "was already completed by coordinator at" in again.content.decode()
 
 
 def test_the_posts_need_a_csrf_token(people, work):

@@ -175,7 +175,7 @@ def test_the_outcome_the_positions_do_not_allow_is_refused_and_nothing_changes(p
     [task] = _concluding(measure)
     before = _snapshot(case, measure, task, media_root)
     status, message = complete_via(path, task, coordinator, transition="decline")
-    assert status == 400 and "is completed by agree, not 'decline'" in html.unescape(message)  # portal: a page
+    assert status == 400 and "is completed by “agree”, not by “decline”" in html.unescape(message)  # portal: a page
     assert _snapshot(case, measure, task, media_root) == before
     status, message = transition_via_api(measure, "decline", coordinator, "support-measures")
     assert status == 400 and "a government body must have objected" in message

@@ -186,7 +186,8 @@ def test_completing_a_task_already_completed_is_a_conflict(submitted, coordinato
     before = _entries(submitted)
     with pytest.raises(StaleObject) as info:
         tasks.complete(stale, user=coordinator)
-    assert info.value.http_status == 409 and "no longer open" in info.value.message
+    assert info.value.http_status == 409 and "was already completed by coordinator at" in info.value.message
+    assert "(“accept”)" in info.value.message  # the outcome by its label, not its code
     assert _entries(submitted) == before
 
 
