@@ -13,13 +13,15 @@ from workflow.conditions import condition
 from workflow.models import StatefulModel
 from workflow.permissions import COORDINATOR, coordinators
 
+from processes.rounds.models import CaseStage
+
 
 def _all_areas_assessed(diagnosis) -> bool:
     expected = len(diagnosis.case.round.diagnosis_areas) or 6
     return diagnosis.areas.count() >= expected
 
 
-class Diagnosis(StatefulModel):
+class Diagnosis(CaseStage, StatefulModel):
     """The maturity assessment of one cluster; ``overall_pct`` is the mean of the areas (0..100)."""
 
     human_tasks = True

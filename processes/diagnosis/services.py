@@ -22,8 +22,10 @@ def record_assessment(*, diagnosis: Diagnosis, areas: list[tuple[str, float, str
     Takes ``draft_report`` (with ``comment``; completing the task "Assess the six areas and
     draft the report" when ``actor`` holds or may claim it) and generates the diagnosis report
     document. Raises ``ValueError`` for a percentage outside 0..100 and the workflow errors
-    of ``perform``.
+    of ``perform``; ``TransitionNotAllowed`` (409) naming the suspension, before any area is
+    written, when the case is suspended.
     """
+    diagnosis.ensure_not_suspended("draft_report")
     for position, (area, pct, finding) in enumerate(areas, 1):
         if not 0 <= pct <= 100:
             raise ValueError(f"area {area!r}: {pct} is not a percentage 0..100")

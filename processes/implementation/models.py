@@ -12,6 +12,8 @@ from workflow.conditions import condition
 from workflow.models import StatefulModel
 from workflow.permissions import COORDINATOR, coordinators
 
+from processes.rounds.models import CaseStage
+
 
 def open_report(impl):
     """The quarterly report of ``impl`` that awaits acceptance (recorded in the current
@@ -29,7 +31,7 @@ def _open_report_complete(impl) -> bool:
     return kpi_count > 0 and report.values.count() == kpi_count
 
 
-class Implementation(StatefulModel):
+class Implementation(CaseStage, StatefulModel):
     """The implementation of one cluster's approved plan."""
 
     human_tasks = True

@@ -132,8 +132,8 @@ def record_quarterly_report(*, implementation: Implementation, year, quarter, ac
     Raises :class:`ReportInvalid` (400) for bad values (see :func:`clean_report_values`),
     :class:`~workflow.exceptions.TransitionPermissionDenied` (403) unless ``actor`` is a
     coordinator (operator or partner), and :class:`~workflow.exceptions.TransitionNotAllowed`
-    (409) when the implementation is not active or reporting, when that quarter was already
-    accepted, or while another quarter's report awaits acceptance.
+    (409) when the case is suspended, when the implementation is not active or reporting, when
+    that quarter was already accepted, or while another quarter's report awaits acceptance.
     """
     locked = Implementation.objects.select_for_update().select_related("case").get(pk=implementation.pk)
     if not has_role(actor, COORDINATOR, PARTNER_COORDINATOR):
@@ -143,6 +143,7 @@ def record_quarterly_report(*, implementation: Implementation, year, quarter, ac
                 "reason": _("requires the role %(roles)s") % {"roles": ", ".join(
                     map(role_label, (COORDINATOR, PARTNER_COORDINATOR)))}},
             obj=locked, transition="record_report", state=locked.state)
+    locked.ensure_not_suspended("record_report")  # 409 naming the case's suspension (CaseStage)
     if locked.state not in (Implementation.State.ACTIVE, Implementation.State.REPORTING):
         raise TransitionNotAllowed(
             _("%(object)s is %(state)s; a quarterly report is recorded while it is active or reporting") % {

@@ -1,7 +1,7 @@
 """Development plans, their actions, and signing by every signatory of the round.
 
 Plan states (DESIGN.md): ``drafting -> review -> (revision_requested <-> resubmitted) ->
-signing -> approved | rejected``. The signing itself is a :mod:`workflow.approvals` approval of
+signing -> approved | rejected``; a rejected plan returns to ``drafting`` (``return_to_draft``). The signing itself is a :mod:`workflow.approvals` approval of
 the exact plan document version, under the policy the round sets for ``development_plan``
 (default: every signatory, and one rejection rejects).
 """
@@ -15,6 +15,8 @@ from workflow.conditions import condition
 from workflow.models import StatefulModel
 from workflow.permissions import COORDINATOR, coordinators
 
+from processes.rounds.models import CaseStage
+
 
 def _actions_complete(plan) -> bool:
     actions = list(plan.actions.all())
@@ -26,7 +28,7 @@ def _approval_in(plan, state: str) -> bool:
     return approval is not None and approval.state == state
 
 
-class Plan(StatefulModel):
+class Plan(CaseStage, StatefulModel):
     """A cluster development plan: vision, governance model and an action table."""
 
     human_tasks = True
@@ -40,6 +42,8 @@ class Plan(StatefulModel):
                     ("request_revision",))],
         "revision_requested": [("resubmit", COORDINATOR, gettext_noop("Revise the development plan"))],
         "resubmitted": [("send_for_signing", COORDINATOR, gettext_noop("Review the revised plan"), ("request_revision",))],
+        # the signatories rejected it: the coordinator takes it back to drafting (return_to_draft)
+        "rejected": [("return_to_draft", COORDINATOR, gettext_noop("Revise the development plan"))],
     }
 
     class State(models.TextChoices):
@@ -66,6 +70,15 @@ class Plan(StatefulModel):
     @property
     def audit_chain(self) -> str:
         return self.case.ref
+
+    def save(self, *args, **kwargs):
+        """Save the plan; a change of an existing plan of a suspended case (its vision,
+        governance or actions: ``processes.planning.forms.write_plan`` saves the plan first,
+        on the API, the case page's form and anywhere else) is refused with
+        ``TransitionNotAllowed`` (409) naming the suspension (``CaseStage.ensure_not_suspended``)."""
+        if self.pk is not None:
+            self.ensure_not_suspended("content_changed")
+        super().save(*args, **kwargs)
 
     def due_at_for(self, limit: str):
         """Due date of a step under the round's ``review_working_days[limit]``."""
@@ -128,6 +141,13 @@ class Plan(StatefulModel):
                     lambda p: _approval_in(p, "rejected"))])
     def reject(self):
         """A signatory rejected the plan (veto)."""
+
+    @transition(field=state, source=State.REJECTED, target=State.DRAFTING, permission=coordinators)
+    def return_to_draft(self):
+        """After the signatories' rejection the coordinator revises the plan: it is drafted again
+        (editable on the case page's form and ``PATCH /api/plans/<id>/``), then submitted for
+        review and sent for signing anew, as a new version of the plan document with a new
+        approval; the rejected version, its approval and its approval sheet stay on record."""
 
 
 class PlanAction(models.Model):

@@ -8,6 +8,7 @@ planning -> support -> implementation -> closed`` with off-ramps ``refused``,
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import gettext_noop
 from django_fsm import RETURN_VALUE, FSMField, transition
@@ -233,6 +234,56 @@ def _stage_in(relation: str, *states: str):
         return obj.state in states
 
     return check
+
+
+def suspension_message(case) -> str:
+    """Why nothing of ``case`` may change while it is suspended, in the active language:
+    "case TC-2017/A1 is suspended: resume it first"."""
+    return gettext("case %(case)s is suspended: resume it first") % {"case": case.ref}
+
+
+class CaseStage:
+    """Mixin of a case's stage objects (diagnosis, plan, support measure, body position,
+    implementation): frozen while their case is ``suspended`` (docs/cycle.md, "Suspension").
+
+    ``closed_reason`` (read by ``workflow.transitions.perform`` after the state and the
+    permission, so on every path: pages, API, inbox tasks, admin actions, services) refuses
+    every transition with :class:`~workflow.exceptions.TransitionNotAllowed` (409) and
+    :func:`suspension_message`, but those in :attr:`SUSPENSION_TRANSITIONS`, which the case's
+    own suspension takes on them (``Case.after_transition``: a running implementation is
+    suspended with it). :meth:`ensure_not_suspended` is the same refusal for a write that is not
+    a transition (a plan's content, a diagnosis's areas, a quarterly report); reading is allowed.
+    The case is the one the object holds (``stage_case``), as loaded with it.
+    """
+
+    #: Transitions taken on a stage object by the case's suspension itself.
+    SUSPENSION_TRANSITIONS = frozenset({"suspend"})
+
+    def stage_case(self):
+        """The case this object belongs to."""
+        return self.case
+
+    def suspension_reason(self) -> str:
+        """:func:`suspension_message` when the object's case is suspended, else ``""``."""
+        case = self.stage_case()
+        if case is not None and case.state == Case.State.SUSPENDED:
+            return suspension_message(case)
+        return ""
+
+    def closed_reason(self, transition: str = "") -> str:
+        """Why ``transition`` is refused whatever the object's state: its case is suspended."""
+        if transition in self.SUSPENSION_TRANSITIONS:
+            return ""
+        return self.suspension_reason()
+
+    def ensure_not_suspended(self, action: str = "content_changed") -> None:
+        """Raise ``TransitionNotAllowed`` (409) naming the suspension when the object's case is
+        suspended (``action`` names the refused write, e.g. ``content_changed``); else nothing."""
+        from workflow.exceptions import TransitionNotAllowed
+
+        reason = self.suspension_reason()
+        if reason:
+            raise TransitionNotAllowed(reason, obj=self, transition=action, state=str(getattr(self, "state", "")))
 
 
 class Case(StatefulModel):

@@ -14,8 +14,10 @@ from workflow.conditions import condition
 from workflow.models import StatefulModel
 from workflow.permissions import COORDINATOR, coordinators
 
+from processes.rounds.models import CaseStage
 
-class SupportMeasure(StatefulModel):
+
+class SupportMeasure(CaseStage, StatefulModel):
     """A support measure for a cluster, e.g. reimbursement of cluster management costs.
 
     ``amount_kzt`` is per year in KZT; ``reimbursement_pct`` the share reimbursed (0..100);
@@ -144,7 +146,7 @@ class SupportMeasure(StatefulModel):
         """The agreement is signed and the measure applies."""
 
 
-class BodyPosition(StatefulModel):
+class BodyPosition(CaseStage, StatefulModel):
     """One government body's position on a measure (recorded by a coordinator from its letter)."""
 
     human_tasks = True
@@ -175,6 +177,10 @@ class BodyPosition(StatefulModel):
     @property
     def audit_chain(self) -> str:
         return self.measure.case.ref
+
+    def stage_case(self):
+        """The case of the position's measure (frozen while it is suspended, see ``CaseStage``)."""
+        return self.measure.case
 
     def due_at_for(self, limit: str):
         """Due date of the body's position under the round's ``review_working_days[limit]``."""

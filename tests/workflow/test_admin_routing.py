@@ -227,3 +227,23 @@ def _snapshot_task(plan, task, media_root) -> dict:
     return {"plan": plan.state, "task": (task.status, task.owner_id), "audit": _last_seq(plan.case.ref),
             "documents": DocumentVersion.objects.filter(document__owner_ref=plan.case.ref).count(),
             "files": _files(media_root), "approvals": Approval.objects.filter(chain=plan.case.ref).count()}
+
+
+def test_an_admin_action_on_a_suspended_cases_plan_is_refused_and_changes_nothing(coordinator, staff_coordinator,
+                                                                                  media_root):
+    """h6: the admin's "approve" of a plan whose case is suspended gets the API's 409 naming the
+    suspension (``CaseStage.closed_reason``), before the approval sheet is rendered."""
+    [case] = _free_cases("plan", 1)
+    plan = _in_signing(case, coordinator, verdict=True)
+    from processes.rounds.models import Case
+    from workflow.transitions import perform
+
+    Case.objects.filter(pk=case.pk).update(state="planning")
+    perform(Case.objects.get(pk=case.pk), "suspend", actor=coordinator, comment="audit")
+    plan = Plan.objects.get(pk=plan.pk)
+    before = _snapshot([plan], media_root)
+    api_status, api_message = transition_via_api(plan, "approve", coordinator, "plans")
+    assert api_status == 409 and f"case {case.ref} is suspended: resume it first" in api_message
+    assert admin_action(staff_coordinator, "transition_approve", [plan]) == (
+        200, [(messages.ERROR, f"Nothing was changed: {api_message}")])
+    assert _snapshot([plan], media_root) == before and before["states"] == ["signing"]

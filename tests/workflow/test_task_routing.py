@@ -442,6 +442,8 @@ PLAIN = {
     ("planning.plan", "submit_for_review"): "no paperwork (the plan's content is edited before)",
     ("planning.plan", "request_revision"): "the comment says what to change",
     ("planning.plan", "resubmit"): "no paperwork",
+    ("planning.plan", "return_to_draft"): "no paperwork: the rejected version and its sheet stay; the next "
+                                          "send_for_signing renders a new version",
     ("support.supportmeasure", "start_coordination"): "propose_measure creates the positions (input), then takes it",
     ("support.supportmeasure", "put_in_force"): "taken by conclude_coordination after the sheet; no paperwork",
     ("support.bodyposition", "agree"): "record_position is perform alone",
