@@ -167,3 +167,28 @@ def test_a_suspended_cases_body_positions_and_measures_are_frozen(api):
     assert BodyPosition.objects.get(pk=first.pk).state == "pending"
     assert SupportMeasure.objects.get(pk=measure.pk).state == "coordination"
     assert AuditEntry.objects.filter(chain=c.ref).count() == head
+
+
+def test_a_suspended_cases_implementation_takes_no_report_until_resumed(api):
+    from processes.implementation.models import Implementation
+    from processes.implementation.services import next_quarter
+
+    c = Case.objects.get(ref="TC-2017/A1")  # in implementation after the sample cycle
+    impl = Implementation.objects.get(case=c)
+    assert c.state == "implementation" and impl.state in ("active", "reporting")
+    coordinator = api("coordinator")
+    suspend(coordinator, c)
+    impl.refresh_from_db()
+    assert impl.state == "suspended"  # the case's own suspension passes (CaseStage.SUSPENSION_TRANSITIONS)
+    year, quarter = next_quarter(impl)
+    positions = list(impl.case.plan.actions.values_list("position", flat=True))
+    report = {"year": year, "quarter": quarter, "summary": "s", "actuals": {str(p): 1 for p in positions}}
+    head = AuditEntry.objects.filter(chain=c.ref).count()
+    reports = impl.reports.count()
+    body = assert_error(coordinator.post(f"/api/cases/{c.pk}/monitoring-reports/", report, format="json"), 409)
+    assert names_suspension(body["message"], c)
+    assert_error(coordinator.post(f"/api/implementations/{impl.pk}/transitions/resume/", {}, format="json"), 409)
+    assert Implementation.objects.get(pk=impl.pk).state == "suspended" and impl.reports.count() == reports
+    assert AuditEntry.objects.filter(chain=c.ref).count() == head
+    resume(coordinator, c)
+    assert Implementation.objects.get(pk=impl.pk).state == "active"
