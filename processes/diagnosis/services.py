@@ -44,16 +44,16 @@ def record_assessment(*, diagnosis: Diagnosis, areas: list[tuple[str, float, str
 def assessment_missing_message(diagnosis: Diagnosis) -> str:
     """The refusal of ``draft_report`` while areas are not assessed, in the active language:
     which areas are missing and where the assessment is entered (the case page's diagnosis
-    form ``/cases/<case id>/diagnosis/``, ``POST /api/diagnoses/<id>/assessment/``)."""
+    form ``/cases/<case id>/diagnosis/``). The message is read by people too (the inbox), so it
+    names the page, not the API's ``POST /api/diagnoses/<id>/assessment/`` (docs/api.md)."""
     expected = list(diagnosis.case.round.diagnosis_areas or [])
     recorded = set(diagnosis.areas.values_list("area", flat=True))
     missing = [a for a in expected if a not in recorded]
     return _("the assessment of every diagnosis area must be recorded first (missing: %(missing)s): "
-             "enter it on the case page's diagnosis form (%(page)s) or with POST %(api)s, which also "
-             "drafts the report") % {
+             "enter it on the case page's diagnosis form (%(page)s), which also drafts the report") % {
         "missing": ", ".join(missing) if missing else _("%(count)s of %(expected)s areas recorded") % {
             "count": len(recorded), "expected": len(expected) or 6},
-        "page": f"/cases/{diagnosis.case_id}/diagnosis/", "api": f"/api/diagnoses/{diagnosis.pk}/assessment/"}
+        "page": f"/cases/{diagnosis.case_id}/diagnosis/"}
 
 
 def take_routed(diagnosis: Diagnosis, transition: str, *, actor, comment: str = "", data=None) -> Diagnosis:

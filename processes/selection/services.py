@@ -197,9 +197,9 @@ def take_routed(sheet: ScoreSheet, transition: str, *, actor, comment: str = "",
     try:
         ensure_allowed(sheet, transition, actor=actor)
     except ConditionUnmet as exc:
-        reason = _("every criterion of the round needs a score: score the sheet on its page (%(page)s) or with "
-                   "PATCH %(api)s, then submit it") % {"page": f"/expert/sheets/{sheet.pk}/",
-                                                     "api": f"/api/score-sheets/{sheet.pk}/"}
+        # read by people too (the inbox): the page, not the API's PATCH /api/score-sheets/<id>/
+        reason = _("every criterion of the round needs a score: score the sheet on its page (%(page)s), then "
+                   "submit it") % {"page": f"/expert/sheets/{sheet.pk}/"}
         raise ConditionUnmet(_("cannot %(transition)s %(object)s: %(reason)s") % {
             "transition": transition_name(transition), "object": describe(sheet), "reason": reason},
             reason=reason, obj=sheet, transition=transition, state=sheet.state) from exc
