@@ -119,6 +119,9 @@ def _off_ramps(sample_round, round_file):
     sign(decision=decision, actor=decision.signatory, approve=False, comment="budget too high")
     conclude_signing(plan=plan, actor=coordinator)
     assert plan.state == "rejected"
+    # the rejected plan goes back to drafting (its task "Revise the development plan", h6)
+    perform(plan, "return_to_draft", actor=coordinator, comment="the ministry's remarks")
+    assert plan.state == "drafting"
     # Support: one body objects, the measure is declined.
     measure = propose_measure(case=spare, title="t", amount_kzt=Decimal(1), reimbursement_pct=Decimal(75),
                               legal_basis="", bodies=["Ministry", "Akimat"], actor=coordinator)
