@@ -91,7 +91,7 @@ def test_coordinator_drafts_and_submits_a_plan_with_the_form(page, server):
     fill_row(form, 3, {"measure": "Training", "responsible": "KIID", "deadline": "31.02.2027",
                        "budget_kzt": "100000", "kpi": "People trained", "kpi_target": "40"})
     form.locator("button[name=do][value=submit]").click()
-    expect(page.locator("#stage-problems")).to_contain_text("row-3-deadline")
+    expect(page.locator("#stage-problems")).to_contain_text("Action 3, deadline")  # the field as the form names it
     expect(page.locator("form#plan-form [name='row-3-measure']")).to_have_value("Training")  # what was typed
     assert back_office(RESULT)["state"] == "drafting"  # nothing saved, nothing submitted
 
