@@ -25,8 +25,8 @@ PostgreSQL or Redis cannot be reached (nothing measured; 0 with ``--if-reachable
 ``make bench`` passes).
 
 Options: ``--users``, ``--spawn-rate``, ``--run-time`` (seconds), ``--cases``, ``--web-workers``
-and ``--web-threads`` (gunicorn; default 3 workers of 4 threads, see docs/load.md for the
-measurements behind that choice), ``--keep`` (leave the workdir ``var/load/<time>`` with the
+and ``--web-threads`` (gunicorn; default 4 workers of 2 threads, the product's default on two
+cores; see docs/load.md for the measurements behind that choice), ``--keep`` (leave the workdir ``var/load/<time>`` with the
 logs and CSV files; removed otherwise). Environment: the stack's (``KELISIM_E2E_POSTGRES_URL``,
 ``KELISIM_E2E_REDIS``), docs/load.md.
 """
@@ -260,8 +260,8 @@ def main(argv=None) -> int:
     parser.add_argument("--spawn-rate", type=float, default=10)
     parser.add_argument("--run-time", type=int, default=int(os.environ.get("LOAD_RUN_TIME", "60")), help="seconds")
     parser.add_argument("--cases", type=int, default=3000, help="cases of generate_load_data")
-    parser.add_argument("--web-workers", type=int, default=int(os.environ.get("LOAD_WEB_WORKERS", "3")))
-    parser.add_argument("--web-threads", type=int, default=int(os.environ.get("LOAD_WEB_THREADS", "4")))
+    parser.add_argument("--web-workers", type=int, default=int(os.environ.get("LOAD_WEB_WORKERS", "4")))
+    parser.add_argument("--web-threads", type=int, default=int(os.environ.get("LOAD_WEB_THREADS", "2")))
     parser.add_argument("--keep", action="store_true", help="keep var/load/<time> (logs, CSV, accounts)")
     parser.add_argument("--if-reachable", action="store_true",
                         help="exit 0 (skipped) instead of 2 when PostgreSQL or Redis cannot be reached (make bench)")

@@ -1,8 +1,8 @@
 """gunicorn configuration (``gunicorn -c python:settings.gunicorn settings.wsgi:application``).
 
 Read from the environment: ``GUNICORN_BIND`` (default ``0.0.0.0:8000``), ``GUNICORN_WORKERS``
-(processes, default 2 x CPU cores + 1, at most 8), ``GUNICORN_THREADS`` (threads per process,
-default 4; more than 1 selects the ``gthread`` worker), ``GUNICORN_TIMEOUT`` (seconds a request
+(processes, default 2 x CPU cores, at least 2, at most 8), ``GUNICORN_THREADS`` (threads per
+process, default 2; more than 1 selects the ``gthread`` worker), ``GUNICORN_TIMEOUT`` (seconds a request
 may take, default 60), ``GUNICORN_MAX_REQUESTS`` (a worker is replaced after this many requests,
 default 2000, with jitter). The web process is stateless: run as many as needed on as many
 machines (deploy/README.md).
@@ -21,8 +21,11 @@ does not use it: it is off unless ``GUNICORN_CONTROL_SOCKET`` names a path for t
 import os
 
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
-workers = int(os.environ.get("GUNICORN_WORKERS") or min(2 * (os.cpu_count() or 1) + 1, 8))
-threads = int(os.environ.get("GUNICORN_THREADS") or 4)
+# Kelisim's requests spend most of their time in Python (the GIL): more processes with few
+# threads each kept the load test's slowest requests lowest on two cores (4 x 2: p99 320-330
+# ms; 3 x 4: 380-390; 5 x 2: 440; 6 x 1: 340; docs/load.md).
+workers = int(os.environ.get("GUNICORN_WORKERS") or max(2, min(2 * (os.cpu_count() or 1), 8)))
+threads = int(os.environ.get("GUNICORN_THREADS") or 2)
 worker_class = "gthread" if threads > 1 else "sync"
 timeout = int(os.environ.get("GUNICORN_TIMEOUT") or 60)
 graceful_timeout = 30
