@@ -231,8 +231,8 @@ def request_costs(log_text: str) -> list[dict]:
 def server_figures(log_text: str) -> dict:
     """``load_server_p99_ms`` (time inside Django, all requests) and ``load_cpu_p50_ms`` /
     ``load_cpu_p95_ms`` (CPU per request) of the access log."""
-    walls = [float(m[3]) for m in _ACCESS.findall(log_text)]
-    cpus = [float(m[4]) for m in _ACCESS.findall(log_text)]
+    lines = _ACCESS.findall(log_text)
+    walls, cpus = [float(m[3]) for m in lines], [float(m[4]) for m in lines]
     if not walls:
         return {}
     return {"load_server_p99_ms": _percentile(walls, .99), "load_cpu_p50_ms": _percentile(cpus, .5),

@@ -428,14 +428,15 @@ class _Memo(dict):
 _PK_PLACEHOLDER = 9_087_654_321_987_654_321
 
 
-def _url_filler(name: str):
-    """``pk -> reverse(name, args=[pk])`` for a URL whose only argument is an integer key,
-    reversed once (with the current script prefix) and filled in by text replacement."""
+def _url_filler(name: str, *more):
+    """``pk -> reverse(name, args=[pk, *more])`` for a URL whose first argument is an integer
+    key (``more``: its other arguments, fixed), reversed once (with the current script prefix)
+    and filled in by text replacement."""
     from django.urls import reverse
 
-    before, placeholder, after = reverse(name, args=[_PK_PLACEHOLDER]).partition(str(_PK_PLACEHOLDER))
+    before, placeholder, after = reverse(name, args=[_PK_PLACEHOLDER, *more]).partition(str(_PK_PLACEHOLDER))
     if not placeholder:  # the pattern does not show its argument as is: reverse every time
-        return lambda pk: reverse(name, args=[pk])
+        return lambda pk: reverse(name, args=[pk, *more])
     return lambda pk: f"{before}{int(pk)}{after}"
 
 

@@ -622,7 +622,6 @@ def work_lines(rows, *, user, tasks: dict, chosen: set) -> list[dict]:
     label)]``), ``selected`` (its id is in ``chosen``), ``assign`` (experts may be assigned)
     with ``assign_url``. Labels and URLs are made once per page, not per row.
     """
-    from django.urls import reverse
     from django.utils.formats import date_format
     from django.utils.translation import get_language, gettext, ngettext
 
@@ -631,7 +630,7 @@ def work_lines(rows, *, user, tasks: dict, chosen: set) -> list[dict]:
     case_url = selectors._url_filler("portal:case-detail")
     check_url = selectors._url_filler("portal:task-complete")
     assign_url = selectors._url_filler("portal:scoring-assign")
-    transition_url = selectors._Memo(lambda name: (lambda pk: reverse("portal:case-transition", args=[pk, name])))
+    transition_url = selectors._Memo(lambda name: selectors._url_filler("portal:case-transition", name))
     lines = []
     for case in rows:
         options = available_transitions(case, user)
